@@ -1,0 +1,54 @@
+import type { AuditSink } from '../audit/types.js';
+import type { LeafSource } from '../ca/types.js';
+import type { ProxySettings } from '../config/settings.js';
+import type { CredentialFields, Destination, ProviderDef } from '../providers/types.js';
+
+/** Who is calling, as proved by a session token. */
+export interface SessionInfo {
+  readonly id: string;
+  readonly profile: string;
+  /** undefined = every provider/connection of the profile; else allowed pairs (connection undefined = any). */
+  readonly allow: ReadonlyArray<{ provider: string; connection?: string }> | undefined;
+  readonly expiresAt: number;
+}
+
+export interface SessionVerifier {
+  /** undefined for anything wrong (unknown, expired, revoked) — one answer for all. */
+  verify(handle: string, token: string): Promise<SessionInfo | undefined>;
+}
+
+export interface ResolvedCredential {
+  readonly connection: string;
+  readonly fields: CredentialFields;
+}
+
+/**
+ * Where the proxy gets secrets. The proxy does not know about the vault (ARCHITECTURE level 3).
+ * connection undefined = the profile's default for that provider. undefined result = no such
+ * connection for this profile (the same answer as "belongs to another profile").
+ */
+export interface CredentialSource {
+  resolve(profile: string, provider: string, connection: string | undefined): Promise<ResolvedCredential | undefined>;
+}
+
+export interface ProviderMatcher {
+  /** The provider covering exactly this destination, or undefined. */
+  match(dest: Destination): ProviderDef | undefined;
+  /** Does any provider cover this host:port (for any path)? Decides interception of CONNECT. */
+  covers(host: string, port: number): boolean;
+}
+
+export interface ProxyDeps {
+  settings: ProxySettings;
+  sessions: SessionVerifier;
+  providers: ProviderMatcher;
+  credentials: CredentialSource;
+  audit: AuditSink;
+  leaves: LeafSource;
+  /** Upstream pins from AUTHSOME_RESOLVE: "host:port" -> "ip:port". */
+  resolve: ReadonlyMap<string, string>;
+  /** Extra roots for the upstream leg (operator hook), added to the system roots. */
+  upstreamCaPem: string | undefined;
+  /** Addresses the proxy must never forward to (its own listeners, the control API). */
+  selfAddresses: () => ReadonlyArray<{ host: string; port: number }>;
+}
