@@ -1,0 +1,98 @@
+import type { AddressInfo } from 'node:net';
+import type { Settings } from './config/settings.js';
+import { initSodium, loadMasterKey, openVault, profileScope } from './vault/index.js';
+import type { KvStore } from './vault/types.js';
+import { AuditWriter } from './audit/index.js';
+import { ProfileRegistry, SessionStore, PopVerifier } from './identity/index.js';
+import { loadCa, LeafCache } from './ca/index.js';
+import { createProxy, type Proxy } from './proxy/index.js';
+import { ConnectionService } from './daemon/connections.js';
+import { ProviderCatalog } from './daemon/provider-catalog.js';
+
+/** Everything the daemon runs, built from settings. The only place that wires areas together. */
+export interface App {
+  readonly settings: Settings;
+  readonly startedAt: Date;
+  readonly store: KvStore;
+  readonly audit: AuditWriter;
+  readonly registry: ProfileRegistry;
+  readonly sessions: SessionStore;
+  readonly pop: PopVerifier;
+  readonly providers: ProviderCatalog;
+  readonly connections: ConnectionService;
+  readonly proxy: Proxy;
+  controlPort(): number;
+  proxyPort(): number;
+  setControlAddress(a: AddressInfo): void;
+  setProxyAddress(a: AddressInfo): void;
+  deleteProfileData(handle: string): Promise<number>;
+  close(): Promise<void>;
+}
+
+export async function buildApp(settings: Settings): Promise<App> {
+  const { paths } = settings;
+  const startedAt = new Date();
+  await initSodium();
+  const masterKey = await loadMasterKey(paths.masterKey);
+  const ca = await loadCa(paths.caDir);
+  const store = await openVault({ dir: paths.kvStore, masterKey });
+  const opened: Array<() => Promise<void>> = [() => store.close()];
+  try {
+    const audit = await AuditWriter.open(paths.auditLog);
+    opened.unshift(() => audit.close());
+    const registry = new ProfileRegistry(store);
+    const sessions = new SessionStore(store);
+    const pop = new PopVerifier({ lookupKey: (h) => registry.lookupKey(h), startedAtMs: startedAt.getTime() });
+    const providers = await ProviderCatalog.open(store);
+    const connections = new ConnectionService(store, (n) => providers.get(n));
+    let control: AddressInfo | undefined;
+    let proxyAddr: AddressInfo | undefined;
+    const proxy = createProxy({
+      settings: settings.proxy,
+      sessions,
+      providers,
+      credentials: connections,
+      audit,
+      leaves: await LeafCache.create(ca),
+      resolve: settings.resolve,
+      upstreamCaPem: settings.upstreamCaPem,
+      selfAddresses: () => [
+        ...(control ? [{ host: control.address, port: control.port }] : []),
+        ...(proxyAddr ? [{ host: proxyAddr.address, port: proxyAddr.port }] : []),
+      ],
+    });
+    return {
+      settings,
+      startedAt,
+      store,
+      audit,
+      registry,
+      sessions,
+      pop,
+      providers,
+      connections,
+      proxy,
+      controlPort: () => control?.port ?? 0,
+      proxyPort: () => proxyAddr?.port ?? 0,
+      setControlAddress: (a) => {
+        control = a;
+      },
+      setProxyAddress: (a) => {
+        proxyAddr = a;
+      },
+      async deleteProfileData(handle) {
+        const n = await profileScope(store, handle).destroy();
+        await sessions.revokeAll(handle);
+        connections.forget(handle);
+        return n;
+      },
+      async close() {
+        await proxy.close();
+        for (const c of opened) await c();
+      },
+    };
+  } catch (e) {
+    for (const c of opened) await c().catch(() => undefined);
+    throw e;
+  }
+}

@@ -1,0 +1,12 @@
+export { AUDIT_EVENTS } from './types.js';
+export type { AuditEventName, AuditInput, AuditRecord, AuditSink } from './types.js';
+export { GENESIS, hashRecord, canonicalJson, serializeRecord } from './chain.js';
+export { AuditWriter } from './writer.js';
+export type { AuditListener, AuditWriterOptions } from './writer.js';
+export type { AuditFile, OpenAuditFile } from './file.js';
+export { readAudit, matchesFilter } from './reader.js';
+export type { AuditFilter } from './reader.js';
+export { verifyAudit } from './verify.js';
+export type { VerifyResult } from './verify.js';
+export { parseLine, parseRecord } from './parse.js';
+export type { ParsedLine } from './parse.js';

@@ -1,0 +1,196 @@
+import { AppError } from '../errors.js';
+import { hashRecord, serializeRecord } from './chain.js';
+import { openForAppend, writeAll, type AuditFile, type OpenAuditFile } from './file.js';
+import { recoverLog, type Head } from './recover.js';
+import type { AuditInput, AuditRecord, AuditSink } from './types.js';
+import { validateInput } from './validate.js';
+
+export interface AuditWriterOptions {
+  clock?: () => Date;
+  /** false skips datasync (page cache only): for the benchmark's comparison, never for the daemon. */
+  fsync?: boolean;
+  /** Internal hook: how the append handle is opened (tests count syncs and inject disk faults). */
+  openFile?: OpenAuditFile;
+}
+
+export type AuditListener = (record: AuditRecord) => void;
+
+interface Pending {
+  input: AuditInput;
+  ts: string;
+  resolve: (record: AuditRecord) => void;
+  reject: (err: AppError) => void;
+}
+
+const HINT = 'check free space and permissions of AUTHSOME_HOME; the next request retries';
+
+function unavailable(message: string, cause: unknown): AppError {
+  return cause instanceof AppError ? cause : new AppError('ERR_AUDIT_UNAVAILABLE', message, HINT, { cause });
+}
+
+/**
+ * The daemon's only audit writer (SPEC section 6). append() resolves once its line is durable (promise 3:
+ * audit before send). Group commit: appends queue while a flush runs; the next flush writes the whole
+ * queue with one write() and one fdatasync, so throughput scales with concurrency instead of sync latency.
+ * seq/prev/hash are assigned at flush time in queue order, so the in-memory head only ever moves to a
+ * durable record and a failed batch needs no re-chaining of later ones.
+ */
+export class AuditWriter implements AuditSink {
+  readonly path: string;
+  readonly #clock: () => Date;
+  readonly #fsync: boolean;
+  readonly #openFile: OpenAuditFile;
+  #head: Head;
+  #file: AuditFile | undefined;
+  /** A failed batch may have left bytes past head.size: trim them before the next write. */
+  #dirty = false;
+  #queue: Pending[] = [];
+  #flushing = false;
+  #idle: Array<() => void> = [];
+  #closed = false;
+  readonly #listeners = new Set<AuditListener>();
+
+  private constructor(path: string, head: Head, opts: AuditWriterOptions) {
+    this.path = path;
+    this.#head = head;
+    this.#clock = opts.clock ?? (() => new Date());
+    this.#fsync = opts.fsync ?? true;
+    this.#openFile = opts.openFile ?? openForAppend;
+  }
+
+  /** Opens (creating 0600) the log, recovering a torn tail: saved aside, truncated, reported. */
+  static async open(path: string, opts: AuditWriterOptions = {}): Promise<AuditWriter> {
+    let head;
+    try {
+      head = await recoverLog(path, opts.clock ?? (() => new Date()));
+    } catch (err) {
+      throw unavailable(`cannot open the audit log at ${path}`, err);
+    }
+    const writer = new AuditWriter(path, { seq: head.seq, prev: head.prev, size: head.size }, opts);
+    if (head.torn !== undefined) {
+      const detail = { torn_bytes: head.torn.bytes, saved_to: head.torn.savedTo };
+      await writer.append({ event: 'audit.recovered', profile: '-', detail }).catch(async (err: unknown) => {
+        await writer.close();
+        throw err;
+      });
+    }
+    return writer;
+  }
+
+  /** seq and hash of the last durable record (seq 0 and GENESIS for an empty log). */
+  get head(): { seq: number; hash: string } {
+    return { seq: this.#head.seq, hash: this.#head.prev };
+  }
+
+  /** Rejects with TypeError for a malformed input (never thrown synchronously: callers chain .catch). */
+  append(input: AuditInput): Promise<AuditRecord> {
+    let clean: AuditInput;
+    try {
+      clean = validateInput(input);
+    } catch (err) {
+      return Promise.reject(err as TypeError);
+    }
+    if (this.#closed) {
+      return Promise.reject(new AppError('ERR_AUDIT_UNAVAILABLE', 'the audit writer is closed', HINT));
+    }
+    const ts = this.#clock().toISOString();
+    return new Promise((resolve, reject) => {
+      this.#queue.push({ input: clean, ts, resolve, reject });
+      if (this.#flushing) return;
+      this.#flushing = true;
+      // A microtask later, so appends made in the same tick share the first batch too.
+      queueMicrotask(() => void this.#drain());
+    });
+  }
+
+  /** Called after each durable record, in seq order; for `audit --follow`. Returns an unsubscribe. */
+  onAppend(listener: AuditListener): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  /** Flushes what is queued, then closes. Later appends reject. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    if (this.#flushing) await new Promise<void>((resolve) => this.#idle.push(resolve));
+    const file = this.#file;
+    this.#file = undefined;
+    this.#listeners.clear();
+    await file?.close();
+  }
+
+  async #drain(): Promise<void> {
+    while (this.#queue.length > 0) {
+      const batch = this.#queue;
+      this.#queue = [];
+      // #commit handles disk errors itself; this only guards against a bug leaving waiters hanging.
+      await this.#commit(batch).catch((err: unknown) => {
+        for (const p of batch) p.reject(unavailable('the audit log could not be written', err));
+      });
+    }
+    this.#flushing = false; // same tick as the empty-queue check: no append can slip between
+    for (const resolve of this.#idle.splice(0)) resolve();
+  }
+
+  async #commit(batch: Pending[]): Promise<void> {
+    let { seq, prev } = this.#head;
+    const records = batch.map((p) => {
+      const unhashed = { ts: p.ts, seq: ++seq, ...p.input, prev };
+      prev = hashRecord(unhashed);
+      return { ...unhashed, hash: prev };
+    });
+    const buf = Buffer.from(records.map((r) => `${serializeRecord(r)}\n`).join(''), 'utf8');
+    try {
+      const file = await this.#handle();
+      await writeAll(file, buf);
+      if (this.#fsync) await file.datasync();
+    } catch (err) {
+      await this.#discard();
+      const error = unavailable('the audit log could not be written', err);
+      for (const p of batch) p.reject(error);
+      return;
+    }
+    this.#head = { seq, prev, size: this.#head.size + buf.length };
+    batch.forEach((p, i) => p.resolve(records[i] as AuditRecord));
+    for (const record of records) {
+      for (const listener of this.#listeners) {
+        try {
+          listener(record);
+        } catch {
+          // a follower's bug must not fail the request whose record is already durable
+        }
+      }
+    }
+  }
+
+  async #handle(): Promise<AuditFile> {
+    if (this.#file !== undefined) return this.#file;
+    const file = await this.#openFile(this.path);
+    try {
+      const { size } = await file.stat();
+      if (this.#dirty && size > this.#head.size) await file.truncate(this.#head.size);
+      else if (size !== this.#head.size) {
+        // Someone else wrote or cut the file: appending would fork the chain. Fail closed.
+        throw new AppError('ERR_AUDIT_UNAVAILABLE', 'the audit log changed outside the writer', HINT);
+      }
+    } catch (err) {
+      await file.close().catch(() => undefined);
+      throw err;
+    }
+    this.#dirty = false;
+    this.#file = file;
+    return file;
+  }
+
+  /** After a failed batch: cut partial bytes back to the last durable record, reopen on next use. */
+  async #discard(): Promise<void> {
+    const file = this.#file;
+    this.#file = undefined;
+    // No handle means the open/size check failed before any write: nothing of ours to cut, and
+    // marking dirty would let the next open truncate bytes someone else wrote.
+    if (file === undefined) return;
+    this.#dirty = true;
+    await file.truncate(this.#head.size).catch(() => undefined);
+    await file.close().catch(() => undefined);
+  }
+}

@@ -1,0 +1,5 @@
+export { createCa, loadCa, caFiles } from './root.js';
+export { LeafCache, type LeafCacheOptions } from './leaf-cache.js';
+export { LeafMinter, LEAF_VALIDITY_MS } from './leaf.js';
+export { buildTrustBundle } from './trust-bundle.js';
+export type { LeafSource, LocalCa, LeafEntry } from './types.js';

@@ -1,0 +1,102 @@
+import { watch } from 'node:fs';
+import { open } from 'node:fs/promises';
+import type { Argv } from 'yargs';
+import { AppError } from '../../errors.js';
+import { parseDuration } from '../../config/settings.js';
+import { readAudit, verifyAudit, parseLine, matchesFilter, type AuditFilter } from '../../audit/index.js';
+import type { AuditRecord } from '../../audit/types.js';
+import { Ctx, type GlobalArgs } from '../context.js';
+import { emit, table, type Output } from '../output.js';
+
+type AuditArgs = GlobalArgs & { provider?: string; connection?: string; event?: string; since?: string; limit?: number; follow?: boolean; all?: boolean };
+
+function line(r: AuditRecord): string[] {
+  return [r.ts, r.event, r.profile, r.provider ?? '', r.connection ?? '', [r.method, r.host, r.path].filter(Boolean).join(' '), r.reason ?? (r.status !== undefined ? String(r.status) : '')];
+}
+
+function print(out: Output, r: AuditRecord): void {
+  process.stdout.write(out.json ? JSON.stringify(r) + '\n' : line(r).join('  ') + '\n');
+}
+
+async function follow(path: string, filter: AuditFilter, out: Output): Promise<never> {
+  const fh = await open(path, 'r');
+  let pos = (await fh.stat()).size;
+  let partial = '';
+  const pump = async () => {
+    const { size } = await fh.stat();
+    if (size < pos) pos = 0;
+    while (pos < size) {
+      const buf = Buffer.alloc(Math.min(size - pos, 1 << 16));
+      const { bytesRead } = await fh.read(buf, 0, buf.length, pos);
+      pos += bytesRead;
+      partial += buf.subarray(0, bytesRead).toString('utf8');
+      const lines = partial.split('\n');
+      partial = lines.pop() ?? '';
+      for (const l of lines) {
+        const p = parseLine(l);
+        if (p.ok && matchesFilter(p.record, filter)) print(out, p.record);
+      }
+    }
+  };
+  let busy = Promise.resolve();
+  watch(path, () => {
+    busy = busy.then(pump, pump);
+  });
+  setInterval(() => {
+    busy = busy.then(pump, pump);
+  }, 1000);
+  return new Promise<never>(() => undefined);
+}
+
+export function auditCommand(y: Argv<GlobalArgs>): Argv<GlobalArgs> {
+  return y.command('audit', 'read the hash-chained audit log (`audit verify` checks the chain)', (a) =>
+    a
+      .command(
+        '$0',
+        'list audit events',
+        (b) =>
+          b
+            .option('provider', { type: 'string' })
+            .option('connection', { type: 'string' })
+            .option('event', { type: 'string', describe: 'e.g. proxy.inject' })
+            .option('since', { type: 'string', describe: 'ISO time, or a duration such as 1h' })
+            .option('limit', { type: 'number', default: 50, describe: 'last N events' })
+            .option('follow', { alias: 'f', type: 'boolean', describe: 'keep printing new events' })
+            .option('all', { type: 'boolean', describe: 'events of every profile (default: the --profile given, else all)' }),
+        async (argv) => {
+          const ctx = new Ctx(argv);
+          const o = argv as AuditArgs;
+          const filter: AuditFilter = {
+            ...(ctx.profileFlag ? { profile: ctx.profileFlag } : {}),
+            ...(o.provider ? { provider: o.provider } : {}),
+            ...(o.connection ? { connection: o.connection } : {}),
+            ...(o.event ? { event: o.event } : {}),
+            ...(o.since ? { since: parseSince(o.since) } : {}),
+            ...(o.limit !== undefined ? { limit: o.limit } : {}),
+          };
+          const records = await readAudit(ctx.paths.auditLog, filter).catch((e: NodeJS.ErrnoException) => {
+            if (e.code === 'ENOENT') throw new AppError('ERR_HOME_NOT_INITIALISED', `no audit log at ${ctx.paths.auditLog}`, 'run `authsome init`');
+            throw e;
+          });
+          if (o.follow) {
+            for (const r of records) print(ctx.out, r);
+            await follow(ctx.paths.auditLog, { ...filter, limit: undefined } as AuditFilter, ctx.out);
+          }
+          emit(ctx.out, { events: records }, () => (records.length ? table([['TS', 'EVENT', 'PROFILE', 'PROVIDER', 'CONNECTION', 'REQUEST', 'STATUS/REASON'], ...records.map(line)]) : 'no matching events'));
+        },
+      )
+      .command('verify', 'check the hash chain; names the first broken line', {}, async (argv) => {
+        const ctx = new Ctx(argv);
+        const res = await verifyAudit(ctx.paths.auditLog);
+        emit(ctx.out, res, () => (res.ok ? `audit log OK: ${res.lines} lines, chain intact` : `audit log BROKEN at line ${res.firstBroken?.line}: ${res.firstBroken?.reason}`));
+        if (!res.ok) process.exitCode = 9;
+      }),
+  );
+}
+
+function parseSince(s: string): Date {
+  if (/^\d+[smhd]$/.test(s)) return new Date(Date.now() - parseDuration(s));
+  const d = new Date(s);
+  if (Number.isNaN(d.getTime())) throw new AppError('ERR_INPUT_INVALID', `--since ${JSON.stringify(s)} is neither a time nor a duration`, 'use e.g. --since 1h or --since 2026-11-25T10:00:00Z');
+  return d;
+}

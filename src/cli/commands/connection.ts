@@ -1,0 +1,99 @@
+import type { Argv } from 'yargs';
+import { AppError } from '../../errors.js';
+import { assertName } from '../../names.js';
+import type { ConnectionMeta } from '../../daemon/connections.js';
+import { Ctx, type GlobalArgs } from '../context.js';
+import { emit, table } from '../output.js';
+import { readSecrets } from '../prompt.js';
+
+type ConnArgs = GlobalArgs & { provider: string; connection?: string; flow?: string; name?: string };
+
+function connectionOpt<T>(a: Argv<T>) {
+  return a.option('connection', { alias: 'c', type: 'string', default: 'default', describe: 'connection name inside the provider' });
+}
+
+function describeConn(c: ConnectionMeta): string {
+  return [
+    `provider:   ${c.provider}`,
+    `connection: ${c.connection}${c.isDefault ? ' (default)' : ''}`,
+    `flow:       ${c.flow}`,
+    `fields:     ${c.fields.join(', ')} (values are never shown)`,
+    `created:    ${c.createdAt}`,
+    `updated:    ${c.updatedAt}`,
+    ...(c.expiresAt ? [`expires:    ${c.expiresAt}`] : []),
+  ].join('\n');
+}
+
+/** `logout` and `connection remove` are the same act. */
+async function removeConnection(argv: GlobalArgs): Promise<void> {
+  const ctx = new Ctx(argv);
+  const { provider, connection = 'default' } = argv as ConnArgs;
+  const res = await (await ctx.client()).call<{ newDefault?: string }>('DELETE', `/v1/connections/${assertName('provider', provider)}/${assertName('connection', connection)}`);
+  emit(ctx.out, { provider, connection, removed: true, ...res }, () => `Removed ${provider} connection "${connection}".${res.newDefault ? ` "${res.newDefault}" is now the default.` : ''}`);
+}
+
+export function loginCommand(y: Argv<GlobalArgs>): Argv<GlobalArgs> {
+  return y
+    .command(
+      'login <provider>',
+      'store a credential as a connection; the secret is read from a no-echo prompt or stdin, never argv',
+      (a) =>
+        connectionOpt(a.positional('provider', { type: 'string', demandOption: true }))
+          .option('flow', { type: 'string', choices: ['api-key', 'device', 'pkce'], default: 'api-key' })
+          .option('scopes', { type: 'string', describe: 'OAuth scopes (device/pkce flows)' })
+          .example("printf '%s\\n' \"$TOKEN\" | $0 login github --connection work", 'from stdin'),
+      async (argv) => {
+        const ctx = new Ctx(argv);
+        const { provider, connection = 'default', flow = 'api-key' } = argv as ConnArgs;
+        assertName('provider', provider);
+        assertName('connection', connection);
+        if (flow !== 'api-key') {
+          throw new AppError('ERR_INPUT_INVALID', `--flow ${flow} is not available yet`, 'use --flow api-key');
+        }
+        const client = await ctx.client();
+        const def = await client.call<{ fields: string[]; displayName: string }>('GET', `/v1/providers/${provider}`);
+        const values = await readSecrets(def.fields.map((f) => `${def.displayName} ${f.replace(/_/g, ' ')}`));
+        const fields = Object.fromEntries(def.fields.map((f, i) => [f, values[i]!]));
+        const res = await client.call<ConnectionMeta>('PUT', `/v1/connections/${provider}/${connection}`, { fields, flow });
+        emit(ctx.out, res, () => `Stored ${provider} connection "${connection}" in profile "${client.handle}"${res.isDefault ? ' (default)' : ''}.`);
+      },
+    )
+    .command(
+      'logout <provider>',
+      'remove a connection (and revoke at the provider where it can)',
+      (a) => connectionOpt(a.positional('provider', { type: 'string', demandOption: true })),
+      removeConnection,
+    );
+}
+
+export function connectionCommand(y: Argv<GlobalArgs>): Argv<GlobalArgs> {
+  return y.command('connection', 'named credential records of a provider inside the active profile', (c) =>
+    c
+      .command('list', 'list connections (metadata only)', (a) => a.option('provider', { type: 'string' }), async (argv) => {
+        const ctx = new Ctx(argv);
+        const provider = (argv as { provider?: string }).provider;
+        const client = await ctx.client();
+        const q = provider ? `?provider=${encodeURIComponent(assertName('provider', provider))}` : '';
+        const res = await client.call<{ connections: ConnectionMeta[] }>('GET', `/v1/connections${q}`);
+        emit(ctx.out, { profile: client.handle, connections: res.connections }, () =>
+          res.connections.length === 0
+            ? `No connections in profile "${client.handle}". Add one: authsome login <provider> --connection <name>`
+            : table([['PROVIDER', 'CONNECTION', 'DEFAULT', 'FLOW', 'UPDATED'], ...res.connections.map((x) => [x.provider, x.connection, x.isDefault ? '*' : '', x.flow, x.updatedAt])]),
+        );
+      })
+      .command('show <provider>', 'show one connection (never the secret)', (a) => connectionOpt(a.positional('provider', { type: 'string', demandOption: true })), async (argv) => {
+        const ctx = new Ctx(argv);
+        const { provider, connection = 'default' } = argv as ConnArgs;
+        const res = await (await ctx.client()).call<ConnectionMeta>('GET', `/v1/connections/${assertName('provider', provider)}/${assertName('connection', connection)}`);
+        emit(ctx.out, res, () => describeConn(res));
+      })
+      .command('default <provider> <name>', "make a connection the provider's default", (a) => a.positional('provider', { type: 'string', demandOption: true }).positional('name', { type: 'string', demandOption: true }), async (argv) => {
+        const ctx = new Ctx(argv);
+        const { provider, name = '' } = argv as ConnArgs;
+        const res = await (await ctx.client()).call('PUT', `/v1/defaults/${assertName('provider', provider)}`, { connection: assertName('connection', name) });
+        emit(ctx.out, res, () => `Default ${provider} connection: ${name}`);
+      })
+      .command('remove <provider>', 'remove a connection', (a) => connectionOpt(a.positional('provider', { type: 'string', demandOption: true })), removeConnection)
+      .demandCommand(1, 'name a connection subcommand'),
+  );
+}

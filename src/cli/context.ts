@@ -1,0 +1,79 @@
+import { readFile, writeFile, rename, mkdir } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { AppError } from '../errors.js';
+import { assertName } from '../names.js';
+import { homePaths, resolveHome, type HomePaths } from '../config/paths.js';
+import { readIdentityKey } from '../identity/index.js';
+import { DaemonClient } from '../daemon/client.js';
+import { startDaemon } from '../daemon/lifecycle.js';
+import { makeOutput, type Output } from './output.js';
+
+/** client/config.json: the active profile and which profile is the owner. */
+export interface ClientConfig {
+  activeProfile: string;
+  owner: string;
+}
+
+export interface GlobalArgs {
+  home?: string | undefined;
+  profile?: string | undefined;
+  json?: boolean | undefined;
+  color?: boolean | undefined;
+}
+
+export class Ctx {
+  readonly paths: HomePaths;
+  readonly out: Output;
+  readonly profileFlag: string | undefined;
+
+  constructor(argv: object) {
+    const args = argv as GlobalArgs;
+    this.paths = homePaths(resolveHome(args.home));
+    this.out = makeOutput(args.json === true, args.color === false);
+    this.profileFlag = args.profile === undefined ? undefined : assertName('profile', args.profile);
+  }
+
+  async readConfig(): Promise<ClientConfig> {
+    let text: string;
+    try {
+      text = await readFile(this.paths.clientConfig, 'utf8');
+    } catch {
+      throw new AppError('ERR_HOME_NOT_INITIALISED', `no authsome home at ${this.paths.home}`, 'run `authsome init` (or pass --home / set AUTHSOME_HOME)');
+    }
+    try {
+      const c = JSON.parse(text) as Partial<ClientConfig>;
+      return { activeProfile: assertName('profile', c.activeProfile), owner: assertName('profile', c.owner) };
+    } catch {
+      throw new AppError('ERR_INPUT_INVALID', `${this.paths.clientConfig} is damaged`, 'restore it: {"activeProfile":"<name>","owner":"<owner>"}');
+    }
+  }
+
+  async writeConfig(c: ClientConfig): Promise<void> {
+    await mkdir(this.paths.clientDir, { recursive: true, mode: 0o700 });
+    const tmp = `${this.paths.clientConfig}.${process.pid}.tmp`;
+    await writeFile(tmp, JSON.stringify(c, null, 2) + '\n', { mode: 0o600 });
+    await rename(tmp, this.paths.clientConfig);
+  }
+
+  /** --profile for this one command, else the active profile. */
+  async profile(): Promise<string> {
+    return this.profileFlag ?? (await this.readConfig()).activeProfile;
+  }
+
+  /** A PoP-signing client for `handle` (default: the acting profile), starting the daemon on demand. */
+  async client(handle?: string): Promise<DaemonClient> {
+    const who = handle ?? (await this.profile());
+    const keyPath = this.paths.identityKey(who);
+    if (!existsSync(keyPath)) {
+      throw new AppError('ERR_PROFILE_NOT_FOUND', `no profile "${who}" on this machine (no key at ${keyPath})`, 'run `authsome profile list`, or create it with `authsome profile create`');
+    }
+    const key = await readIdentityKey(keyPath);
+    const info = await startDaemon(this.paths);
+    return new DaemonClient(info, who, key);
+  }
+
+  /** A client signing as the owner (profile create/delete). */
+  async ownerClient(): Promise<DaemonClient> {
+    return this.client((await this.readConfig()).owner);
+  }
+}

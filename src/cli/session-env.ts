@@ -1,0 +1,79 @@
+import { existsSync, statSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
+import { AppError } from '../errors.js';
+import { assertName } from '../names.js';
+import { buildTrustBundle } from '../ca/index.js';
+import type { Ctx } from './context.js';
+import type { DaemonClient } from '../daemon/client.js';
+
+export const PLACEHOLDER = 'authsome-managed';
+const PRELOAD = fileURLToPath(new URL('../preload/fetch-proxy.js', import.meta.url));
+const CA_VARS = ['SSL_CERT_FILE', 'REQUESTS_CA_BUNDLE', 'CURL_CA_BUNDLE', 'GIT_SSL_CAINFO', 'PIP_CERT', 'npm_config_cafile'];
+
+export interface SessionEnv {
+  id: string;
+  expiresAt: string;
+  env: Record<string, string>;
+  client: DaemonClient;
+}
+
+/** "openai,github:work" -> [{provider:'openai'},{provider:'github',connection:'work'}] */
+export function parseAllow(text: string | undefined): Array<{ provider: string; connection?: string }> | undefined {
+  if (text === undefined) return undefined;
+  const items = text.split(',').map((s) => s.trim()).filter(Boolean);
+  if (items.length === 0) throw new AppError('ERR_INPUT_INVALID', '--allow is empty', 'use --allow provider[:connection],…');
+  return items.map((item) => {
+    const [provider, connection, extra] = item.split(':');
+    if (extra !== undefined) throw new AppError('ERR_INPUT_INVALID', `--allow entry ${JSON.stringify(item)} has too many ':'`, 'use provider or provider:connection');
+    return connection === undefined ? { provider: assertName('provider', provider) } : { provider: assertName('provider', provider), connection: assertName('connection', connection) };
+  });
+}
+
+function mergeNoProxy(existing: string | undefined): string {
+  const set = new Set((existing ?? '').split(',').map((s) => s.trim()).filter(Boolean));
+  for (const h of ['localhost', '127.0.0.1', '::1']) set.add(h);
+  return [...set].join(',');
+}
+
+/** Mints a session token and builds the SPEC section 7 environment for a child process. */
+export async function mintSessionEnv(ctx: Ctx, opts: { allow?: string | undefined; ttl?: string | undefined; label: string }): Promise<SessionEnv> {
+  const allow = parseAllow(opts.allow);
+  const client = await ctx.client();
+  const minted = await client.call<{ id: string; token: string; expiresAt: string }>('POST', '/v1/sessions', {
+    ...(allow ? { allow } : {}),
+    ...(opts.ttl ? { ttl: opts.ttl } : {}),
+    label: opts.label,
+  });
+  const { paths } = ctx;
+  if (!existsSync(paths.caBundle) || statSync(paths.caBundle).mtimeMs < statSync(paths.caCert).mtimeMs) {
+    await buildTrustBundle(await readFile(paths.caCert, 'utf8'), paths.caBundle);
+  }
+  const proxyUrl = `http://${client.handle}:${minted.token}@127.0.0.1:${client.info.proxyPort}`;
+  const noProxy = mergeNoProxy(process.env['NO_PROXY'] ?? process.env['no_proxy']);
+  const env: Record<string, string> = {
+    HTTPS_PROXY: proxyUrl,
+    HTTP_PROXY: proxyUrl,
+    https_proxy: proxyUrl,
+    http_proxy: proxyUrl,
+    NO_PROXY: noProxy,
+    no_proxy: noProxy,
+    NODE_EXTRA_CA_CERTS: paths.caCert,
+    NODE_USE_ENV_PROXY: '1',
+    NODE_OPTIONS: [process.env['NODE_OPTIONS'], `--import=${PRELOAD}`].filter(Boolean).join(' '),
+    AUTHSOME_PROFILE: client.handle,
+    AUTHSOME_SESSION_ID: minted.id,
+  };
+  for (const v of CA_VARS) env[v] = paths.caBundle;
+  const { providers } = await client.call<{ providers: Array<{ name: string; env: string[]; connections: string[] }> }>('GET', '/v1/providers');
+  for (const p of providers) {
+    if (p.connections.length === 0) continue;
+    if (allow && !allow.some((a) => a.provider === p.name)) continue;
+    for (const name of p.env) env[name] = PLACEHOLDER;
+  }
+  return { id: minted.id, expiresAt: minted.expiresAt, env, client };
+}
+
+export function shellQuote(v: string): string {
+  return `'${v.replace(/'/g, `'\\''`)}'`;
+}

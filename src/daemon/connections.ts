@@ -1,0 +1,184 @@
+import { AppError } from '../errors.js';
+import { assertName } from '../names.js';
+import { Secret } from '../secret.js';
+import type { KvStore, RecordValue } from '../vault/types.js';
+import { profileScope } from '../vault/scope.js';
+import type { CredentialSource, ResolvedCredential } from '../proxy/types.js';
+import type { ProviderDef } from '../providers/types.js';
+
+/** What `connection list/show` returns: metadata only, never a field value. */
+export interface ConnectionMeta {
+  provider: string;
+  connection: string;
+  flow: string;
+  fields: string[];
+  isDefault: boolean;
+  createdAt: string;
+  updatedAt: string;
+  expiresAt?: string;
+}
+
+interface StoredConnection {
+  provider: string;
+  connection: string;
+  flow: string;
+  fields: Record<string, string>;
+  createdAt: string;
+  updatedAt: string;
+  expiresAt?: string;
+}
+
+const CACHE_MS = 30_000;
+
+/**
+ * Credential records of every profile. Each call goes through profileScope(handle), so a
+ * handle can only ever address keys under its own prefix. Decrypted credentials are cached
+ * briefly for the proxy's hot path and dropped on every change.
+ */
+export class ConnectionService implements CredentialSource {
+  readonly #store: KvStore;
+  readonly #provider: (name: string) => ProviderDef | undefined;
+  readonly #cache = new Map<string, { at: number; value: ResolvedCredential | undefined }>();
+
+  constructor(store: KvStore, provider: (name: string) => ProviderDef | undefined) {
+    this.#store = store;
+    this.#provider = provider;
+  }
+
+  #requireProvider(name: string): ProviderDef {
+    assertName('provider', name);
+    const def = this.#provider(name);
+    if (!def) {
+      throw new AppError('ERR_PROVIDER_NOT_FOUND', `unknown provider "${name}"`, 'run `authsome provider list` to see the providers');
+    }
+    return def;
+  }
+
+  async put(handle: string, provider: string, connection: string, fields: Record<string, string>, flow: string, expiresAt?: string): Promise<{ created: boolean; isDefault: boolean }> {
+    const def = this.#requireProvider(provider);
+    assertName('connection', connection);
+    const missing = def.fields.filter((f) => typeof fields[f] !== 'string' || fields[f] === '');
+    const extra = Object.keys(fields).filter((f) => !def.fields.includes(f));
+    if (missing.length > 0 || extra.length > 0) {
+      throw new AppError('ERR_INPUT_INVALID', `provider "${provider}" needs the fields ${def.fields.join(', ')}${missing.length ? `; missing ${missing.join(', ')}` : ''}${extra.length ? `; unknown ${extra.join(', ')}` : ''}`, `run \`authsome provider show ${provider}\` to see what it needs`);
+    }
+    for (const [name, value] of Object.entries(fields)) {
+      if (/[\r\n\0]/.test(value)) throw new AppError('ERR_INPUT_INVALID', `field ${name} contains a line break or NUL`, 'paste the value on one line');
+    }
+    const scope = profileScope(this.#store, handle);
+    const key = `conn/${provider}/${connection}`;
+    const prior = (await scope.get(key)) as StoredConnection | undefined;
+    const now = new Date().toISOString();
+    const record: StoredConnection = { provider, connection, flow, fields, createdAt: prior?.createdAt ?? now, updatedAt: now, ...(expiresAt ? { expiresAt } : {}) };
+    const hasDefault = (await scope.get(`default/${provider}`)) !== undefined;
+    const ops: Array<{ type: 'put'; key: string; value: RecordValue }> = [{ type: 'put', key, value: record as unknown as RecordValue }];
+    if (!hasDefault) ops.push({ type: 'put', key: `default/${provider}`, value: { connection } });
+    await scope.batch(ops);
+    this.#invalidate(handle);
+    return { created: prior === undefined, isDefault: !hasDefault || (await this.#defaultName(handle, provider)) === connection };
+  }
+
+  async #defaultName(handle: string, provider: string): Promise<string | undefined> {
+    const d = await profileScope(this.#store, handle).get(`default/${provider}`);
+    return typeof d?.['connection'] === 'string' ? d['connection'] : undefined;
+  }
+
+  #meta(rec: StoredConnection, defaultName: string | undefined): ConnectionMeta {
+    return {
+      provider: rec.provider,
+      connection: rec.connection,
+      flow: rec.flow,
+      fields: Object.keys(rec.fields).sort(),
+      isDefault: rec.connection === defaultName,
+      createdAt: rec.createdAt,
+      updatedAt: rec.updatedAt,
+      ...(rec.expiresAt ? { expiresAt: rec.expiresAt } : {}),
+    };
+  }
+
+  async list(handle: string, provider?: string): Promise<ConnectionMeta[]> {
+    if (provider !== undefined) assertName('provider', provider);
+    const scope = profileScope(this.#store, handle);
+    const rows = await scope.list(provider ? `conn/${provider}/` : 'conn/');
+    const defaults = new Map<string, string>();
+    for (const d of await scope.list('default/')) {
+      const p = d.key.split('/')[1];
+      if (p && typeof d.value['connection'] === 'string') defaults.set(p, d.value['connection']);
+    }
+    return rows.map((r) => {
+      const rec = r.value as unknown as StoredConnection;
+      return this.#meta(rec, defaults.get(rec.provider));
+    });
+  }
+
+  async #get(handle: string, provider: string, connection: string): Promise<StoredConnection> {
+    assertName('provider', provider);
+    assertName('connection', connection);
+    const rec = await profileScope(this.#store, handle).get(`conn/${provider}/${connection}`);
+    if (!rec) {
+      throw new AppError('ERR_CONNECTION_NOT_FOUND', `no connection "${connection}" for provider "${provider}" in this profile`, `run \`authsome connection list\`, or add it with \`authsome login ${provider} --connection ${connection}\``);
+    }
+    return rec as unknown as StoredConnection;
+  }
+
+  async show(handle: string, provider: string, connection: string): Promise<ConnectionMeta> {
+    const rec = await this.#get(handle, provider, connection);
+    return this.#meta(rec, await this.#defaultName(handle, provider));
+  }
+
+  /** Removes one connection; when it was the default and exactly one other remains, that one becomes the default. */
+  async remove(handle: string, provider: string, connection: string): Promise<{ newDefault?: string }> {
+    await this.#get(handle, provider, connection);
+    const scope = profileScope(this.#store, handle);
+    const wasDefault = (await this.#defaultName(handle, provider)) === connection;
+    const others = (await scope.list(`conn/${provider}/`)).map((r) => r.key.split('/')[2]!).filter((c) => c !== connection);
+    const ops: Array<{ type: 'del'; key: string } | { type: 'put'; key: string; value: RecordValue }> = [{ type: 'del', key: `conn/${provider}/${connection}` }];
+    let newDefault: string | undefined;
+    if (wasDefault) {
+      if (others.length === 1) {
+        newDefault = others[0]!;
+        ops.push({ type: 'put', key: `default/${provider}`, value: { connection: newDefault } });
+      } else {
+        ops.push({ type: 'del', key: `default/${provider}` });
+      }
+    }
+    await scope.batch(ops);
+    this.#invalidate(handle);
+    return newDefault ? { newDefault } : {};
+  }
+
+  async setDefault(handle: string, provider: string, connection: string): Promise<void> {
+    await this.#get(handle, provider, connection);
+    await profileScope(this.#store, handle).put(`default/${provider}`, { connection });
+    this.#invalidate(handle);
+  }
+
+  /** CredentialSource for the proxy: undefined when the profile has no such connection. */
+  async resolve(profile: string, provider: string, connection: string | undefined): Promise<ResolvedCredential | undefined> {
+    const cacheKey = `${profile}/${provider}/${connection ?? ''}`;
+    const hit = this.#cache.get(cacheKey);
+    if (hit && Date.now() - hit.at < CACHE_MS) return hit.value;
+    const name = connection ?? (await this.#defaultName(profile, provider));
+    let value: ResolvedCredential | undefined;
+    if (name !== undefined) {
+      const rec = (await profileScope(this.#store, profile).get(`conn/${provider}/${name}`)) as StoredConnection | undefined;
+      if (rec) {
+        const fields: Record<string, Secret> = {};
+        for (const [k, v] of Object.entries(rec.fields)) fields[k] = new Secret(v);
+        value = { connection: name, fields: Object.freeze(fields) };
+      }
+    }
+    if (this.#cache.size > 10_000) this.#cache.clear();
+    this.#cache.set(cacheKey, { at: Date.now(), value });
+    return value;
+  }
+
+  #invalidate(handle: string): void {
+    for (const k of this.#cache.keys()) if (k.startsWith(`${handle}/`)) this.#cache.delete(k);
+  }
+
+  /** Drops every cached credential of a profile (profile delete). */
+  forget(handle: string): void {
+    this.#invalidate(handle);
+  }
+}

@@ -1,0 +1,171 @@
+import { AppError } from '../errors.js';
+import { assertName } from '../names.js';
+import { parseDuration } from '../config/settings.js';
+import { VERSION } from '../version.js';
+import type { App } from '../app.js';
+import { Router, str, type RouteContext } from './router.js';
+
+function fieldsOf(body: Record<string, unknown>): Record<string, string> {
+  const f = body['fields'];
+  if (!f || typeof f !== 'object' || Array.isArray(f)) throw new AppError('ERR_INPUT_INVALID', '"fields" must be an object of strings', 'check the request');
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(f)) {
+    if (typeof v !== 'string') throw new AppError('ERR_INPUT_INVALID', `field "${k}" must be a string`, 'check the request');
+    out[k] = v;
+  }
+  return out;
+}
+
+function parseAllow(v: unknown): Array<{ provider: string; connection?: string }> | undefined {
+  if (v === undefined || v === null) return undefined;
+  if (!Array.isArray(v)) throw new AppError('ERR_INPUT_INVALID', '"allow" must be a list', 'use --allow provider[:connection],…');
+  return v.map((item: unknown) => {
+    const o = item as { provider?: unknown; connection?: unknown };
+    const provider = assertName('provider', o?.provider);
+    return o.connection === undefined ? { provider } : { provider, connection: assertName('connection', o.connection) };
+  });
+}
+
+export function buildRoutes(app: App): Router {
+  const r = new Router();
+  const isOwner = async (h: string) => (await app.registry.get(h))?.owner === true;
+  // Providers decide where secrets go, for every profile: only the owner changes them.
+  const requireOwner = async (h: string) => {
+    if (!(await isOwner(h))) throw new AppError('ERR_AUTH_NOT_OWNER', 'only the owner profile can change providers', 'run this as the owner: --profile <owner>');
+  };
+
+  r.add('POST', '/v1/bootstrap', async ({ handle, body }) => {
+    await app.registry.bootstrapOwner(handle, body['publicJwk']);
+    await app.audit.append({ event: 'profile.create', profile: handle, detail: { owner: true } });
+    return { status: 201, body: { profile: handle, owner: true } };
+  });
+
+  r.add('GET', '/v1/status', async ({ handle }) => ({
+    body: {
+      version: VERSION,
+      pid: process.pid,
+      startedAt: app.startedAt.toISOString(),
+      controlPort: app.controlPort(),
+      proxyPort: app.proxyPort(),
+      profile: handle,
+      owner: await isOwner(handle),
+      sealed: false,
+    },
+  }));
+
+  // profiles
+  r.add('GET', '/v1/profiles', async ({ handle }) => {
+    const all = await app.registry.list();
+    const visible = (await isOwner(handle)) ? all : all.filter((p) => p.handle === handle);
+    return { body: { profiles: visible.map((p) => ({ handle: p.handle, owner: p.owner, createdAt: p.createdAt })) } };
+  });
+  r.add('POST', '/v1/profiles', async ({ handle, body }) => {
+    const name = assertName('profile', str(body, 'handle'));
+    await app.registry.register(handle, name, body['publicJwk']);
+    await app.audit.append({ event: 'profile.create', profile: name, detail: { by: handle } });
+    return { status: 201, body: { profile: name } };
+  });
+  r.add('DELETE', '/v1/profiles/:name', async ({ handle, params }) => {
+    const name = assertName('profile', params['name']);
+    await app.registry.remove(handle, name);
+    const removed = await app.deleteProfileData(name);
+    await app.audit.append({ event: 'profile.delete', profile: name, detail: { by: handle, records: removed } });
+    return { body: { profile: name, records: removed } };
+  });
+
+  // connections (every call scoped to the verified caller)
+  r.add('GET', '/v1/connections', async ({ handle, query }) => ({
+    body: { connections: await app.connections.list(handle, query.get('provider') ?? undefined) },
+  }));
+  r.add('GET', '/v1/connections/:provider/:connection', async ({ handle, params }) => ({
+    body: await app.connections.show(handle, params['provider']!, params['connection']!),
+  }));
+  r.add('PUT', '/v1/connections/:provider/:connection', async ({ handle, params, body }) => {
+    const provider = params['provider']!;
+    const connection = params['connection']!;
+    const flow = str(body, 'flow') ?? 'api-key';
+    const out = await app.connections.put(handle, provider, connection, fieldsOf(body), flow);
+    await app.audit.append({ event: 'connection.add', profile: handle, provider, connection, detail: { flow, replaced: !out.created } });
+    if (flow !== 'api-key' || out.created) await app.audit.append({ event: 'login', profile: handle, provider, connection, detail: { flow } });
+    return { status: out.created ? 201 : 200, body: await app.connections.show(handle, provider, connection) };
+  });
+  r.add('DELETE', '/v1/connections/:provider/:connection', async ({ handle, params }) => {
+    const provider = params['provider']!;
+    const connection = params['connection']!;
+    const out = await app.connections.remove(handle, provider, connection);
+    await app.audit.append({ event: 'connection.remove', profile: handle, provider, connection });
+    if (out.newDefault) await app.audit.append({ event: 'connection.default', profile: handle, provider, connection: out.newDefault });
+    return { body: { provider, connection, removed: true, ...out } };
+  });
+  r.add('PUT', '/v1/defaults/:provider', async ({ handle, params, body }) => {
+    const provider = params['provider']!;
+    const connection = assertName('connection', str(body, 'connection'));
+    await app.connections.setDefault(handle, provider, connection);
+    await app.audit.append({ event: 'connection.default', profile: handle, provider, connection });
+    return { body: { provider, connection, isDefault: true } };
+  });
+
+  // sessions (proxy tokens)
+  r.add('POST', '/v1/sessions', async ({ handle, body }) => {
+    const ttlText = str(body, 'ttl') ?? app.settings.session.defaultTtl;
+    const ttlMs = parseDuration(ttlText);
+    if (ttlMs <= 0 || ttlMs > parseDuration(app.settings.session.maxTtl)) {
+      throw new AppError('ERR_INPUT_INVALID', `ttl ${ttlText} is out of range`, `choose at most ${app.settings.session.maxTtl}`);
+    }
+    const allow = parseAllow(body['allow']);
+    for (const a of allow ?? []) app.providers.require(a.provider);
+    const label = str(body, 'label');
+    const minted = await app.sessions.mint({ profile: handle, ttlMs, ...(allow ? { allow } : {}), ...(label ? { label } : {}) });
+    await app.audit.append({ event: 'session.mint', profile: handle, detail: { id: minted.id, ttl: ttlText, ...(allow ? { allow: allow.map((a) => (a.connection ? `${a.provider}:${a.connection}` : a.provider)).join(',') } : {}) } });
+    return { status: 201, body: { id: minted.id, token: minted.token, expiresAt: new Date(minted.expiresAt).toISOString() } };
+  });
+  r.add('GET', '/v1/sessions', async ({ handle }) => ({ body: { sessions: await app.sessions.list(handle) } }));
+  r.add('DELETE', '/v1/sessions/:id', async ({ handle, params }) => {
+    await app.sessions.revoke(handle, params['id']!);
+    await app.audit.append({ event: 'session.revoke', profile: handle, detail: { id: params['id']! } });
+    return { body: { revoked: [params['id']] } };
+  });
+  r.add('DELETE', '/v1/sessions', async ({ handle }) => {
+    const n = await app.sessions.revokeAll(handle);
+    await app.audit.append({ event: 'session.revoke', profile: handle, detail: { all: true, count: n } });
+    return { body: { revokedCount: n } };
+  });
+
+  // providers
+  r.add('GET', '/v1/providers', async ({ handle }) => {
+    const conns = await app.connections.list(handle);
+    return {
+      body: {
+        providers: app.providers.list().map((p) => ({
+          name: p.def.name,
+          displayName: p.def.displayName,
+          source: p.source,
+          env: p.def.env ?? [],
+          hosts: p.def.hosts.map((h) => `${h.host}${h.port && h.port !== 443 ? `:${h.port}` : ''}${h.pathPrefix ?? ''}`),
+          connections: conns.filter((c) => c.provider === p.def.name).map((c) => c.connection),
+        })),
+      },
+    };
+  });
+  r.add('GET', '/v1/providers/:name', async ({ params }) => {
+    const def = app.providers.require(params['name']!);
+    return { body: { ...def, source: app.providers.sourceOf(def.name) } };
+  });
+  r.add('POST', '/v1/providers', async ({ handle, body }) => {
+    await requireOwner(handle);
+    const def = await app.providers.addCustom(body['definition'], body['force'] === true, str(body, 'file') ?? 'request');
+    await app.audit.append({ event: 'provider.add', profile: handle, provider: def.name });
+    return { status: 201, body: { name: def.name } };
+  });
+  r.add('DELETE', '/v1/providers/:name', async ({ handle, params }) => {
+    await requireOwner(handle);
+    const name = assertName('provider', params['name']);
+    await app.providers.removeCustom(name);
+    await app.audit.append({ event: 'provider.remove', profile: handle, provider: name });
+    return { body: { name, removed: true } };
+  });
+
+  return r;
+}
+
+export type { RouteContext };

@@ -1,0 +1,80 @@
+import type { IncomingMessage } from 'node:http';
+import { AppError } from '../errors.js';
+import { isValidName } from '../names.js';
+import { loadSettings, type SettingsOverrides } from '../config/settings.js';
+import { buildApp, type App } from '../app.js';
+import { PopVerifier } from '../identity/index.js';
+import { VERSION } from '../version.js';
+import { createControlServer } from './control.js';
+import { buildRoutes } from './routes.js';
+import { parseJsonBody } from './http-util.js';
+import { writeDaemonInfo, removeDaemonInfo } from './daemon-file.js';
+
+/**
+ * The first profile registers itself: the bootstrap request is signed by the key it carries,
+ * and is accepted only while the registry is empty (SPEC section 4: the first profile is the owner).
+ */
+async function authenticate(app: App, req: IncomingMessage, url: string, body: Buffer): Promise<string> {
+  const target = { method: req.method ?? 'GET', url, body: new Uint8Array(body) };
+  const auth = req.headers['authorization'];
+  if (new URL(url).pathname !== '/v1/bootstrap') return (await app.pop.verify(auth, target)).handle;
+  if ((await app.registry.list()).length > 0) {
+    throw new AppError('ERR_AUTH_FORBIDDEN', 'this daemon already has an owner profile', 'use `authsome profile create` as the owner');
+  }
+  const json = parseJsonBody(body);
+  const handle = json['handle'];
+  const jwk = json['publicJwk'];
+  const once = new PopVerifier({
+    lookupKey: async (h) => (isValidName(handle) && h === handle && jwk && typeof jwk === 'object' ? (jwk as never) : undefined),
+    startedAtMs: app.startedAt.getTime(),
+  });
+  return (await once.verify(auth, target)).handle;
+}
+
+export async function serve(home: string, overrides: SettingsOverrides = {}): Promise<{ controlPort: number; proxyPort: number }> {
+  const settings = loadSettings(home, process.env, overrides);
+  const app = await buildApp(settings);
+  const control = createControlServer({ router: buildRoutes(app), authenticate: (req, url, body) => authenticate(app, req, url, body) });
+  let stopping = false;
+  let ports: { controlPort: number; proxyPort: number };
+  try {
+    const c = await control.listen(settings.daemon.port, settings.daemon.host);
+    app.setControlAddress(c);
+    const p = await app.proxy.listen(settings.proxy.port, settings.proxy.host);
+    app.setProxyAddress(p);
+    await app.audit.append({ event: 'daemon.start', profile: '-', detail: { pid: process.pid, control_port: c.port, proxy_port: p.port, version: VERSION } });
+    await writeDaemonInfo(settings.paths.daemonJson, {
+      pid: process.pid,
+      host: settings.daemon.host,
+      controlPort: c.port,
+      proxyHost: settings.proxy.host,
+      proxyPort: p.port,
+      startedAt: app.startedAt.toISOString(),
+      version: VERSION,
+    });
+    ports = { controlPort: c.port, proxyPort: p.port };
+    console.log(`authsome daemon ${VERSION} pid ${process.pid}: control http://${settings.daemon.host}:${c.port}, proxy http://${settings.proxy.host}:${p.port}`);
+  } catch (e) {
+    control.server.close();
+    await app.close().catch(() => undefined);
+    if ((e as NodeJS.ErrnoException).code === 'EADDRINUSE') {
+      throw new AppError('ERR_DAEMON_START_FAILED', `port in use: ${(e as Error).message}`, 'stop the other process, or set AUTHSOME_DAEMON_PORT / AUTHSOME_PROXY_PORT (0 picks a free port)');
+    }
+    throw e;
+  }
+
+  const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    console.log(`authsome daemon: ${signal}, draining`);
+    control.server.close();
+    control.server.closeIdleConnections();
+    await app.audit.append({ event: 'daemon.stop', profile: '-', detail: { signal } }).catch(() => undefined);
+    await app.close();
+    await removeDaemonInfo(settings.paths.daemonJson, process.pid);
+    process.exit(0);
+  };
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+  process.on('SIGINT', () => void stop('SIGINT'));
+  return ports;
+}

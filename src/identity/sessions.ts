@@ -1,0 +1,167 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { AppError } from '../errors.js';
+import { assertName, isValidName } from '../names.js';
+import type { SessionInfo, SessionVerifier } from '../proxy/types.js';
+import { sessionKey } from '../vault/keys.js';
+import type { KvStore, RecordValue } from '../vault/types.js';
+
+/**
+ * Session tokens for proxy traffic (SPEC section 2). Only sha256(token) is stored, as the record
+ * key `session/<hex>`; the token itself exists only in the minting response.
+ *
+ * Those keys are not profile-prefixed, so list/revoke scan `session/` and filter on
+ * record.profile. That is acceptable here: verify finds a record only through the secret's hash,
+ * the scan is owner-scoped by the filter, and a session record never holds a credential.
+ */
+
+export type SessionAllow = ReadonlyArray<{ provider: string; connection?: string }>;
+
+export interface SessionMeta extends SessionInfo {
+  readonly createdAt: number;
+  readonly label: string | undefined;
+}
+
+export interface MintInput {
+  profile: string;
+  allow?: SessionAllow;
+  ttlMs: number;
+  label?: string;
+}
+
+const PREFIX = 'session/';
+const TOKEN_SHAPE = /^[A-Za-z0-9_-]{43}$/;
+const LABEL_SHAPE = /^[^\p{Cc}]{1,128}$/u;
+const DEFAULT_CACHE_MS = 5_000;
+const MAX_CACHE = 10_000;
+
+const hashToken = (token: string): string => createHash('sha256').update(token).digest('hex');
+
+function parseAllow(v: unknown): SessionAllow | undefined | null {
+  if (v === null || v === undefined) return undefined;
+  if (!Array.isArray(v)) return null;
+  const out: Array<{ provider: string; connection?: string }> = [];
+  for (const e of v as unknown[]) {
+    if (e === null || typeof e !== 'object') return null;
+    const { provider, connection } = e as Record<string, unknown>;
+    if (!isValidName(provider) || (connection !== undefined && connection !== null && !isValidName(connection))) return null;
+    out.push(isValidName(connection) ? { provider, connection } : { provider });
+  }
+  return out;
+}
+
+/** undefined for a malformed record: it then counts as no session at all (fail closed). */
+function parseRecord(v: RecordValue): SessionMeta | undefined {
+  const { id, profile, expiresAt, createdAt, label } = v;
+  const allow = parseAllow(v['allow']);
+  if (typeof id !== 'string' || !isValidName(profile) || typeof expiresAt !== 'number' || typeof createdAt !== 'number') return undefined;
+  if (allow === null || (label !== null && label !== undefined && typeof label !== 'string')) return undefined;
+  return { id, profile, allow, expiresAt, createdAt, label: typeof label === 'string' ? label : undefined };
+}
+
+export class SessionStore implements SessionVerifier {
+  readonly #store: KvStore;
+  readonly #clock: () => number;
+  readonly #cacheMs: number;
+  readonly #maxTtlMs: number;
+  /** token hash -> verified session and until when the cached answer may be used. */
+  readonly #cache = new Map<string, { info: SessionMeta; until: number }>();
+  /** Bumped after every revocation, so a verify that raced with one does not re-cache. */
+  #epoch = 0;
+
+  constructor(store: KvStore, opts: { clock?: () => number; cacheMs?: number; maxTtlMs?: number } = {}) {
+    this.#store = store;
+    this.#clock = opts.clock ?? Date.now;
+    this.#cacheMs = opts.cacheMs ?? DEFAULT_CACHE_MS;
+    this.#maxTtlMs = opts.maxTtlMs ?? Number.MAX_SAFE_INTEGER;
+  }
+
+  async mint(input: MintInput): Promise<{ id: string; token: string; expiresAt: number }> {
+    const profile = assertName('profile', input.profile);
+    const allow = input.allow === undefined ? undefined : parseAllow(input.allow);
+    if (allow === null) throw new AppError('ERR_INPUT_INVALID', 'session allow list must be provider/connection names', 'write it as provider or provider/connection');
+    const { ttlMs, label } = input;
+    if (!Number.isSafeInteger(ttlMs) || ttlMs <= 0 || ttlMs > this.#maxTtlMs) {
+      throw new AppError('ERR_INPUT_INVALID', 'session lifetime out of range', 'choose a positive duration no longer than the configured session.maxTtl');
+    }
+    if (label !== undefined && !LABEL_SHAPE.test(label)) {
+      throw new AppError('ERR_INPUT_INVALID', 'session label must be 1-128 printable characters', 'shorten the label');
+    }
+    const token = randomBytes(32).toString('base64url');
+    const hash = hashToken(token);
+    const now = this.#clock();
+    const rec = { id: hash.slice(0, 16), profile, allow: allow ?? null, expiresAt: now + ttlMs, createdAt: now, label: label ?? null };
+    await this.#store.put(sessionKey(hash), rec);
+    return { id: rec.id, token, expiresAt: rec.expiresAt };
+  }
+
+  /** One answer (undefined) for unknown, malformed, another handle's, expired and revoked. */
+  async verify(handle: string, token: string): Promise<SessionInfo | undefined> {
+    if (typeof handle !== 'string' || typeof token !== 'string' || !TOKEN_SHAPE.test(token)) return undefined;
+    const hash = hashToken(token);
+    const now = this.#clock();
+    const hit = this.#cache.get(hash);
+    let info: SessionMeta | undefined;
+    if (hit !== undefined && hit.until > now) {
+      info = hit.info;
+    } else {
+      this.#cache.delete(hash);
+      const epoch = this.#epoch;
+      const v = await this.#store.get(sessionKey(hash));
+      info = v === undefined ? undefined : parseRecord(v);
+      if (info !== undefined && epoch === this.#epoch) this.#remember(hash, info, now);
+    }
+    if (info === undefined || info.profile !== handle || info.expiresAt <= this.#clock()) return undefined;
+    return { id: info.id, profile: info.profile, allow: info.allow, expiresAt: info.expiresAt };
+  }
+
+  /** The profile's live sessions: metadata only; the token was never stored. */
+  async list(profile: string): Promise<SessionMeta[]> {
+    const now = this.#clock();
+    return (await this.#scan((m) => m.profile === profile && m.expiresAt > now))
+      .map((r) => r.meta)
+      .sort((a, b) => a.createdAt - b.createdAt);
+  }
+
+  /** Not found and not yours are the same error. */
+  async revoke(profile: string, id: string): Promise<void> {
+    const n = await this.#delete((m) => m.profile === profile && m.id === id);
+    if (n === 0) throw new AppError('ERR_SESSION_NOT_FOUND', 'no such session', 'list sessions with `authsome session list`');
+  }
+
+  async revokeAll(profile: string): Promise<number> {
+    return this.#delete((m) => m.profile === profile);
+  }
+
+  async purgeExpired(): Promise<number> {
+    const now = this.#clock();
+    return this.#delete((m) => m.expiresAt <= now);
+  }
+
+  async #scan(keep: (m: SessionMeta) => boolean): Promise<Array<{ key: string; meta: SessionMeta }>> {
+    const out: Array<{ key: string; meta: SessionMeta }> = [];
+    for (const { key, value } of await this.#store.list(PREFIX)) {
+      const meta = parseRecord(value);
+      if (meta !== undefined && keep(meta)) out.push({ key, meta });
+    }
+    return out;
+  }
+
+  async #delete(match: (m: SessionMeta) => boolean): Promise<number> {
+    const rows = await this.#scan(match);
+    if (rows.length === 0) return 0;
+    await this.#store.batch(rows.map((r) => ({ type: 'del' as const, key: r.key })));
+    // After the delete is durable: any verify that read before it must not cache what it read.
+    this.#epoch++;
+    for (const r of rows) this.#cache.delete(r.key.slice(PREFIX.length));
+    return rows.length;
+  }
+
+  #remember(hash: string, info: SessionMeta, now: number): void {
+    if (this.#cache.size >= MAX_CACHE) {
+      for (const [k, e] of this.#cache) if (e.until <= now) this.#cache.delete(k);
+      // Still full: drop the oldest entry. It is only a cache; the store stays the authority.
+      if (this.#cache.size >= MAX_CACHE) this.#cache.delete(this.#cache.keys().next().value!);
+    }
+    this.#cache.set(hash, { info, until: now + this.#cacheMs });
+  }
+}

@@ -1,0 +1,68 @@
+/**
+ * Host and path rules shared by the schema (what a definition may declare) and the registry
+ * (what a destination may match). Both sides use the same notion of a "plain DNS name", so a
+ * name a definition could never declare can never match at request time either.
+ */
+
+const LABEL = '[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?';
+// Two or more labels: single-label names (localhost, intranet hosts) never carry a secret.
+const DNS_NAME = new RegExp(`^(?:${LABEL}\\.)+${LABEL}$`);
+
+/** A lower-case, fully qualified DNS name: no IP literal, port, userinfo, trailing dot or wildcard. */
+export function isPlainHostName(host: unknown): host is string {
+  if (typeof host !== 'string' || host.length > 253 || !DNS_NAME.test(host)) return false;
+  // An all-digit last label means an IPv4 literal (or a trick like "1.2.3.4" / "0x7f.1"); RFC 3696 section 2.
+  return !/^[0-9]+$/.test(host.slice(host.lastIndexOf('.') + 1));
+}
+
+/** Why a declared host pattern is unacceptable, or undefined when it is fine. */
+export function hostPatternProblem(pattern: string): string | undefined {
+  if (pattern.length === 0) return 'must not be empty';
+  if (pattern.length > 253) return 'must be at most 253 characters';
+  if (pattern !== pattern.toLowerCase()) return 'must be lower-case';
+  if (pattern.includes('@')) return "must not contain userinfo ('@')";
+  if (/[/?#\\]/.test(pattern)) return 'must be a bare host name, not a URL';
+  if (/^[^:[\]]+:[0-9]*$/.test(pattern)) return 'must not contain a port; put it in "port"';
+  if (pattern.includes(':') || pattern.includes('[')) return 'must not be an IP literal';
+  if (pattern.endsWith('.')) return 'must not end with a dot';
+  const stars = pattern.split('*').length - 1;
+  let name = pattern;
+  if (stars > 0) {
+    if (stars > 1 || !pattern.startsWith('*.')) return 'may hold only one wildcard, as the whole leftmost label ("*.example.com")';
+    name = pattern.slice(2);
+    if (!name.includes('.')) return 'a wildcard must sit under a domain of at least two labels ("*.example.com", not "*.com")';
+  }
+  if (/^[0-9.]+$/.test(name) || /\.[0-9]+$/.test(name)) return 'must not be an IP literal';
+  if (!isPlainHostName(name)) {
+    return "must be a DNS name of two or more labels, each 1-63 characters of a-z, 0-9 and '-' (not at either end)";
+  }
+  return undefined;
+}
+
+const PREFIX_CHARS = /^[A-Za-z0-9._~!$&'()*+,;=:@/-]+$/;
+
+/** Why a declared path prefix is unacceptable, or undefined when it is fine. */
+export function pathPrefixProblem(prefix: string): string | undefined {
+  if (!prefix.startsWith('/')) return "must start with '/'";
+  if (prefix.length > 256) return 'must be at most 256 characters';
+  if (prefix === '/') return 'omit pathPrefix to cover the whole host';
+  if (prefix.endsWith('/')) return "must not end with '/' (\"/v1\" already covers \"/v1/…\")";
+  if (/[?#]/.test(prefix)) return 'must be a path only, without query or fragment';
+  if (prefix.includes('%')) return 'must not contain percent-encoding';
+  if (!PREFIX_CHARS.test(prefix)) return 'may contain only unreserved and sub-delimiter URL characters';
+  if (prefix.includes('//')) return 'must not contain an empty segment (//)';
+  if (prefix.split('/').some((s) => s === '.' || s === '..')) return "must not contain '.' or '..' segments";
+  return undefined;
+}
+
+// Dot segments, backslashes and encoded dots/slashes/backslashes make "which prefix is this" depend on
+// how the upstream normalises; a path like that never matches a prefix rule (fail closed).
+const AMBIGUOUS_PATH = /(?:^|\/)\.\.?(?:\/|$)|\\|%2e|%2f|%5c/i;
+
+/** The path part of an origin-form target if prefix rules may judge it, else undefined. */
+export function prefixComparablePath(target: string): string | undefined {
+  const q = target.search(/[?#]/);
+  const path = q < 0 ? target : target.slice(0, q);
+  if (!path.startsWith('/') || AMBIGUOUS_PATH.test(path)) return undefined;
+  return path;
+}

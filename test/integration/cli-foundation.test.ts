@@ -1,0 +1,160 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readFileSync, statSync, writeFileSync, chmodSync, existsSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+import { TestHome, type CliResult } from '../helpers/cli.js';
+import { filesContaining, findCanary } from '../helpers/canary.js';
+
+const CANARY_PERSONAL = `ghp_CANARYpersonal${randomBytes(8).toString('hex')}`;
+const CANARY_WORK = `ghp_CANARYwork${randomBytes(8).toString('hex')}`;
+
+const mode = (p: string) => statSync(p).mode & 0o777;
+
+describe('foundation: a CLI session in a temp home', () => {
+  const t = new TestHome();
+  const outputs: CliResult[] = [];
+  const run = async (args: string[], input?: string) => {
+    const r = await t.run(args, input === undefined ? {} : { input });
+    outputs.push(r);
+    return r;
+  };
+
+  beforeAll(async () => {
+    const r = await run(['init', '--profile', 'me']);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+  });
+
+  afterAll(async () => {
+    await t.cleanup();
+  });
+
+  it('lays out the home with the SPEC file modes', () => {
+    const h = t.home;
+    expect(mode(h)).toBe(0o700);
+    expect(mode(join(h, 'server/master.key'))).toBe(0o600);
+    expect(mode(join(h, 'server/kv_store'))).toBe(0o700);
+    expect(mode(join(h, 'server/ca'))).toBe(0o700);
+    expect(mode(join(h, 'server/ca/ca.key'))).toBe(0o600);
+    expect(mode(join(h, 'client/identities/me.key'))).toBe(0o600);
+    expect(mode(join(h, 'audit.log'))).toBe(0o600);
+    const cfg = JSON.parse(readFileSync(join(h, 'client/config.json'), 'utf8'));
+    expect(cfg).toMatchObject({ activeProfile: 'me', owner: 'me' });
+    const daemon = JSON.parse(readFileSync(join(h, 'server/daemon.json'), 'utf8'));
+    expect(daemon.controlPort).toBeGreaterThan(0);
+    expect(daemon.proxyPort).toBeGreaterThan(0);
+  });
+
+  it('refuses a second init', async () => {
+    const r = await run(['init']);
+    expect(r.code).toBe(6);
+    expect(r.stderr).toContain('ERR_HOME_EXISTS');
+    expect(r.stderr).toContain('next:');
+  });
+
+  it('keeps two GitHub accounts reachable in one profile (connections)', async () => {
+    expect((await run(['login', 'github', '--connection', 'personal'], CANARY_PERSONAL + '\n')).code).toBe(0);
+    expect((await run(['login', 'github', '--connection', 'work'], CANARY_WORK + '\n')).code).toBe(0);
+    const list = await t.json<{ connections: Array<{ provider: string; connection: string; isDefault: boolean }> }>(['connection', 'list']);
+    expect(list.connections.map((c) => c.connection).sort()).toEqual(['personal', 'work']);
+    expect(list.connections.find((c) => c.connection === 'personal')?.isDefault).toBe(true);
+    const show = await run(['connection', 'show', 'github', '--connection', 'work']);
+    expect(show.code).toBe(0);
+    expect(show.stdout).toContain('connection: work');
+    expect(show.stdout).toContain('api_key');
+    await run(['connection', 'default', 'github', 'work']);
+    const after = await t.json<{ connections: Array<{ connection: string; isDefault: boolean }> }>(['connection', 'list', '--provider', 'github']);
+    expect(after.connections.find((c) => c.connection === 'work')?.isDefault).toBe(true);
+  });
+
+  it('isolates profiles: a second profile sees neither connection', async () => {
+    expect((await run(['profile', 'create', 'agent-pr-bot'])).code).toBe(0);
+    const other = await t.json<{ connections: unknown[] }>(['connection', 'list', '--profile', 'agent-pr-bot']);
+    expect(other.connections).toEqual([]);
+    const show = await run(['connection', 'show', 'github', '--connection', 'work', '--profile', 'agent-pr-bot']);
+    expect(show.code).toBe(3);
+    expect(show.stderr).toContain('ERR_CONNECTION_NOT_FOUND');
+    const profiles = await t.json<{ profiles: Array<{ handle: string; owner: boolean }> }>(['profile', 'list']);
+    expect(profiles.profiles.map((p) => p.handle).sort()).toEqual(['agent-pr-bot', 'me']);
+    // a non-owner cannot create profiles (it signs as itself when it is the active one)
+    expect((await run(['profile', 'use', 'agent-pr-bot'])).code).toBe(0);
+    expect((await t.json<{ profile: string }>(['profile', 'current'])).profile).toBe('agent-pr-bot');
+    expect((await run(['profile', 'use', 'me'])).code).toBe(0);
+  });
+
+  it('refuses names outside the grammar, never normalising them', async () => {
+    for (const bad of ['Work', 'a/b', '-x', 'a b', 'x'.repeat(65)]) {
+      const r = await run(['login', 'github', '--connection', bad], 'whatever\n');
+      expect(r.code, bad).toBe(2);
+      expect(r.stderr).toContain('ERR_NAME_INVALID');
+    }
+    expect((await run(['profile', 'create', 'Bad'])).stderr).toContain('ERR_NAME_INVALID');
+  });
+
+  it('reads secrets only from stdin or a prompt, and rejects an empty one', async () => {
+    const r = await run(['login', 'openai'], '');
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('stdin');
+  });
+
+  it('writes a tagged, verifiable audit log and catches an edited line', async () => {
+    const audit = await t.json<{ events: Array<{ event: string; profile: string }> }>(['audit', '--limit', '500']);
+    const events = audit.events.map((e) => e.event);
+    expect(events).toEqual(expect.arrayContaining(['daemon.start', 'profile.create', 'connection.add', 'connection.default']));
+    expect(audit.events.every((e) => typeof e.profile === 'string' && e.profile.length > 0)).toBe(true);
+    expect(audit.events.some((e) => e.event === 'connection.add' && e.profile === 'me')).toBe(true);
+    const ok = await run(['audit', 'verify']);
+    expect(ok.code).toBe(0);
+  });
+
+  it('deletes a profile with every record and its key', async () => {
+    await run(['login', 'openai', '--profile', 'agent-pr-bot'], 'sk-agent-throwaway\n');
+    const r = await t.json<{ records: number }>(['profile', 'delete', 'agent-pr-bot']);
+    expect(r.records).toBeGreaterThanOrEqual(1);
+    expect(existsSync(join(t.home, 'client/identities/agent-pr-bot.key'))).toBe(false);
+    const again = await run(['profile', 'create', 'agent-pr-bot']);
+    expect(again.code).toBe(0);
+    expect((await t.json<{ connections: unknown[] }>(['connection', 'list', '--profile', 'agent-pr-bot'])).connections).toEqual([]);
+  });
+
+  it('stays sealed with a wrong master key and loses nothing', async () => {
+    expect((await run(['daemon', 'stop'])).code).toBe(0);
+    const keyPath = join(t.home, 'server/master.key');
+    const good = readFileSync(keyPath);
+    writeFileSync(keyPath, randomBytes(32).toString('base64') + '\n');
+    const sealed = await run(['connection', 'list']);
+    expect(sealed.code).not.toBe(0);
+    expect(sealed.stderr).toContain('ERR_VAULT_SEALED');
+    writeFileSync(keyPath, good);
+    chmodSync(keyPath, 0o644);
+    const loose = await run(['connection', 'list']);
+    expect(loose.stderr).toContain('ERR_HOME_PERMISSIONS');
+    chmodSync(keyPath, 0o600);
+    const back = await t.json<{ connections: Array<{ connection: string }> }>(['connection', 'list']);
+    expect(back.connections.map((c) => c.connection).sort()).toEqual(['personal', 'work']);
+  });
+
+  it('verify names the first broken line after an edit', async () => {
+    await run(['daemon', 'stop']);
+    const path = join(t.home, 'audit.log');
+    const original = readFileSync(path, 'utf8');
+    const lines = original.trimEnd().split('\n');
+    const target = 3;
+    lines[target - 1] = lines[target - 1]!.replace('"profile":"me"', '"profile":"mallory"').replace('"profile":"-"', '"profile":"mallory"');
+    writeFileSync(path, lines.join('\n') + '\n');
+    const r = await run(['audit', 'verify', '--json']);
+    expect(r.code).toBe(9);
+    expect(JSON.parse(r.stdout).firstBroken.line).toBe(target);
+    writeFileSync(path, original);
+    expect((await run(['audit', 'verify'])).code).toBe(0);
+  });
+
+  it('never shows a secret in any output or file', async () => {
+    for (const secret of [CANARY_PERSONAL, CANARY_WORK]) {
+      for (const o of outputs) {
+        expect(findCanary(o.stdout + o.stderr, secret)).toBeUndefined();
+      }
+      expect(filesContaining(t.home, secret)).toEqual([]);
+    }
+  });
+});

@@ -1,0 +1,108 @@
+import { existsSync } from 'node:fs';
+import { open, readFile, stat } from 'node:fs/promises';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { AuditWriter, verifyAudit } from '../../../src/audit/index.js';
+import type { AuditFile } from '../../../src/audit/index.js';
+import { isAppError } from '../../../src/errors.js';
+import { errno, FaultyFs, tempDir, type TempDir } from './helpers.js';
+
+let t: TempDir;
+let writer: AuditWriter | undefined;
+beforeEach(async () => {
+  t = await tempDir();
+});
+afterEach(async () => {
+  await writer?.close();
+  writer = undefined;
+  await t.cleanup();
+});
+
+async function codeOf(p: Promise<unknown>): Promise<string | undefined> {
+  const err: unknown = await p.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  return isAppError(err) ? err.code : `not an AppError: ${String(err)}`;
+}
+
+const login = (profile: string) => ({ event: 'login', profile }) as const;
+
+describe('AuditWriter under disk faults', () => {
+  it('a partial write (ENOSPC) rejects the whole batch, is cut back, and the next append succeeds', async () => {
+    const fs = new FaultyFs();
+    writer = await AuditWriter.open(t.log, { openFile: fs.openFile });
+    await writer.append(login('before'));
+    const durableSize = (await stat(t.log)).size;
+
+    fs.writeFault = { partialBytes: 30, error: errno('ENOSPC') };
+    const batch = [writer.append(login('a')), writer.append(login('b')), writer.append(login('c'))];
+    expect(await Promise.all(batch.map(codeOf))).toEqual(Array(3).fill('ERR_AUDIT_UNAVAILABLE'));
+    expect((await stat(t.log)).size).toBe(durableSize); // the 30 torn bytes are gone
+    expect(writer.head.seq).toBe(1);
+
+    fs.writeFault = undefined; // the disk has room again
+    const rec = await writer.append(login('after'));
+    expect(rec.seq).toBe(2);
+    expect(await verifyAudit(t.log)).toEqual({ ok: true, lines: 2 });
+  });
+
+  it('a failing datasync (EIO) rejects its waiters and rolls the chain back', async () => {
+    const fs = new FaultyFs();
+    writer = await AuditWriter.open(t.log, { openFile: fs.openFile });
+    const first = await writer.append(login('x'));
+    fs.syncFault = errno('EIO');
+    expect(await codeOf(writer.append(login('lost')))).toBe('ERR_AUDIT_UNAVAILABLE');
+    expect(writer.head).toEqual({ seq: 1, hash: first.hash });
+    expect(await readFile(t.log, 'utf8')).not.toContain('lost');
+    fs.syncFault = undefined;
+    expect(await writer.append(login('y'))).toMatchObject({ seq: 2, prev: first.hash });
+    expect(await verifyAudit(t.log)).toEqual({ ok: true, lines: 2 });
+  });
+
+  it('if the cut-back itself fails, the leftover bytes are trimmed before the next write', async () => {
+    const fs = new FaultyFs();
+    const base = fs.openFile;
+    let failTruncate = true;
+    const openFile = async (path: string): Promise<AuditFile> => {
+      const f = await base(path);
+      return { ...f, truncate: (n) => (failTruncate ? Promise.reject(errno('EIO')) : f.truncate(n)) };
+    };
+    writer = await AuditWriter.open(t.log, { openFile });
+    await writer.append(login('x'));
+    fs.writeFault = { partialBytes: 10, error: errno('EIO') };
+    expect(await codeOf(writer.append(login('y')))).toBe('ERR_AUDIT_UNAVAILABLE');
+    fs.writeFault = undefined;
+    // Truncation still fails: appending after torn bytes would corrupt the chain, so refuse again.
+    expect(await codeOf(writer.append(login('z')))).toBe('ERR_AUDIT_UNAVAILABLE');
+    failTruncate = false;
+    expect((await writer.append(login('w'))).seq).toBe(2);
+    expect(await verifyAudit(t.log)).toEqual({ ok: true, lines: 2 });
+  });
+
+  it.runIf(existsSync('/dev/full'))(
+    'a real kernel ENOSPC (/dev/full, fails even as root) rejects',
+    async () => {
+      let full = true;
+      const openFile = async (path: string): Promise<AuditFile> => open(full ? '/dev/full' : path, 'a');
+      writer = await AuditWriter.open(t.log, { openFile });
+      expect(await codeOf(writer.append(login('a')))).toBe('ERR_AUDIT_UNAVAILABLE');
+      full = false;
+      expect((await writer.append(login('b'))).seq).toBe(1);
+      expect(await verifyAudit(t.log)).toEqual({ ok: true, lines: 1 });
+    },
+  );
+
+  it('fails closed when the log changed outside the writer', async () => {
+    writer = await AuditWriter.open(t.log);
+    await writer.append(login('x'));
+    await writer.close();
+    writer = await AuditWriter.open(t.log);
+    const fh = await open(t.log, 'a');
+    await fh.write('{"intruder":true}\n');
+    await fh.close();
+    expect(await codeOf(writer.append(login('y')))).toBe('ERR_AUDIT_UNAVAILABLE');
+    // Still refused on retry, and the foreign bytes are left for verify to report, not cut away.
+    expect(await codeOf(writer.append(login('z')))).toBe('ERR_AUDIT_UNAVAILABLE');
+    expect(await readFile(t.log, 'utf8')).toContain('"intruder"');
+  });
+});
