@@ -27,12 +27,22 @@ const GROUP_OTHER_BITS = 0o077;
 /** Strict shape check; throws ERR_INPUT_INVALID. Returns a fresh object with exactly three members. */
 export function parsePublicJwk(value: unknown): Ed25519PublicJwk {
   const bad = (why: string): never => {
-    throw new AppError('ERR_INPUT_INVALID', `invalid public key: ${why}`, 'send the Ed25519 public key as a JWK {"kty":"OKP","crv":"Ed25519","x":"..."}');
+    throw new AppError(
+      'ERR_INPUT_INVALID',
+      `invalid public key: ${why}`,
+      'send the Ed25519 public key as a JWK {"kty":"OKP","crv":"Ed25519","x":"..."}',
+    );
   };
   if (value === null || typeof value !== 'object' || Array.isArray(value)) return bad('not a JSON object');
   const v = value as Record<string, unknown>;
   const extra = Object.keys(v).filter((k) => k !== 'kty' && k !== 'crv' && k !== 'x');
-  if (extra.length > 0) return bad(`unexpected member(s) ${extra.slice(0, 5).map((k) => JSON.stringify(k.slice(0, 20))).join(', ')}`);
+  if (extra.length > 0)
+    return bad(
+      `unexpected member(s) ${extra
+        .slice(0, 5)
+        .map((k) => JSON.stringify(k.slice(0, 20)))
+        .join(', ')}`,
+    );
   if (v['kty'] !== 'OKP') return bad('kty must be "OKP"');
   if (v['crv'] !== 'Ed25519') return bad('crv must be "Ed25519"');
   const x = v['x'];
@@ -71,7 +81,11 @@ export async function writeIdentityKey(path: string, pem: string): Promise<void>
     fh = await open(path, 'wx', 0o600);
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'EEXIST') {
-      throw new AppError('ERR_PROFILE_EXISTS', `an identity key already exists at ${path}`, 'pick another profile name, or remove that file if the profile is gone');
+      throw new AppError(
+        'ERR_PROFILE_EXISTS',
+        `an identity key already exists at ${path}`,
+        'pick another profile name, or remove that file if the profile is gone',
+      );
     }
     throw e;
   }
@@ -94,28 +108,53 @@ export async function readIdentityKey(path: string): Promise<KeyObject> {
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     if (code === 'ENOENT') {
-      throw new AppError('ERR_IDENTITY_KEY_MISSING', `no identity key at ${path}`, 'run `authsome init` (first profile) or `authsome profile create <name>`');
+      throw new AppError(
+        'ERR_IDENTITY_KEY_MISSING',
+        `no identity key at ${path}`,
+        'run `authsome init` (first profile) or `authsome profile create <name>`',
+      );
     }
     if (code === 'ELOOP') {
-      throw new AppError('ERR_HOME_PERMISSIONS', `identity key ${path} is a symbolic link`, 'replace it with the key file itself, mode 600');
+      throw new AppError(
+        'ERR_HOME_PERMISSIONS',
+        `identity key ${path} is a symbolic link`,
+        'replace it with the key file itself, mode 600',
+      );
     }
     throw e;
   }
   try {
     const st = await fh.stat();
-    if (!st.isFile()) throw new AppError('ERR_HOME_PERMISSIONS', `identity key ${path} is not a regular file`, 'replace it with the key file itself, mode 600');
+    if (!st.isFile())
+      throw new AppError(
+        'ERR_HOME_PERMISSIONS',
+        `identity key ${path} is not a regular file`,
+        'replace it with the key file itself, mode 600',
+      );
     if (process.platform !== 'win32' && (st.mode & GROUP_OTHER_BITS) !== 0) {
-      throw new AppError('ERR_HOME_PERMISSIONS', `identity key ${path} is readable or writable by group or others`, `run: chmod 600 ${path}`);
+      throw new AppError(
+        'ERR_HOME_PERMISSIONS',
+        `identity key ${path} is readable or writable by group or others`,
+        `run: chmod 600 ${path}`,
+      );
     }
     const pem = await fh.readFile('utf8');
     let key: KeyObject;
     try {
       key = createPrivateKey({ key: pem, format: 'pem' });
     } catch {
-      throw new AppError('ERR_INPUT_INVALID', `identity key ${path} is not a PEM private key`, 'restore the key file or create a new profile');
+      throw new AppError(
+        'ERR_INPUT_INVALID',
+        `identity key ${path} is not a PEM private key`,
+        'restore the key file or create a new profile',
+      );
     }
     if (key.asymmetricKeyType !== 'ed25519') {
-      throw new AppError('ERR_INPUT_INVALID', `identity key ${path} is not an Ed25519 key`, 'restore the key file or create a new profile');
+      throw new AppError(
+        'ERR_INPUT_INVALID',
+        `identity key ${path} is not an Ed25519 key`,
+        'restore the key file or create a new profile',
+      );
     }
     return key;
   } finally {

@@ -14,8 +14,23 @@ const TOKEN_SHAPE = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
 const JTI_SHAPE = /^[A-Za-z0-9_-]{16,64}$/;
 
 export type PopRejectReason =
-  | 'missing' | 'scheme' | 'malformed' | 'header' | 'sub' | 'unknown-sub' | 'signature' | 'claims'
-  | 'iat-future' | 'too-old' | 'before-start' | 'expired' | 'htm' | 'htu' | 'bh' | 'replay' | 'jti-cache-full';
+  | 'missing'
+  | 'scheme'
+  | 'malformed'
+  | 'header'
+  | 'sub'
+  | 'unknown-sub'
+  | 'signature'
+  | 'claims'
+  | 'iat-future'
+  | 'too-old'
+  | 'before-start'
+  | 'expired'
+  | 'htm'
+  | 'htu'
+  | 'bh'
+  | 'replay'
+  | 'jti-cache-full';
 
 /**
  * The one error every rejection throws: callers learn nothing about which check failed.
@@ -24,13 +39,20 @@ export type PopRejectReason =
 export class PopError extends AppError {
   readonly reason: PopRejectReason;
   constructor(reason: PopRejectReason, options?: { cause?: unknown }) {
-    super('ERR_AUTH_POP_INVALID', 'proof-of-possession token rejected', 'check that this profile is registered with the daemon, its key file is the one it was created with, and the clock is right', options);
+    super(
+      'ERR_AUTH_POP_INVALID',
+      'proof-of-possession token rejected',
+      'check that this profile is registered with the daemon, its key file is the one it was created with, and the clock is right',
+      options,
+    );
     this.reason = reason;
   }
 }
 
 export function bodyHash(body: Uint8Array | string | undefined): string {
-  return createHash('sha256').update(body ?? new Uint8Array()).digest('base64url');
+  return createHash('sha256')
+    .update(body ?? new Uint8Array())
+    .digest('base64url');
 }
 
 export interface SignPopInput {
@@ -114,7 +136,11 @@ export class PopVerifier {
     // An allowlist, not a denylist: jwk/jku/x5c/x5u/kid/crit and anything new are all refused,
     // because the only key we trust is the one our registry holds for `sub`.
     const names = Object.keys(header);
-    if (header['alg'] !== POP_ALG || header['typ'] !== POP_TYP || names.some((k) => k !== 'alg' && k !== 'typ')) {
+    if (
+      header['alg'] !== POP_ALG ||
+      header['typ'] !== POP_TYP ||
+      names.some((k) => k !== 'alg' && k !== 'typ')
+    ) {
       throw new PopError('header');
     }
     // base64 decoders ignore the spare low bits of the last character, so without this check a
@@ -131,7 +157,10 @@ export class PopVerifier {
     try {
       // Signature only: every claim is checked below, against our clock with sub-second precision.
       const { payload } = await compactVerify(token, jwk, { algorithms: [POP_ALG] });
-      claims = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(payload)) as Record<string, unknown>;
+      claims = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(payload)) as Record<
+        string,
+        unknown
+      >;
     } catch (cause) {
       throw new PopError('signature', { cause });
     }
@@ -139,7 +168,13 @@ export class PopVerifier {
     const nowMs = this.#clock();
     const now = nowMs / 1000;
     const { iat, exp, jti, htm, htu, bh } = claims;
-    if (claims['sub'] !== sub || typeof iat !== 'number' || typeof exp !== 'number' || !Number.isFinite(iat) || !Number.isFinite(exp)) {
+    if (
+      claims['sub'] !== sub ||
+      typeof iat !== 'number' ||
+      typeof exp !== 'number' ||
+      !Number.isFinite(iat) ||
+      !Number.isFinite(exp)
+    ) {
       throw new PopError('claims');
     }
     if (typeof jti !== 'string' || !JTI_SHAPE.test(jti)) throw new PopError('claims');

@@ -16,13 +16,22 @@ export interface ProfileRecord {
 const REGISTRY_PREFIX = 'registry/';
 
 function corrupt(key: string): AppError {
-  return new AppError('ERR_VAULT_CORRUPT', `registry record ${key} is malformed`, 'restore the store from a backup');
+  return new AppError(
+    'ERR_VAULT_CORRUPT',
+    `registry record ${key} is malformed`,
+    'restore the store from a backup',
+  );
 }
 
 /** A stored record is re-validated on every read: a bad one fails closed instead of granting anything. */
 function parseRecord(key: string, v: RecordValue): ProfileRecord {
   const { handle, publicJwk, owner, createdAt } = v;
-  if (!isValidName(handle) || `${REGISTRY_PREFIX}${handle}` !== key || typeof owner !== 'boolean' || typeof createdAt !== 'number') {
+  if (
+    !isValidName(handle) ||
+    `${REGISTRY_PREFIX}${handle}` !== key ||
+    typeof owner !== 'boolean' ||
+    typeof createdAt !== 'number'
+  ) {
     throw corrupt(key);
   }
   try {
@@ -78,7 +87,11 @@ export class ProfileRegistry {
     const publicJwk = parsePublicJwk(jwk);
     return this.#serial(async () => {
       if ((await this.#store.keys(REGISTRY_PREFIX)).length > 0) {
-        throw new AppError('ERR_AUTH_FORBIDDEN', 'this daemon already has an owner profile', 'ask the owner to register your profile with `authsome profile create`');
+        throw new AppError(
+          'ERR_AUTH_FORBIDDEN',
+          'this daemon already has an owner profile',
+          'ask the owner to register your profile with `authsome profile create`',
+        );
       }
       return this.#put({ handle, publicJwk, owner: true, createdAt: this.#clock() });
     });
@@ -91,7 +104,11 @@ export class ProfileRegistry {
     return this.#serial(async () => {
       await this.#requireOwner(actor);
       if ((await this.#store.get(registryKey(handle))) !== undefined) {
-        throw new AppError('ERR_PROFILE_EXISTS', `profile ${handle} already exists`, 'choose another name, or remove the old profile first');
+        throw new AppError(
+          'ERR_PROFILE_EXISTS',
+          `profile ${handle} already exists`,
+          'choose another name, or remove the old profile first',
+        );
       }
       return this.#put({ handle, publicJwk, owner: false, createdAt: this.#clock() });
     });
@@ -105,11 +122,19 @@ export class ProfileRegistry {
     return this.#serial(async () => {
       const owner = await this.#requireOwner(actor);
       if (handle === owner.handle) {
-        throw new AppError('ERR_AUTH_FORBIDDEN', 'the owner profile cannot be removed', 'the owner holds the daemon; remove the whole home to start over');
+        throw new AppError(
+          'ERR_AUTH_FORBIDDEN',
+          'the owner profile cannot be removed',
+          'the owner holds the daemon; remove the whole home to start over',
+        );
       }
       const rec = await this.get(handle);
       if (rec === undefined) {
-        throw new AppError('ERR_PROFILE_NOT_FOUND', `no profile ${JSON.stringify(handle.slice(0, 64))}`, 'list profiles with `authsome profile list`');
+        throw new AppError(
+          'ERR_PROFILE_NOT_FOUND',
+          `no profile ${JSON.stringify(handle.slice(0, 64))}`,
+          'list profiles with `authsome profile list`',
+        );
       }
       await this.#store.del(registryKey(handle));
       return rec;
@@ -119,7 +144,11 @@ export class ProfileRegistry {
   async #requireOwner(actor: string): Promise<ProfileRecord> {
     const rec = await this.get(actor);
     if (rec === undefined || !rec.owner) {
-      throw new AppError('ERR_AUTH_NOT_OWNER', 'only the owner profile can register or remove profiles', 'run this as the owner profile (the one made by `authsome init`)');
+      throw new AppError(
+        'ERR_AUTH_NOT_OWNER',
+        'only the owner profile can register or remove profiles',
+        'run this as the owner profile (the one made by `authsome init`)',
+      );
     }
     return rec;
   }

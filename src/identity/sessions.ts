@@ -43,7 +43,11 @@ function parseAllow(v: unknown): SessionAllow | undefined | null {
   for (const e of v as unknown[]) {
     if (e === null || typeof e !== 'object') return null;
     const { provider, connection } = e as Record<string, unknown>;
-    if (!isValidName(provider) || (connection !== undefined && connection !== null && !isValidName(connection))) return null;
+    if (
+      !isValidName(provider) ||
+      (connection !== undefined && connection !== null && !isValidName(connection))
+    )
+      return null;
     out.push(isValidName(connection) ? { provider, connection } : { provider });
   }
   return out;
@@ -53,8 +57,15 @@ function parseAllow(v: unknown): SessionAllow | undefined | null {
 function parseRecord(v: RecordValue): SessionMeta | undefined {
   const { id, profile, expiresAt, createdAt, label } = v;
   const allow = parseAllow(v['allow']);
-  if (typeof id !== 'string' || !isValidName(profile) || typeof expiresAt !== 'number' || typeof createdAt !== 'number') return undefined;
-  if (allow === null || (label !== null && label !== undefined && typeof label !== 'string')) return undefined;
+  if (
+    typeof id !== 'string' ||
+    !isValidName(profile) ||
+    typeof expiresAt !== 'number' ||
+    typeof createdAt !== 'number'
+  )
+    return undefined;
+  if (allow === null || (label !== null && label !== undefined && typeof label !== 'string'))
+    return undefined;
   return { id, profile, allow, expiresAt, createdAt, label: typeof label === 'string' ? label : undefined };
 }
 
@@ -78,18 +89,38 @@ export class SessionStore implements SessionVerifier {
   async mint(input: MintInput): Promise<{ id: string; token: string; expiresAt: number }> {
     const profile = assertName('profile', input.profile);
     const allow = input.allow === undefined ? undefined : parseAllow(input.allow);
-    if (allow === null) throw new AppError('ERR_INPUT_INVALID', 'session allow list must be provider/connection names', 'write it as provider or provider/connection');
+    if (allow === null)
+      throw new AppError(
+        'ERR_INPUT_INVALID',
+        'session allow list must be provider/connection names',
+        'write it as provider or provider/connection',
+      );
     const { ttlMs, label } = input;
     if (!Number.isSafeInteger(ttlMs) || ttlMs <= 0 || ttlMs > this.#maxTtlMs) {
-      throw new AppError('ERR_INPUT_INVALID', 'session lifetime out of range', 'choose a positive duration no longer than the configured session.maxTtl');
+      throw new AppError(
+        'ERR_INPUT_INVALID',
+        'session lifetime out of range',
+        'choose a positive duration no longer than the configured session.maxTtl',
+      );
     }
     if (label !== undefined && !LABEL_SHAPE.test(label)) {
-      throw new AppError('ERR_INPUT_INVALID', 'session label must be 1-128 printable characters', 'shorten the label');
+      throw new AppError(
+        'ERR_INPUT_INVALID',
+        'session label must be 1-128 printable characters',
+        'shorten the label',
+      );
     }
     const token = randomBytes(32).toString('base64url');
     const hash = hashToken(token);
     const now = this.#clock();
-    const rec = { id: hash.slice(0, 16), profile, allow: allow ?? null, expiresAt: now + ttlMs, createdAt: now, label: label ?? null };
+    const rec = {
+      id: hash.slice(0, 16),
+      profile,
+      allow: allow ?? null,
+      expiresAt: now + ttlMs,
+      createdAt: now,
+      label: label ?? null,
+    };
     await this.#store.put(sessionKey(hash), rec);
     return { id: rec.id, token, expiresAt: rec.expiresAt };
   }
@@ -125,7 +156,12 @@ export class SessionStore implements SessionVerifier {
   /** Not found and not yours are the same error. */
   async revoke(profile: string, id: string): Promise<void> {
     const n = await this.#delete((m) => m.profile === profile && m.id === id);
-    if (n === 0) throw new AppError('ERR_SESSION_NOT_FOUND', 'no such session', 'list sessions with `authsome session list`');
+    if (n === 0)
+      throw new AppError(
+        'ERR_SESSION_NOT_FOUND',
+        'no such session',
+        'list sessions with `authsome session list`',
+      );
   }
 
   async revokeAll(profile: string): Promise<number> {

@@ -1,4 +1,4 @@
-import { watch } from 'node:fs';
+import { existsSync, watch } from 'node:fs';
 import { open } from 'node:fs/promises';
 import type { Argv } from 'yargs';
 import { AppError } from '../../errors.js';
@@ -74,10 +74,8 @@ export function auditCommand(y: Argv<GlobalArgs>): Argv<GlobalArgs> {
             ...(o.since ? { since: parseSince(o.since) } : {}),
             ...(o.limit !== undefined ? { limit: o.limit } : {}),
           };
-          const records = await readAudit(ctx.paths.auditLog, filter).catch((e: NodeJS.ErrnoException) => {
-            if (e.code === 'ENOENT') throw new AppError('ERR_HOME_NOT_INITIALISED', `no audit log at ${ctx.paths.auditLog}`, 'run `authsome init`');
-            throw e;
-          });
+          requireLog(ctx.paths.auditLog);
+          const records = await readAudit(ctx.paths.auditLog, filter);
           if (o.follow) {
             for (const r of records) print(ctx.out, r);
             await follow(ctx.paths.auditLog, { ...filter, limit: undefined } as AuditFilter, ctx.out);
@@ -87,11 +85,16 @@ export function auditCommand(y: Argv<GlobalArgs>): Argv<GlobalArgs> {
       )
       .command('verify', 'check the hash chain; names the first broken line', {}, async (argv) => {
         const ctx = new Ctx(argv);
+        requireLog(ctx.paths.auditLog);
         const res = await verifyAudit(ctx.paths.auditLog);
         emit(ctx.out, res, () => (res.ok ? `audit log OK: ${res.lines} lines, chain intact` : `audit log BROKEN at line ${res.firstBroken?.line}: ${res.firstBroken?.reason}`));
         if (!res.ok) process.exitCode = 9;
       }),
   );
+}
+
+function requireLog(path: string): void {
+  if (!existsSync(path)) throw new AppError('ERR_HOME_NOT_INITIALISED', `no audit log at ${path}`, 'run `authsome init` (or pass --home)');
 }
 
 function parseSince(s: string): Date {

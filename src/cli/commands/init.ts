@@ -8,6 +8,7 @@ import { createMasterKey } from '../../vault/index.js';
 import { createCa } from '../../ca/index.js';
 import { generateIdentity, writeIdentityKey, readIdentityKey } from '../../identity/index.js';
 import { startDaemon } from '../../daemon/lifecycle.js';
+import type { DaemonInfo } from '../../daemon/daemon-file.js';
 import { DaemonClient } from '../../daemon/client.js';
 import { Ctx, type GlobalArgs } from '../context.js';
 import { emit } from '../output.js';
@@ -17,6 +18,26 @@ export function publicJwkOf(key: KeyObject): Record<string, unknown> {
   return { kty: jwk.kty, crv: jwk.crv, x: jwk.x };
 }
 
+/** Creates the home step by step (each step skipped when done, so an interrupted init can be re-run). */
+export async function initHome(ctx: Ctx, profile: string): Promise<DaemonInfo> {
+  const p = ctx.paths;
+  if (existsSync(p.clientConfig)) {
+    const c = await ctx.readConfig();
+    throw new AppError('ERR_HOME_EXISTS', `${p.home} is already initialised (owner "${c.owner}")`, `add a profile with \`authsome profile create ${profile}\``);
+  }
+  for (const dir of [p.home, p.serverDir, p.clientDir, p.identitiesDir]) await mkdir(dir, { recursive: true, mode: 0o700 });
+  await chmod(p.home, 0o700);
+  if (!existsSync(p.masterKey)) await createMasterKey(p.masterKey);
+  if (!existsSync(p.caCert)) await createCa(p.caDir);
+  const keyPath = p.identityKey(profile);
+  if (!existsSync(keyPath)) await writeIdentityKey(keyPath, (await generateIdentity()).privateKeyPem);
+  const key = await readIdentityKey(keyPath);
+  const info = await startDaemon(p);
+  await new DaemonClient(info, profile, key).call('POST', '/v1/bootstrap', { handle: profile, publicJwk: publicJwkOf(key) });
+  await ctx.writeConfig({ activeProfile: profile, owner: profile });
+  return info;
+}
+
 export function initCommand(y: Argv<GlobalArgs>): Argv<GlobalArgs> {
   return y.command(
     'init',
@@ -24,23 +45,9 @@ export function initCommand(y: Argv<GlobalArgs>): Argv<GlobalArgs> {
     (a) => a.example('$0 init --profile me', 'first profile named "me"'),
     async (argv) => {
       const ctx = new Ctx(argv);
-      const profile = assertName('profile', argv.profile ?? 'default');
+      const profile = assertName('profile', (argv as GlobalArgs).profile ?? 'default');
+      const info = await initHome(ctx, profile);
       const p = ctx.paths;
-      if (existsSync(p.clientConfig)) {
-        const c = await ctx.readConfig();
-        throw new AppError('ERR_HOME_EXISTS', `${p.home} is already initialised (owner "${c.owner}")`, `add a profile with \`authsome profile create ${profile}\``);
-      }
-      // Every step below is skipped when already done, so an interrupted init can simply be re-run.
-      for (const dir of [p.home, p.serverDir, p.clientDir, p.identitiesDir]) await mkdir(dir, { recursive: true, mode: 0o700 });
-      await chmod(p.home, 0o700);
-      if (!existsSync(p.masterKey)) await createMasterKey(p.masterKey);
-      if (!existsSync(p.caCert)) await createCa(p.caDir);
-      const keyPath = p.identityKey(profile);
-      if (!existsSync(keyPath)) await writeIdentityKey(keyPath, (await generateIdentity()).privateKeyPem);
-      const key = await readIdentityKey(keyPath);
-      const info = await startDaemon(p);
-      await new DaemonClient(info, profile, key).call('POST', '/v1/bootstrap', { handle: profile, publicJwk: publicJwkOf(key) });
-      await ctx.writeConfig({ activeProfile: profile, owner: profile });
       emit(ctx.out, { home: p.home, profile, owner: true, controlPort: info.controlPort, proxyPort: info.proxyPort, ca: p.caCert }, () =>
         [
           `Initialised ${p.home}`,

@@ -1,7 +1,9 @@
 import type { Argv } from 'yargs';
 import { AppError } from '../../errors.js';
 import { serve } from '../../daemon/serve.js';
-import { startDaemon } from '../../daemon/lifecycle.js';
+import { existsSync } from 'node:fs';
+import { runningDaemon, startDaemon, stopDaemon } from '../../daemon/lifecycle.js';
+import { initHome } from './init.js';
 import { Ctx, type GlobalArgs } from '../context.js';
 import { emit, table } from '../output.js';
 import { mintSessionEnv, shellQuote } from '../session-env.js';
@@ -28,10 +30,25 @@ export function proxyCommand(y: Argv<GlobalArgs>): Argv<GlobalArgs> {
       .command(
         'start',
         'start serving and print how to point tools at it',
-        (a) => a.option('foreground', { type: 'boolean', describe: 'run in this terminal (Ctrl-C stops)' }).option('port', { type: 'number', describe: 'proxy port for --foreground (0 = free port)' }),
+        (a) =>
+          a
+            .option('foreground', { type: 'boolean', describe: 'run in this terminal (Ctrl-C stops)' })
+            .option('port', { type: 'number', describe: 'proxy port for --foreground (0 = free port)' })
+            .option('init', { type: 'boolean', describe: 'initialise the home first when it is new (owner profile "default")' }),
         async (argv) => {
           const ctx = new Ctx(argv);
-          const { foreground, port } = argv as { foreground?: boolean; port?: number };
+          const { foreground, port, init } = argv as { foreground?: boolean; port?: number; init?: boolean };
+          if (init && !existsSync(ctx.paths.clientConfig)) {
+            await initHome(ctx, ctx.profileFlag ?? 'default');
+            process.stderr.write(`initialised ${ctx.paths.home} (owner profile "${ctx.profileFlag ?? 'default'}")\n`);
+            // init started a background daemon; the foreground one takes over the store.
+            if (foreground) await stopDaemon(ctx.paths);
+          }
+          const running = foreground ? await runningDaemon(ctx.paths) : undefined;
+          if (running) {
+            emit(ctx.out, { running: true, proxyPort: running.proxyPort, pid: running.pid }, () => `${howTo(running.proxyPort)}\n\n(already running in the background, pid ${running.pid}; stop it with \`authsome daemon stop\`)`);
+            return;
+          }
           if (foreground) {
             const addr = await serve(ctx.paths.home, port !== undefined ? { proxyPort: port } : {});
             process.stderr.write(howTo(addr.proxyPort) + '\n');

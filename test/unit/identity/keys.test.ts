@@ -4,7 +4,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { AppError } from '../../../src/errors.js';
-import { generateIdentity, parsePublicJwk, publicJwkOf, readIdentityKey, writeIdentityKey } from '../../../src/identity/index.js';
+import {
+  generateIdentity,
+  parsePublicJwk,
+  publicJwkOf,
+  readIdentityKey,
+  writeIdentityKey,
+} from '../../../src/identity/index.js';
 
 let dir: string;
 beforeEach(async () => {
@@ -15,7 +21,10 @@ afterEach(async () => {
 });
 
 async function codeOf(p: Promise<unknown>): Promise<AppError> {
-  const e = await p.then(() => expect.unreachable('should have failed'), (err: unknown) => err);
+  const e = await p.then(
+    () => expect.unreachable('should have failed'),
+    (err: unknown) => err,
+  );
   expect(e).toBeInstanceOf(AppError);
   return e as AppError;
 }
@@ -38,7 +47,9 @@ describe('identity keys', () => {
     const key = await readIdentityKey(path);
     expect(publicJwkOf(key)).toEqual(id.publicJwk);
     const msg = Buffer.from('hello');
-    expect(verify(null, msg, createPublicKey({ key: id.publicJwk, format: 'jwk' }), sign(null, msg, key))).toBe(true);
+    expect(
+      verify(null, msg, createPublicKey({ key: { ...id.publicJwk }, format: 'jwk' }), sign(null, msg, key)),
+    ).toBe(true);
     const other = await generateIdentity();
     expect((await codeOf(writeIdentityKey(path, other.privateKeyPem))).code).toBe('ERR_PROFILE_EXISTS');
     expect(await readFile(path, 'utf8')).toBe(id.privateKeyPem);
@@ -76,7 +87,9 @@ describe('identity keys', () => {
     await writeFile(join(dir, 'junk.key'), 'not a key', { mode: 0o600 });
     expect((await codeOf(readIdentityKey(join(dir, 'junk.key')))).code).toBe('ERR_INPUT_INVALID');
     const { generateKeyPairSync } = await import('node:crypto');
-    const ec = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
+    const ec = generateKeyPairSync('ec', { namedCurve: 'P-256' })
+      .privateKey.export({ type: 'pkcs8', format: 'pem' })
+      .toString();
     await writeFile(join(dir, 'ec.key'), ec, { mode: 0o600 });
     expect((await codeOf(readIdentityKey(join(dir, 'ec.key')))).code).toBe('ERR_INPUT_INVALID');
   });
@@ -114,7 +127,9 @@ describe('parsePublicJwk', () => {
       [publicJwk],
     ];
     for (const v of bad) {
-      expect(() => parsePublicJwk(v), JSON.stringify(v)).toThrow(expect.objectContaining({ code: 'ERR_INPUT_INVALID' }));
+      expect(() => parsePublicJwk(v), JSON.stringify(v)).toThrow(
+        expect.objectContaining({ code: 'ERR_INPUT_INVALID' }),
+      );
     }
   });
 });

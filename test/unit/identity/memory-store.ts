@@ -26,7 +26,10 @@ export class MemoryKvStore implements KvStore {
   }
 
   async list(prefix: string): Promise<Array<{ key: string; value: RecordValue }>> {
-    return (await this.keys(prefix)).map((key) => ({ key, value: JSON.parse(this.data.get(key)!) as RecordValue }));
+    return (await this.keys(prefix)).map((key) => ({
+      key,
+      value: JSON.parse(this.data.get(key)!) as RecordValue,
+    }));
   }
 
   async keys(prefix: string): Promise<string[]> {

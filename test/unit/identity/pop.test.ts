@@ -3,7 +3,14 @@ import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import type { JWK } from 'jose';
 import { AppError } from '../../../src/errors.js';
-import { bodyHash, PopError, PopVerifier, publicJwkOf, signPop, type PopRejectReason } from '../../../src/identity/index.js';
+import {
+  bodyHash,
+  PopError,
+  PopVerifier,
+  publicJwkOf,
+  signPop,
+  type PopRejectReason,
+} from '../../../src/identity/index.js';
 
 const T0 = 1_800_000_000_000.25; // ms; fractional on purpose
 const URL_ = 'http://127.0.0.1:7998/v1/sessions?x=1';
@@ -36,16 +43,35 @@ const sign = (over: Partial<Parameters<typeof signPop>[0]> = {}) =>
 const b64 = (o: unknown) => Buffer.from(JSON.stringify(o)).toString('base64url');
 function claims(over: Record<string, unknown> = {}) {
   const iat = (T0 + 500) / 1000;
-  return { sub: 'alice', iat, exp: iat + 60, jti: 'AAAAAAAAAAAAAAAAAAAAAA', htm: 'POST', htu: URL_, bh: bodyHash(BODY), ...over };
+  return {
+    sub: 'alice',
+    iat,
+    exp: iat + 60,
+    jti: 'AAAAAAAAAAAAAAAAAAAAAA',
+    htm: 'POST',
+    htu: URL_,
+    bh: bodyHash(BODY),
+    ...over,
+  };
 }
 /** A hand-made token with any header: Ed25519 signature for a KeyObject, HMAC-SHA256 for bytes. */
-async function forge(header: Record<string, unknown>, key: KeyObject | Uint8Array, payload: Record<string, unknown> = claims()) {
+async function forge(
+  header: Record<string, unknown>,
+  key: KeyObject | Uint8Array,
+  payload: Record<string, unknown> = claims(),
+) {
   const input = `${b64(header)}.${b64(payload)}`;
-  const sig = key instanceof Uint8Array ? createHmac('sha256', key).update(input).digest() : cryptoSign(null, Buffer.from(input), key);
+  const sig =
+    key instanceof Uint8Array
+      ? createHmac('sha256', key).update(input).digest()
+      : cryptoSign(null, Buffer.from(input), key);
   return `${input}.${sig.toString('base64url')}`;
 }
 
-async function rejected(p: Promise<unknown>, reason?: PopRejectReason | PopRejectReason[]): Promise<PopError> {
+async function rejected(
+  p: Promise<unknown>,
+  reason?: PopRejectReason | PopRejectReason[],
+): Promise<PopError> {
   const err = await p.then(
     () => expect.unreachable('token was accepted'),
     (e: unknown) => e,
@@ -67,7 +93,10 @@ describe('PoP tokens', () => {
     const { verifier } = setup();
     const token = await sign();
     const [h, p] = token.split('.') as [string, string];
-    expect(JSON.parse(Buffer.from(h, 'base64url').toString())).toEqual({ alg: 'EdDSA', typ: 'authsome-pop+jwt' });
+    expect(JSON.parse(Buffer.from(h, 'base64url').toString())).toEqual({
+      alg: 'EdDSA',
+      typ: 'authsome-pop+jwt',
+    });
     const c = JSON.parse(Buffer.from(p, 'base64url').toString()) as Record<string, unknown>;
     expect(c['iat']).toBe((T0 + 500) / 1000);
     expect(c['exp']).toBe((T0 + 500) / 1000 + 60);
@@ -80,7 +109,9 @@ describe('PoP tokens', () => {
     const t1 = await sign({ body: '{"ttl":"1h"}', url: `${URL_}#frag` });
     expect(await verifier.verify(`PoP ${t1}`, REQ)).toEqual({ handle: 'alice' });
     const t2 = await sign({ body: undefined, method: 'get' });
-    expect(await verifier.verify(`pop ${t2}`, { method: 'GET', url: URL_, body: new Uint8Array() })).toEqual({ handle: 'alice' });
+    expect(await verifier.verify(`pop ${t2}`, { method: 'GET', url: URL_, body: new Uint8Array() })).toEqual({
+      handle: 'alice',
+    });
   });
 
   it('accepts a hand-made token of the right shape (so the forged cases below are meaningful)', async () => {
@@ -91,7 +122,11 @@ describe('PoP tokens', () => {
 
   it('lets a store failure in lookupKey through as itself, not as a token rejection', async () => {
     const down = new AppError('ERR_VAULT_UNAVAILABLE', 'store closed');
-    const verifier = new PopVerifier({ lookupKey: () => Promise.reject(down), startedAtMs: T0, clock: () => T0 + 1_000 });
+    const verifier = new PopVerifier({
+      lookupKey: () => Promise.reject(down),
+      startedAtMs: T0,
+      clock: () => T0 + 1_000,
+    });
     await expect(verifier.verify(`PoP ${await sign()}`, REQ)).rejects.toBe(down);
   });
 
@@ -113,7 +148,11 @@ describe('PoP tokens', () => {
   it('refuses HS256 keyed with the public key (alg confusion)', async () => {
     const { verifier } = setup();
     const jwk = KEYS.get('alice')!;
-    for (const secret of [Buffer.from(jwk.x!, 'base64url'), new TextEncoder().encode(JSON.stringify(jwk)), new TextEncoder().encode(jwk.x!)]) {
+    for (const secret of [
+      Buffer.from(jwk.x!, 'base64url'),
+      new TextEncoder().encode(JSON.stringify(jwk)),
+      new TextEncoder().encode(jwk.x!),
+    ]) {
       const token = await forge({ alg: 'HS256', typ: 'authsome-pop+jwt' }, secret);
       await rejected(verifier.verify(`PoP ${token}`, REQ), 'header');
     }
@@ -122,7 +161,15 @@ describe('PoP tokens', () => {
   it('never trusts a key named in the token', async () => {
     const { verifier } = setup();
     const jwk = publicJwkOf(mallory);
-    for (const extra of [{ jwk }, { jku: 'https://evil.test/jwks' }, { x5u: 'https://evil.test/c' }, { x5c: ['AAAA'] }, { kid: 'https://evil.test/k' }, { kid: 'alice' }, { crit: ['exp'] }]) {
+    for (const extra of [
+      { jwk },
+      { jku: 'https://evil.test/jwks' },
+      { x5u: 'https://evil.test/c' },
+      { x5c: ['AAAA'] },
+      { kid: 'https://evil.test/k' },
+      { kid: 'alice' },
+      { crit: ['exp'] },
+    ]) {
       const token = await forge({ alg: 'EdDSA', typ: 'authsome-pop+jwt', ...extra }, mallory);
       await rejected(verifier.verify(`PoP ${token}`, REQ), 'header');
     }
@@ -130,7 +177,12 @@ describe('PoP tokens', () => {
 
   it('refuses a wrong typ or alg spelling', async () => {
     const { verifier } = setup();
-    for (const header of [{ alg: 'EdDSA', typ: 'JWT' }, { alg: 'EdDSA' }, { alg: 'Ed25519', typ: 'authsome-pop+jwt' }, { alg: 'EdDSA', typ: 'application/authsome-pop+jwt' }]) {
+    for (const header of [
+      { alg: 'EdDSA', typ: 'JWT' },
+      { alg: 'EdDSA' },
+      { alg: 'Ed25519', typ: 'authsome-pop+jwt' },
+      { alg: 'EdDSA', typ: 'application/authsome-pop+jwt' },
+    ]) {
       await rejected(verifier.verify(`PoP ${await forge(header, alice)}`, REQ), 'header');
     }
   });
@@ -139,7 +191,10 @@ describe('PoP tokens', () => {
     const { verifier } = setup();
     await rejected(verifier.verify(`PoP ${await sign({ handle: 'bob' })}`, REQ), 'signature');
     await rejected(verifier.verify(`PoP ${await sign({ handle: 'carol' })}`, REQ), 'unknown-sub');
-    await rejected(verifier.verify(`PoP ${await sign({ key: mallory, handle: 'carol' })}`, REQ), 'unknown-sub');
+    await rejected(
+      verifier.verify(`PoP ${await sign({ key: mallory, handle: 'carol' })}`, REQ),
+      'unknown-sub',
+    );
     await rejected(verifier.verify(`PoP ${await sign({ handle: 'Alice' })}`, REQ), 'sub');
   });
 
@@ -149,7 +204,10 @@ describe('PoP tokens', () => {
     await verifier.verify(`PoP ${token}`, REQ);
     await rejected(verifier.verify(`PoP ${token}`, REQ), 'replay');
     const t2 = await sign();
-    const results = await Promise.allSettled([verifier.verify(`PoP ${t2}`, REQ), verifier.verify(`PoP ${t2}`, REQ)]);
+    const results = await Promise.allSettled([
+      verifier.verify(`PoP ${t2}`, REQ),
+      verifier.verify(`PoP ${t2}`, REQ),
+    ]);
     expect(results.map((r) => r.status).sort()).toEqual(['fulfilled', 'rejected']);
   });
 
@@ -169,19 +227,40 @@ describe('PoP tokens', () => {
     clock.now = T0 + 1_000;
     await rejected(verifier.verify(`PoP ${await sign({ now: T0 + 1_000 + 30_000 })}`, REQ), 'iat-future');
     const iat = (T0 + 500) / 1000;
-    await rejected(verifier.verify(`PoP ${await forge({ alg: 'EdDSA', typ: 'authsome-pop+jwt' }, alice, claims({ exp: iat + 3600 }))}`, REQ), 'claims');
-    await rejected(verifier.verify(`PoP ${await forge({ alg: 'EdDSA', typ: 'authsome-pop+jwt' }, alice, claims({ iat: String(iat) }))}`, REQ), 'claims');
+    await rejected(
+      verifier.verify(
+        `PoP ${await forge({ alg: 'EdDSA', typ: 'authsome-pop+jwt' }, alice, claims({ exp: iat + 3600 }))}`,
+        REQ,
+      ),
+      'claims',
+    );
+    await rejected(
+      verifier.verify(
+        `PoP ${await forge({ alg: 'EdDSA', typ: 'authsome-pop+jwt' }, alice, claims({ iat: String(iat) }))}`,
+        REQ,
+      ),
+      'claims',
+    );
     const noExp: Record<string, unknown> = claims();
     delete noExp['exp'];
-    await rejected(verifier.verify(`PoP ${await forge({ alg: 'EdDSA', typ: 'authsome-pop+jwt' }, alice, noExp)}`, REQ), 'claims');
+    await rejected(
+      verifier.verify(`PoP ${await forge({ alg: 'EdDSA', typ: 'authsome-pop+jwt' }, alice, noExp)}`, REQ),
+      'claims',
+    );
   });
 
   it('binds method, URL and body', async () => {
     const { verifier } = setup();
     await rejected(verifier.verify(`PoP ${await sign()}`, { ...REQ, method: 'DELETE' }), 'htm');
     await rejected(verifier.verify(`PoP ${await sign()}`, { ...REQ, url: `${URL_}&y=2` }), 'htu');
-    await rejected(verifier.verify(`PoP ${await sign()}`, { ...REQ, url: 'http://127.0.0.1:7998/v1/sessions?X=1' }), 'htu');
-    await rejected(verifier.verify(`PoP ${await sign()}`, { ...REQ, body: new TextEncoder().encode('{"ttl":"2h"}') }), 'bh');
+    await rejected(
+      verifier.verify(`PoP ${await sign()}`, { ...REQ, url: 'http://127.0.0.1:7998/v1/sessions?X=1' }),
+      'htu',
+    );
+    await rejected(
+      verifier.verify(`PoP ${await sign()}`, { ...REQ, body: new TextEncoder().encode('{"ttl":"2h"}') }),
+      'bh',
+    );
   });
 
   it('bounds the jti cache by refusing, not evicting, and frees entries once they expire', async () => {
@@ -223,9 +302,13 @@ describe('PoP tokens', () => {
     it('for random positions and masks (fast-check)', async () => {
       const token = await sign();
       await fc.assert(
-        fc.asyncProperty(fc.nat({ max: token.length - 1 }), fc.integer({ min: 1, max: 255 }), async (pos, mask) => {
-          await rejected(setup().verifier.verify(`PoP ${flip(token, pos, mask)}`, REQ));
-        }),
+        fc.asyncProperty(
+          fc.nat({ max: token.length - 1 }),
+          fc.integer({ min: 1, max: 255 }),
+          async (pos, mask) => {
+            await rejected(setup().verifier.verify(`PoP ${flip(token, pos, mask)}`, REQ));
+          },
+        ),
         { numRuns: 400 },
       );
     });

@@ -6,7 +6,10 @@ import { MemoryKvStore } from './memory-store.js';
 const jwk = async (): Promise<Ed25519PublicJwk> => (await generateIdentity()).publicJwk;
 
 async function fails(p: Promise<unknown>, code: string): Promise<void> {
-  const e = await p.then(() => expect.unreachable('should have failed'), (err: unknown) => err);
+  const e = await p.then(
+    () => expect.unreachable('should have failed'),
+    (err: unknown) => err,
+  );
   expect(e).toBeInstanceOf(AppError);
   expect((e as AppError).code).toBe(code);
 }
@@ -21,7 +24,10 @@ beforeEach(() => {
 describe('profile registry', () => {
   it('bootstraps the owner exactly once, also under a concurrent race', async () => {
     const [k1, k2] = [await jwk(), await jwk()];
-    const results = await Promise.allSettled([reg.bootstrapOwner('alice', k1), reg.bootstrapOwner('mallory', k2)]);
+    const results = await Promise.allSettled([
+      reg.bootstrapOwner('alice', k1),
+      reg.bootstrapOwner('mallory', k2),
+    ]);
     expect(results.map((r) => r.status).sort()).toEqual(['fulfilled', 'rejected']);
     expect(await reg.list()).toHaveLength(1);
     const winner = (await reg.list())[0]!;
@@ -33,7 +39,12 @@ describe('profile registry', () => {
   it('stores {handle, publicJwk, owner, createdAt} under registry/<handle>', async () => {
     const k = await jwk();
     await reg.bootstrapOwner('alice', k);
-    expect(await store.get('registry/alice')).toEqual({ handle: 'alice', publicJwk: k, owner: true, createdAt: 1234 });
+    expect(await store.get('registry/alice')).toEqual({
+      handle: 'alice',
+      publicJwk: k,
+      owner: true,
+      createdAt: 1234,
+    });
     expect(await reg.lookupKey('alice')).toEqual(k);
     expect(await reg.lookupKey('bob')).toBeUndefined();
     expect(await reg.lookupKey('../alice')).toBeUndefined();
@@ -74,7 +85,12 @@ describe('profile registry', () => {
   it('fails closed on a tampered record', async () => {
     const k = await jwk();
     await reg.bootstrapOwner('alice', k);
-    await store.put('registry/alice', { handle: 'alice', publicJwk: { ...k, d: 'x' }, owner: true, createdAt: 1 });
+    await store.put('registry/alice', {
+      handle: 'alice',
+      publicJwk: { ...k, d: 'x' },
+      owner: true,
+      createdAt: 1,
+    });
     await fails(reg.lookupKey('alice'), 'ERR_VAULT_CORRUPT');
     await store.put('registry/alice', { handle: 'bob', publicJwk: k, owner: true, createdAt: 1 });
     await fails(reg.get('alice'), 'ERR_VAULT_CORRUPT');

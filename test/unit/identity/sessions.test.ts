@@ -28,7 +28,10 @@ function countGets(s: MemoryKvStore): { n: number } {
 }
 
 async function fails(p: Promise<unknown>, code: string): Promise<AppError> {
-  const e = await p.then(() => expect.unreachable('should have failed'), (err: unknown) => err);
+  const e = await p.then(
+    () => expect.unreachable('should have failed'),
+    (err: unknown) => err,
+  );
   expect(e).toBeInstanceOf(AppError);
   expect((e as AppError).code).toBe(code);
   return e as AppError;
@@ -36,7 +39,12 @@ async function fails(p: Promise<unknown>, code: string): Promise<AppError> {
 
 describe('session tokens', () => {
   it('mints a 256-bit token that verifies for its profile', async () => {
-    const m = await sessions.mint({ profile: 'alice', ttlMs: HOUR, allow: [{ provider: 'github' }, { provider: 'openai', connection: 'work' }], label: 'ci' });
+    const m = await sessions.mint({
+      profile: 'alice',
+      ttlMs: HOUR,
+      allow: [{ provider: 'github' }, { provider: 'openai', connection: 'work' }],
+      label: 'ci',
+    });
     expect(Buffer.from(m.token, 'base64url')).toHaveLength(32);
     expect(m.expiresAt).toBe(T0 + HOUR);
     const hash = createHash('sha256').update(m.token).digest('hex');
@@ -56,10 +64,22 @@ describe('session tokens', () => {
     const hash = createHash('sha256').update(m.token).digest('hex');
     expect([...store.data.keys()]).toEqual([`session/${hash}`]);
     const dump = store.dump();
-    for (const form of [m.token, Buffer.from(m.token, 'base64url').toString('hex'), Buffer.from(m.token, 'base64url').toString('base64'), encodeURIComponent(m.token)]) {
+    for (const form of [
+      m.token,
+      Buffer.from(m.token, 'base64url').toString('hex'),
+      Buffer.from(m.token, 'base64url').toString('base64'),
+      encodeURIComponent(m.token),
+    ]) {
       expect(dump).not.toContain(form);
     }
-    expect(await store.get(`session/${hash}`)).toEqual({ id: m.id, profile: 'alice', allow: null, expiresAt: T0 + HOUR, createdAt: T0, label: null });
+    expect(await store.get(`session/${hash}`)).toEqual({
+      id: m.id,
+      profile: 'alice',
+      allow: null,
+      expiresAt: T0 + HOUR,
+      createdAt: T0,
+      label: null,
+    });
   });
 
   it('gives one answer for a wrong token, a wrong handle, garbage and expiry', async () => {
@@ -113,7 +133,9 @@ describe('session tokens', () => {
     expect(await sessions.list('bob')).toEqual([]);
     expect(await sessions.verify('alice', m.token)).toBeDefined();
     const listed = await sessions.list('alice');
-    expect(listed).toEqual([{ id: m.id, profile: 'alice', allow: undefined, expiresAt: T0 + HOUR, createdAt: T0, label: 'laptop' }]);
+    expect(listed).toEqual([
+      { id: m.id, profile: 'alice', allow: undefined, expiresAt: T0 + HOUR, createdAt: T0, label: 'laptop' },
+    ]);
     expect(JSON.stringify(listed)).not.toContain(m.token);
   });
 
@@ -143,7 +165,10 @@ describe('session tokens', () => {
     await fails(sessions.mint({ profile: 'alice', ttlMs: 0 }), 'ERR_INPUT_INVALID');
     await fails(sessions.mint({ profile: 'alice', ttlMs: 1.5 }), 'ERR_INPUT_INVALID');
     await fails(sessions.mint({ profile: 'alice', ttlMs: 721 * HOUR }), 'ERR_INPUT_INVALID');
-    await fails(sessions.mint({ profile: 'alice', ttlMs: HOUR, allow: [{ provider: 'Git Hub' }] }), 'ERR_INPUT_INVALID');
+    await fails(
+      sessions.mint({ profile: 'alice', ttlMs: HOUR, allow: [{ provider: 'Git Hub' }] }),
+      'ERR_INPUT_INVALID',
+    );
     await fails(sessions.mint({ profile: 'alice', ttlMs: HOUR, label: 'a\nb' }), 'ERR_INPUT_INVALID');
     expect(store.data.size).toBe(0);
   });
@@ -151,7 +176,16 @@ describe('session tokens', () => {
   it('treats a malformed stored record as no session', async () => {
     const m = await sessions.mint({ profile: 'alice', ttlMs: HOUR });
     const key = [...store.data.keys()][0]!;
-    await store.put(key, { id: 'x', profile: 'alice', allow: 'everything', expiresAt: T0 + HOUR, createdAt: T0, label: null });
-    expect(await new SessionStore(store, { clock: () => clock.now }).verify('alice', m.token)).toBeUndefined();
+    await store.put(key, {
+      id: 'x',
+      profile: 'alice',
+      allow: 'everything',
+      expiresAt: T0 + HOUR,
+      createdAt: T0,
+      label: null,
+    });
+    expect(
+      await new SessionStore(store, { clock: () => clock.now }).verify('alice', m.token),
+    ).toBeUndefined();
   });
 });

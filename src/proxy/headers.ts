@@ -1,0 +1,95 @@
+import { AppError } from '../errors.js';
+
+/**
+ * Header handling on raw header lists (Node's rawHeaders: [name, value, name, value...]).
+ * req.headers joins or drops duplicates, so every security decision reads the raw list (ARCHITECTURE).
+ */
+
+/** RFC 9110 7.6.1 hop-by-hop fields, plus Expect (Node already answered 100-continue). */
+const HOP_BY_HOP = new Set([
+  'connection',
+  'keep-alive',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+  'proxy-connection',
+  'expect',
+  'http2-settings',
+  // Set by the proxy from the destination (RFC 9112 3.2.2: a proxy replaces Host from the target URI).
+  'host',
+]);
+
+/** Every value of one header (name lower-case), in order. */
+export function rawValues(raw: readonly string[], lowerName: string): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < raw.length; i += 2) {
+    const n = raw[i]!;
+    if (n.length === lowerName.length && n.toLowerCase() === lowerName) out.push(raw[i + 1]!);
+  }
+  return out;
+}
+
+/** The single value of a header that must not repeat; undefined when absent, 400 when duplicated. */
+export function singleValue(raw: readonly string[], lowerName: string): string | undefined {
+  const v = rawValues(raw, lowerName);
+  if (v.length > 1) throw new AppError('ERR_PROXY_BAD_REQUEST', `duplicate ${lowerName} header`);
+  return v[0];
+}
+
+export function checkHeaderCount(raw: readonly string[], max: number): void {
+  if (raw.length / 2 > max) {
+    throw new AppError('ERR_PROXY_HEADERS_TOO_LARGE', `more than ${max} request headers`);
+  }
+}
+
+/** Names listed in Connection (RFC 9110 7.6.1), lower-case. */
+function connectionTokens(raw: readonly string[]): Set<string> | undefined {
+  let out: Set<string> | undefined;
+  for (const v of rawValues(raw, 'connection')) {
+    for (const t of v.split(',')) {
+      const tok = t.trim().toLowerCase();
+      if (tok) (out ??= new Set()).add(tok);
+    }
+  }
+  return out;
+}
+
+export interface StripOptions {
+  /** Lower-case names the provider injects: every caller copy is removed. */
+  readonly injected?: ReadonlySet<string>;
+}
+
+/**
+ * Request headers for upstream: without hop-by-hop fields (and the names Connection lists), without
+ * Proxy-* and X-Authsome-*, and without any caller copy of an injected header. Returns a flat list.
+ */
+export function upstreamRequestHeaders(raw: readonly string[], opts: StripOptions = {}): string[] {
+  const listed = connectionTokens(raw);
+  const injected = opts.injected;
+  const out: string[] = [];
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!;
+    const lower = name.toLowerCase();
+    if (HOP_BY_HOP.has(lower)) continue;
+    if (lower.startsWith('proxy-') || lower.startsWith('x-authsome-')) continue;
+    if (listed?.has(lower) || injected?.has(lower)) continue;
+    out.push(name, raw[i + 1]!);
+  }
+  return out;
+}
+
+const RESPONSE_HOP = new Set(['connection', 'keep-alive', 'transfer-encoding', 'proxy-connection', 'te', 'trailer', 'upgrade']);
+
+/** Response headers for the client: without hop-by-hop fields; Node frames the body itself. */
+export function clientResponseHeaders(raw: readonly string[]): string[] {
+  const listed = connectionTokens(raw);
+  const out: string[] = [];
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!;
+    const lower = name.toLowerCase();
+    if (RESPONSE_HOP.has(lower) || lower.startsWith('proxy-') || listed?.has(lower)) continue;
+    out.push(name, raw[i + 1]!);
+  }
+  return out;
+}
