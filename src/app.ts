@@ -1,11 +1,11 @@
 import type { AddressInfo } from 'node:net';
-import type { Settings } from './config/settings.js';
+import { parseDuration, type Settings } from './config/settings.js';
 import { initSodium, loadMasterKey, openVault, profileScope } from './vault/index.js';
 import type { KvStore } from './vault/types.js';
 import { AuditWriter } from './audit/index.js';
 import { ProfileRegistry, SessionStore, PopVerifier } from './identity/index.js';
 import { loadCa, LeafCache } from './ca/index.js';
-import { createProxy, type Proxy } from './proxy/index.js';
+import { createProxy, type ProxyHandle } from './proxy/index.js';
 import { ConnectionService } from './daemon/connections.js';
 import { ProviderCatalog } from './daemon/provider-catalog.js';
 
@@ -20,7 +20,7 @@ export interface App {
   readonly pop: PopVerifier;
   readonly providers: ProviderCatalog;
   readonly connections: ConnectionService;
-  readonly proxy: Proxy;
+  readonly proxy: ProxyHandle;
   controlPort(): number;
   proxyPort(): number;
   setControlAddress(a: AddressInfo): void;
@@ -41,7 +41,10 @@ export async function buildApp(settings: Settings): Promise<App> {
     const audit = await AuditWriter.open(paths.auditLog);
     opened.unshift(() => audit.close());
     const registry = new ProfileRegistry(store);
-    const sessions = new SessionStore(store);
+    const sessions = new SessionStore(store, { maxTtlMs: parseDuration(settings.session.maxTtl) });
+    const purge = setInterval(() => void sessions.purgeExpired().catch(() => undefined), 10 * 60_000);
+    purge.unref();
+    opened.unshift(async () => clearInterval(purge));
     const pop = new PopVerifier({ lookupKey: (h) => registry.lookupKey(h), startedAtMs: startedAt.getTime() });
     const providers = await ProviderCatalog.open(store);
     const connections = new ConnectionService(store, (n) => providers.get(n));

@@ -3,7 +3,7 @@ import { AppError } from '../errors.js';
 import { isValidName } from '../names.js';
 import { loadSettings, type SettingsOverrides } from '../config/settings.js';
 import { buildApp, type App } from '../app.js';
-import { PopVerifier } from '../identity/index.js';
+import { PopVerifier, parsePublicJwk } from '../identity/index.js';
 import { VERSION } from '../version.js';
 import { createControlServer } from './control.js';
 import { buildRoutes } from './routes.js';
@@ -16,7 +16,9 @@ import { writeDaemonInfo, removeDaemonInfo } from './daemon-file.js';
  */
 async function authenticate(app: App, req: IncomingMessage, url: string, body: Buffer): Promise<string> {
   const target = { method: req.method ?? 'GET', url, body: new Uint8Array(body) };
-  const auth = req.headers['authorization'];
+  const auths = req.headersDistinct['authorization'] ?? [];
+  if (auths.length > 1) throw new AppError('ERR_AUTH_POP_INVALID', 'more than one Authorization header', 'send exactly one PoP token');
+  const auth = auths[0];
   if (new URL(url).pathname !== '/v1/bootstrap') return (await app.pop.verify(auth, target)).handle;
   if ((await app.registry.list()).length > 0) {
     throw new AppError('ERR_AUTH_FORBIDDEN', 'this daemon already has an owner profile', 'use `authsome profile create` as the owner');
@@ -25,7 +27,7 @@ async function authenticate(app: App, req: IncomingMessage, url: string, body: B
   const handle = json['handle'];
   const jwk = json['publicJwk'];
   const once = new PopVerifier({
-    lookupKey: async (h) => (isValidName(handle) && h === handle && jwk && typeof jwk === 'object' ? (jwk as never) : undefined),
+    lookupKey: async (h) => (isValidName(handle) && h === handle ? parsePublicJwk(jwk) : undefined),
     startedAtMs: app.startedAt.getTime(),
   });
   return (await once.verify(auth, target)).handle;

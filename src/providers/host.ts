@@ -28,9 +28,11 @@ export function hostPatternProblem(pattern: string): string | undefined {
   const stars = pattern.split('*').length - 1;
   let name = pattern;
   if (stars > 0) {
-    if (stars > 1 || !pattern.startsWith('*.')) return 'may hold only one wildcard, as the whole leftmost label ("*.example.com")';
+    if (stars > 1 || !pattern.startsWith('*.'))
+      return 'may hold only one wildcard, as the whole leftmost label ("*.example.com")';
     name = pattern.slice(2);
-    if (!name.includes('.')) return 'a wildcard must sit under a domain of at least two labels ("*.example.com", not "*.com")';
+    if (!name.includes('.'))
+      return 'a wildcard must sit under a domain of at least two labels ("*.example.com", not "*.com")';
   }
   if (/^[0-9.]+$/.test(name) || /\.[0-9]+$/.test(name)) return 'must not be an IP literal';
   if (!isPlainHostName(name)) {
@@ -46,7 +48,7 @@ export function pathPrefixProblem(prefix: string): string | undefined {
   if (!prefix.startsWith('/')) return "must start with '/'";
   if (prefix.length > 256) return 'must be at most 256 characters';
   if (prefix === '/') return 'omit pathPrefix to cover the whole host';
-  if (prefix.endsWith('/')) return "must not end with '/' (\"/v1\" already covers \"/v1/…\")";
+  if (prefix.endsWith('/')) return 'must not end with \'/\' ("/v1" already covers "/v1/…")';
   if (/[?#]/.test(prefix)) return 'must be a path only, without query or fragment';
   if (prefix.includes('%')) return 'must not contain percent-encoding';
   if (!PREFIX_CHARS.test(prefix)) return 'may contain only unreserved and sub-delimiter URL characters';

@@ -16,7 +16,11 @@ export function readProviderFile(path: string, source: string = path): ProviderD
     text = readFileSync(path, 'utf8');
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code ?? 'unreadable';
-    throw new AppError('ERR_PROVIDER_INVALID', `${source}: cannot read the file (${code})`, 'check the path and its permissions');
+    throw new AppError(
+      'ERR_PROVIDER_INVALID',
+      `${source}: cannot read the file (${code})`,
+      'check the path and its permissions',
+    );
   }
   return parseProviderJson(text, source);
 }
@@ -25,12 +29,18 @@ export function readProviderFile(path: string, source: string = path): ProviderD
 export function loadBundledProviders(dir: string = BUNDLED_PROVIDERS_DIR): ProviderDef[] {
   const defs: ProviderDef[] = [];
   const failures: string[] = [];
-  for (const file of readdirSync(dir).filter((f) => f.endsWith('.json')).sort()) {
+  for (const file of readdirSync(dir)
+    .filter((f) => f.endsWith('.json'))
+    .sort()) {
     const source = `config/providers/${file}`;
     try {
       const def = readProviderFile(join(dir, file), source);
       const expected = file.slice(0, -'.json'.length);
-      if (def.name !== expected) throw new AppError('ERR_PROVIDER_INVALID', `${source}: invalid provider definition:\n  - name: must equal the file name "${expected}"`);
+      if (def.name !== expected)
+        throw new AppError(
+          'ERR_PROVIDER_INVALID',
+          `${source}: invalid provider definition:\n  - name: must equal the file name "${expected}"`,
+        );
       defs.push(def);
     } catch (e) {
       if (!(e instanceof AppError)) throw e;
@@ -38,7 +48,11 @@ export function loadBundledProviders(dir: string = BUNDLED_PROVIDERS_DIR): Provi
     }
   }
   if (failures.length > 0) {
-    throw new AppError('ERR_PROVIDER_INVALID', failures.join('\n'), 'a bundled provider file is broken; reinstall authsome or fix the file');
+    throw new AppError(
+      'ERR_PROVIDER_INVALID',
+      failures.join('\n'),
+      'a bundled provider file is broken; reinstall authsome or fix the file',
+    );
   }
   return defs;
 }
@@ -105,17 +119,23 @@ export class ProviderRegistry implements ProviderMatcher {
     for (const raw of input.bundled) {
       // Re-validated here too: a definition that skipped the loader still cannot claim an odd host.
       const def = deepFreeze(validateProvider(raw, `bundled provider "${String(raw.name)}"`));
-      if (this.#byName.has(def.name)) throw new AppError('ERR_PROVIDER_EXISTS', `bundled provider "${def.name}" is defined twice`);
+      if (this.#byName.has(def.name))
+        throw new AppError('ERR_PROVIDER_EXISTS', `bundled provider "${def.name}" is defined twice`);
       this.#byName.set(def.name, { def, origin: 'bundled' });
     }
     const customNames = new Set<string>();
     for (const c of input.custom ?? []) {
       const def = deepFreeze(validateProvider(c.def, `custom provider "${String(c.def.name)}"`));
-      if (customNames.has(def.name)) throw new AppError('ERR_PROVIDER_EXISTS', `custom provider "${def.name}" is defined twice`);
+      if (customNames.has(def.name))
+        throw new AppError('ERR_PROVIDER_EXISTS', `custom provider "${def.name}" is defined twice`);
       customNames.add(def.name);
       const bundled = this.#byName.has(def.name);
       if (bundled && !c.override) {
-        throw new AppError('ERR_PROVIDER_EXISTS', `"${def.name}" is a bundled provider`, 'add it with --force to override the bundled definition, or choose another name');
+        throw new AppError(
+          'ERR_PROVIDER_EXISTS',
+          `"${def.name}" is a bundled provider`,
+          'add it with --force to override the bundled definition, or choose another name',
+        );
       }
       this.#byName.set(def.name, { def, origin: bundled ? 'override' : 'custom' });
     }
@@ -157,7 +177,9 @@ export class ProviderRegistry implements ProviderMatcher {
 
   /** All providers, sorted by name. */
   list(): ProviderDef[] {
-    return [...this.#byName.values()].map((v) => v.def).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    return [...this.#byName.values()]
+      .map((v) => v.def)
+      .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   }
 
   /** The provider for exactly this destination. Hosts that are not plain lower-case DNS names never match. */
@@ -171,7 +193,9 @@ export class ProviderRegistry implements ProviderMatcher {
 
   covers(host: string, port: number): boolean {
     if (!isPlainHostName(host) || !validPort(port)) return false;
-    return this.#exact.has(`${host}:${port}`) || this.#wild.has(`${host.slice(host.indexOf('.') + 1)}:${port}`);
+    return (
+      this.#exact.has(`${host}:${port}`) || this.#wild.has(`${host.slice(host.indexOf('.') + 1)}:${port}`)
+    );
   }
 }
 

@@ -24,19 +24,27 @@ const HEADER_TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 const QUERY_NAME = /^[A-Za-z0-9._~-]{1,64}$/;
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,63}$/;
 // RFC 9110 section 7.6.1 plus the framing headers the proxy owns.
-const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade']);
+const HOP_BY_HOP = new Set(
+  'connection keep-alive proxy-connection te trailer transfer-encoding upgrade'.split(' '),
+);
 // `authsome run` sets these itself, or they change how the child loads code; a placeholder there breaks or hijacks it.
-const RESERVED_ENV = new Set([
-  'http_proxy', 'https_proxy', 'no_proxy', 'all_proxy', 'node_extra_ca_certs', 'ssl_cert_file', 'ssl_cert_dir',
-  'requests_ca_bundle', 'curl_ca_bundle', 'git_ssl_cainfo', 'pip_cert', 'npm_config_cafile', 'node_options',
-  'node_path', 'path', 'home', 'shell', 'pythonpath', 'pythonhome', 'bash_env', 'env',
-]);
+const RESERVED_ENV = new Set(
+  [
+    'http_proxy https_proxy no_proxy all_proxy node_extra_ca_certs ssl_cert_file ssl_cert_dir',
+    'requests_ca_bundle curl_ca_bundle git_ssl_cainfo pip_cert npm_config_cafile node_options node_path',
+    'path home shell pythonpath pythonhome bash_env env',
+  ]
+    .join(' ')
+    .split(' '),
+);
 const RESERVED_ENV_PREFIX = ['authsome_', 'ld_', 'dyld_'];
 
 type Obj = Record<string, unknown>;
 const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
 const strings = (v: unknown): Array<[number, string]> =>
-  Array.isArray(v) ? v.flatMap((x, i): Array<[number, string]> => (typeof x === 'string' ? [[i, x]] : [])) : [];
+  Array.isArray(v)
+    ? v.flatMap((x, i): Array<[number, string]> => (typeof x === 'string' ? [[i, x]] : []))
+    : [];
 
 export function headerNameProblem(name: string): string | undefined {
   if (!HEADER_TOKEN.test(name)) return 'must be an HTTP header name (RFC 9110 token characters only)';
@@ -45,11 +53,11 @@ export function headerNameProblem(name: string): string | undefined {
   if (l === 'host' || l === 'content-length') return `"${name}" is set by the proxy from the request itself`;
   if (l.startsWith('proxy-')) return 'Proxy-* headers belong to the hop to the proxy and are never forwarded';
   if (l.startsWith('x-authsome-')) return "X-Authsome-* headers are authsome's own and never reach upstream";
-  if (l === 'cookie') return "\"Cookie\" would replace the caller's cookies";
+  if (l === 'cookie') return '"Cookie" would replace the caller\'s cookies';
   return undefined;
 }
 
-function httpsUrlProblem(value: string): string | undefined {
+function httpsUrlProblem(value: string, fragmentOk = false): string | undefined {
   let url: URL;
   try {
     url = new URL(value);
@@ -58,12 +66,13 @@ function httpsUrlProblem(value: string): string | undefined {
   }
   if (url.protocol !== 'https:') return 'must be an https:// URL';
   if (url.username || url.password) return 'must not contain userinfo';
-  if (url.hash) return 'must not contain a fragment';
+  if (url.hash && !fragmentOk) return 'must not contain a fragment';
   return undefined;
 }
 
 function envProblem(name: string): string | undefined {
-  if (!ENV_NAME.test(name)) return 'must be an environment variable name (A-Z, a-z, 0-9, _; not starting with a digit)';
+  if (!ENV_NAME.test(name))
+    return 'must be an environment variable name (A-Z, a-z, 0-9, _; not starting with a digit)';
   const l = name.toLowerCase();
   if (RESERVED_ENV.has(l) || RESERVED_ENV_PREFIX.some((p) => l.startsWith(p))) {
     return `"${name}" is set by authsome itself or changes how programs load; it cannot be a placeholder`;
@@ -91,7 +100,11 @@ function checkHosts(hosts: unknown, add: (path: string, reason: string) => void)
   });
 }
 
-function checkInject(inject: unknown, declared: ReadonlySet<string>, add: (path: string, reason: string) => void): Set<string> | undefined {
+function checkInject(
+  inject: unknown,
+  declared: ReadonlySet<string>,
+  add: (path: string, reason: string) => void,
+): Set<string> | undefined {
   const used = new Set<string>();
   let complete = Array.isArray(inject);
   const names = new Map<string, number>();
@@ -99,7 +112,12 @@ function checkInject(inject: unknown, declared: ReadonlySet<string>, add: (path:
     if (!isObj(rule)) return void (complete = false);
     const { type, name, template } = rule;
     if (typeof name === 'string' && (type === 'header' || type === 'query')) {
-      const bad = type === 'header' ? headerNameProblem(name) : QUERY_NAME.test(name) ? undefined : 'must be 1-64 of A-Z a-z 0-9 . _ ~ -';
+      const bad =
+        type === 'header'
+          ? headerNameProblem(name)
+          : QUERY_NAME.test(name)
+            ? undefined
+            : 'must be 1-64 of A-Z a-z 0-9 . _ ~ -';
       if (bad) add(`inject[${i}].name`, bad);
       const key = `${type}:${type === 'header' ? name.toLowerCase() : name}`;
       const first = names.get(key);
@@ -112,26 +130,38 @@ function checkInject(inject: unknown, declared: ReadonlySet<string>, add: (path:
       add(`inject[${i}].template`, parsed.reason);
       return void (complete = false);
     }
-    if (type === 'header' && template.trim() !== template) add(`inject[${i}].template`, 'must not start or end with whitespace');
+    if (type === 'header' && template.trim() !== template)
+      add(`inject[${i}].template`, 'must not start or end with whitespace');
     for (const f of templateFields(parsed.parts)) {
       used.add(f);
       if (!declared.has(f)) {
-        add(`inject[${i}].template`, `names unknown field "${f}" (declared: ${[...declared].join(', ') || 'none'})`);
+        add(
+          `inject[${i}].template`,
+          `names unknown field "${f}" (declared: ${[...declared].join(', ') || 'none'})`,
+        );
       }
     }
   });
   return complete ? used : undefined;
 }
 
-function checkFlows(obj: Obj, declared: ReadonlySet<string>, add: (path: string, reason: string) => void): void {
+function checkFlows(
+  obj: Obj,
+  declared: ReadonlySet<string>,
+  add: (path: string, reason: string) => void,
+): void {
   const flows = 'flows' in obj ? strings(obj['flows']).map(([, f]) => f) : ['api-key'];
   const oauth = isObj(obj['oauth']) ? obj['oauth'] : undefined;
   const wantsOAuth = flows.includes('device') || flows.includes('pkce');
-  if (flows.includes('device') && typeof oauth?.['deviceUrl'] !== 'string') add('oauth.deviceUrl', 'is required when flows include "device"');
-  if (flows.includes('pkce') && typeof oauth?.['authorizeUrl'] !== 'string') add('oauth.authorizeUrl', 'is required when flows include "pkce"');
-  if (flows.includes('pkce') && oauth?.['pkce'] === false) add('oauth.pkce', 'must not be false when flows include "pkce"');
+  if (flows.includes('device') && typeof oauth?.['deviceUrl'] !== 'string')
+    add('oauth.deviceUrl', 'is required when flows include "device"');
+  if (flows.includes('pkce') && typeof oauth?.['authorizeUrl'] !== 'string')
+    add('oauth.authorizeUrl', 'is required when flows include "pkce"');
+  if (flows.includes('pkce') && oauth?.['pkce'] === false)
+    add('oauth.pkce', 'must not be false when flows include "pkce"');
   if (oauth && !wantsOAuth) add('oauth', 'is declared but flows include neither "device" nor "pkce"');
-  if (wantsOAuth && !declared.has('access_token')) add('fields', 'must include "access_token" when flows include an OAuth flow');
+  if (wantsOAuth && !declared.has('access_token'))
+    add('fields', 'must include "access_token" when flows include an OAuth flow');
   if (!oauth) return;
   for (const k of ['authorizeUrl', 'tokenUrl', 'deviceUrl', 'revokeUrl']) {
     const v = oauth[k];
@@ -147,7 +177,7 @@ function semanticProblems(raw: unknown, add: (path: string, reason: string) => v
   if (typeof name === 'string' && !NAME_PATTERN.test(name)) {
     add('name', "must be 1-64 characters of a-z, 0-9, '.', '_' or '-', starting with a letter or digit");
   }
-  const docsBad = typeof docsUrl === 'string' ? httpsUrlProblem(docsUrl) : undefined;
+  const docsBad = typeof docsUrl === 'string' ? httpsUrlProblem(docsUrl, true) : undefined;
   if (docsBad) add('docsUrl', docsBad);
   checkHosts(raw['hosts'], add);
   const declared = new Set<string>();
@@ -157,7 +187,8 @@ function semanticProblems(raw: unknown, add: (path: string, reason: string) => v
   }
   const used = checkInject(raw['inject'], declared, add);
   if (used) {
-    for (const [i, f] of strings(raw['fields'])) if (declared.has(f) && !used.has(f)) add(`fields[${i}]`, 'is declared but no inject template uses it');
+    for (const [i, f] of strings(raw['fields']))
+      if (declared.has(f) && !used.has(f)) add(`fields[${i}]`, 'is declared but no inject template uses it');
   }
   for (const [i, e] of strings(raw['env'])) {
     const bad = envProblem(e);
@@ -167,7 +198,10 @@ function semanticProblems(raw: unknown, add: (path: string, reason: string) => v
 }
 
 function pointerToPath(pointer: string, extra?: string): string {
-  const segs = pointer.split('/').slice(1).map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'));
+  const segs = pointer
+    .split('/')
+    .slice(1)
+    .map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'));
   if (extra !== undefined) segs.push(extra);
   let out = '';
   for (const s of segs) out += /^[0-9]+$/.test(s) ? `[${s}]` : out ? `.${s}` : s;
@@ -176,12 +210,18 @@ function pointerToPath(pointer: string, extra?: string): string {
 
 function ajvProblem(e: ErrorObject): ProviderProblem {
   const p = e.params as Record<string, unknown>;
-  if (e.keyword === 'required') return { path: pointerToPath(e.instancePath, String(p['missingProperty'])), reason: 'is required' };
+  if (e.keyword === 'required')
+    return { path: pointerToPath(e.instancePath, String(p['missingProperty'])), reason: 'is required' };
   if (e.keyword === 'additionalProperties') {
-    return { path: pointerToPath(e.instancePath, String(p['additionalProperty'])), reason: 'is not an allowed property' };
+    return {
+      path: pointerToPath(e.instancePath, String(p['additionalProperty'])),
+      reason: 'is not an allowed property',
+    };
   }
   if (e.keyword === 'enum') {
-    const allowed = Array.isArray(p['allowedValues']) ? p['allowedValues'].map((v) => JSON.stringify(v)).join(', ') : '';
+    const allowed = Array.isArray(p['allowedValues'])
+      ? p['allowedValues'].map((v) => JSON.stringify(v)).join(', ')
+      : '';
     return { path: pointerToPath(e.instancePath), reason: `must be one of ${allowed}` };
   }
   return { path: pointerToPath(e.instancePath), reason: e.message ?? `fails ${e.keyword}` };

@@ -46,7 +46,8 @@ export function parseTemplate(text: string): ParseResult {
     const lit = text.slice(i, open < 0 ? text.length : open);
     if (lit.length > 0) {
       if (!LITERAL.test(lit)) return { ok: false, reason: 'literal text must be printable ASCII' };
-      if (/[{}]/.test(lit)) return { ok: false, reason: "a single '{' or '}' is not allowed outside a {{…}} placeholder" };
+      if (/[{}]/.test(lit))
+        return { ok: false, reason: "a single '{' or '}' is not allowed outside a {{…}} placeholder" };
       parts.push({ kind: 'lit', text: lit });
     }
     if (open < 0) break;
@@ -63,7 +64,8 @@ export function parseTemplate(text: string): ParseResult {
     } else {
       return {
         ok: false,
-        reason: "a placeholder must be {{field}} or {{base64(field, ':', field)}} (field names: a-z, 0-9, '_')",
+        reason:
+          "a placeholder must be {{field}} or {{base64(field, ':', field)}} (field names: a-z, 0-9, '_')",
       };
     }
     i = close + 2;

@@ -17,8 +17,7 @@ export interface HostRule {
  * `{{base64(field, ':', field)}}` (concatenation of fields and quoted literals, base64-encoded).
  */
 export type InjectRule =
-  | { type: 'header'; name: string; template: string }
-  | { type: 'query'; name: string; template: string };
+  { type: 'header'; name: string; template: string } | { type: 'query'; name: string; template: string };
 
 export interface OAuthConfig {
   authorizeUrl?: string;

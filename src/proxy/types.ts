@@ -52,3 +52,25 @@ export interface ProxyDeps {
   /** Addresses the proxy must never forward to (its own listeners, the control API). */
   selfAddresses: () => ReadonlyArray<{ host: string; port: number }>;
 }
+
+export interface ProxyStats {
+  /** Requests (incl. WebSocket handshakes) handled since start. */
+  readonly requests: number;
+  /** Requests currently between parse and the end of their response. */
+  readonly inFlight: number;
+  /** Plain CONNECT tunnels currently open. */
+  readonly tunnels: number;
+  /** Intercepted (TLS-terminated) tunnels currently open. */
+  readonly intercepted: number;
+  readonly injected: number;
+  readonly denied: number;
+}
+
+/** What createProxy returns; the daemon owns its lifecycle. */
+export interface ProxyHandle {
+  readonly server: import('node:http').Server;
+  listen(port: number, host: string): Promise<import('node:net').AddressInfo>;
+  /** Stops accepting, waits up to graceMs for in-flight requests, then closes every socket. */
+  close(graceMs?: number): Promise<void>;
+  stats(): ProxyStats;
+}

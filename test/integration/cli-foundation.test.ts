@@ -61,7 +61,7 @@ describe('foundation: a CLI session in a temp home', () => {
     const show = await run(['connection', 'show', 'github', '--connection', 'work']);
     expect(show.code).toBe(0);
     expect(show.stdout).toContain('connection: work');
-    expect(show.stdout).toContain('api_key');
+    expect(show.stdout).toContain('access_token');
     await run(['connection', 'default', 'github', 'work']);
     const after = await t.json<{ connections: Array<{ connection: string; isDefault: boolean }> }>(['connection', 'list', '--provider', 'github']);
     expect(after.connections.find((c) => c.connection === 'work')?.isDefault).toBe(true);
@@ -84,7 +84,7 @@ describe('foundation: a CLI session in a temp home', () => {
 
   it('refuses names outside the grammar, never normalising them', async () => {
     for (const bad of ['Work', 'a/b', '-x', 'a b', 'x'.repeat(65)]) {
-      const r = await run(['login', 'github', '--connection', bad], 'whatever\n');
+      const r = await run(['login', 'github', `--connection=${bad}`], 'whatever\n');
       expect(r.code, bad).toBe(2);
       expect(r.stderr).toContain('ERR_NAME_INVALID');
     }

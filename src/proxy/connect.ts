@@ -1,0 +1,100 @@
+import type { IncomingMessage } from 'node:http';
+import type { Socket } from 'node:net';
+import { TLSSocket, type SecureContext } from 'node:tls';
+import { AppError, isAppError } from '../errors.js';
+import { track, type ProxyContext } from './context.js';
+import { parseAuthority, type Authority } from './destination.js';
+import { dial } from './dial.js';
+import { splice } from './forward.js';
+import { checkHeaderCount, singleValue } from './headers.js';
+import type { CachedIdentity } from './identify.js';
+import { auditDeny, newTrace } from './pipeline.js';
+import { writeRawError } from './respond.js';
+
+const ESTABLISHED = 'HTTP/1.1 200 Connection Established\r\n\r\n';
+
+/**
+ * CONNECT (RFC 9110 9.3.6): identity is decided here, once per tunnel. Hosts a provider covers are
+ * intercepted; anything else is a plain TCP tunnel (or 403 in strict mode).
+ */
+export function onConnect(ctx: ProxyContext, req: IncomingMessage, socket: Socket, head: Buffer): void {
+  socket.on('error', () => socket.destroy());
+  track(ctx, socket);
+  const t = newTrace('CONNECT');
+  void (async () => {
+    try {
+      checkHeaderCount(req.rawHeaders, ctx.settings.maxHeaderCount);
+      singleValue(req.rawHeaders, 'host');
+      const authority = parseAuthority(req.url ?? '');
+      t.host = authority.host;
+      const identity = await ctx.identifier.verify(req.rawHeaders);
+      t.profile = identity.session.profile;
+      ctx.policy.precheck(authority);
+      if (authority.kind === 'name' && ctx.deps.providers.covers(authority.host, authority.port)) {
+        await intercept(ctx, socket, head, authority, identity);
+      } else if (ctx.settings.strict) {
+        throw new AppError('ERR_PROXY_DESTINATION_DENIED', 'strict mode: only hosts a provider covers are proxied');
+      } else {
+        await tunnel(ctx, socket, head, authority);
+      }
+    } catch (e) {
+      const err = writeRawError(socket, e, t.requestId);
+      auditDeny(ctx, t, err);
+    }
+  })();
+}
+
+async function leafContext(ctx: ProxyContext, host: string): Promise<SecureContext> {
+  try {
+    return await ctx.deps.leaves.secureContextFor(host);
+  } catch (e) {
+    if (isAppError(e)) throw e;
+    throw new AppError('ERR_CA_UNAVAILABLE', 'cannot issue a certificate for this host', 'check the local CA with `authsome doctor`', { cause: e });
+  }
+}
+
+/**
+ * TLS interception: the leaf names exactly the CONNECT host, and the handshake only succeeds when
+ * the client's SNI names it too (a missing SNI finds no certificate and fails). The decrypted socket
+ * goes to the internal HTTP server, which checks every inner Host against the same authority.
+ */
+async function intercept(ctx: ProxyContext, socket: Socket, head: Buffer, authority: Authority, identity: CachedIdentity): Promise<void> {
+  const leaf = await leafContext(ctx, authority.host);
+  socket.write(ESTABLISHED);
+  if (head.length > 0) socket.unshift(head);
+  socket.setTimeout(0);
+  const tlsSocket = new TLSSocket(socket, {
+    isServer: true,
+    ALPNProtocols: ['http/1.1'],
+    SNICallback: (servername, cb) => {
+      const name = servername.toLowerCase().replace(/\.$/, '');
+      if (name === authority.host) cb(null, leaf);
+      else cb(new Error('SNI does not name the CONNECT destination'), undefined);
+    },
+  });
+  ctx.tunnels.set(tlsSocket, { authority, identity });
+  ctx.stats.intercepted++;
+  tlsSocket.once('close', () => {
+    ctx.stats.intercepted--;
+    socket.destroy();
+  });
+  tlsSocket.on('error', () => tlsSocket.destroy());
+  track(ctx, tlsSocket);
+  ctx.inner.emit('connection', tlsSocket);
+}
+
+/** A plain tunnel: no interception, the client verifies the upstream's own certificate. */
+async function tunnel(ctx: ProxyContext, socket: Socket, head: Buffer, authority: Authority): Promise<void> {
+  const addr = await ctx.policy.resolve(authority);
+  const upstream = await dial(addr, { timeoutMs: ctx.settings.upstreamConnectTimeoutMs });
+  track(ctx, upstream);
+  if (socket.destroyed) {
+    upstream.destroy();
+    return;
+  }
+  ctx.stats.tunnels++;
+  upstream.once('close', () => ctx.stats.tunnels--);
+  socket.write(ESTABLISHED);
+  if (head.length > 0) upstream.write(head);
+  splice(socket, upstream, ctx.settings.idleTimeoutMs);
+}

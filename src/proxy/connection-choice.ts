@@ -1,0 +1,47 @@
+import { AppError } from '../errors.js';
+import { NAME_PATTERN } from '../names.js';
+import type { ProviderDef } from '../providers/types.js';
+import { rawValues } from './headers.js';
+import type { CredentialSource, ResolvedCredential, SessionInfo } from './types.js';
+
+export const CONNECTION_HEADER = 'x-authsome-connection';
+
+/** X-Authsome-Connection from the raw headers: one copy at most, a valid name, never normalised. */
+export function requestedConnection(rawHeaders: readonly string[]): string | undefined {
+  const values = rawValues(rawHeaders, CONNECTION_HEADER);
+  if (values.length === 0) return undefined;
+  if (values.length > 1) throw new AppError('ERR_PROXY_BAD_REQUEST', 'X-Authsome-Connection may appear once');
+  const v = values[0]!;
+  if (!NAME_PATTERN.test(v)) throw new AppError('ERR_PROXY_BAD_REQUEST', 'X-Authsome-Connection is not a valid connection name');
+  return v;
+}
+
+function allowed(session: SessionInfo, provider: string, connection: string | undefined): boolean {
+  if (session.allow === undefined) return true;
+  return session.allow.some(
+    (e) => e.provider === provider && (e.connection === undefined || connection === undefined || e.connection === connection),
+  );
+}
+
+function denied(provider: string, connection: string | undefined): AppError {
+  // The same words whether the connection is missing, another profile's, or outside --allow.
+  const what = connection === undefined ? `the default connection of ${provider}` : `connection "${connection}" of ${provider}`;
+  return new AppError('ERR_PROXY_CONNECTION_DENIED', `${what} is not available to this session`, `check \`authsome connection list\` and the session's --allow`);
+}
+
+/**
+ * The credential for this request: the named connection or the profile's default, limited by the
+ * session's allow list (checked before the vault is asked, and again on the resolved name).
+ */
+export async function chooseConnection(
+  credentials: CredentialSource,
+  session: SessionInfo,
+  provider: ProviderDef,
+  requested: string | undefined,
+): Promise<ResolvedCredential> {
+  if (!allowed(session, provider.name, requested)) throw denied(provider.name, requested);
+  const cred = await credentials.resolve(session.profile, provider.name, requested);
+  if (!cred || (requested !== undefined && cred.connection !== requested)) throw denied(provider.name, requested);
+  if (!allowed(session, provider.name, cred.connection)) throw denied(provider.name, requested);
+  return cred;
+}

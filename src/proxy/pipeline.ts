@@ -1,0 +1,118 @@
+import type { IncomingMessage } from 'node:http';
+import { randomUUID } from 'node:crypto';
+import { AppError, isAppError } from '../errors.js';
+import type { ProviderDef } from '../providers/types.js';
+import type { AuditInput } from '../audit/types.js';
+import { chooseConnection, requestedConnection } from './connection-choice.js';
+import type { ProxyContext, Tunnel } from './context.js';
+import type { Authority } from './destination.js';
+import { checkHeaderCount, upstreamRequestHeaders } from './headers.js';
+import { applyQuery, injectedHeaderNames, renderInjection } from './inject-adapter.js';
+import { parseRequest } from './request-target.js';
+import type { SessionInfo } from './types.js';
+
+/** A request ready to go upstream: checked, audited, injected. */
+export interface Prepared {
+  readonly requestId: string;
+  readonly authority: Authority;
+  readonly secure: boolean;
+  readonly method: string;
+  /** Origin-form target as sent upstream (query injection applied). */
+  readonly pathAndQuery: string;
+  /** Flat [name, value, ...] list, Host first. */
+  readonly headers: string[];
+  readonly injected: boolean;
+}
+
+/** What is known so far about a request, for the proxy.deny record when a step refuses it. */
+export interface Trace {
+  requestId: string;
+  profile?: string;
+  provider?: string;
+  connection?: string;
+  method?: string;
+  host?: string;
+  path?: string;
+}
+
+export function newTrace(method: string | undefined): Trace {
+  return method === undefined ? { requestId: randomUUID() } : { requestId: randomUUID(), method };
+}
+
+async function identify(ctx: ProxyContext, req: IncomingMessage, tunnel: Tunnel | undefined): Promise<SessionInfo> {
+  if (!tunnel) return ctx.identifier.forSocket(req.socket, req.rawHeaders);
+  tunnel.identity = await ctx.identifier.refresh(tunnel.identity);
+  return tunnel.identity.session;
+}
+
+/**
+ * parse → identify → match provider → choose connection → check destination → audit → inject.
+ * Nothing goes upstream before this returns, and it returns only after the audit record is durable.
+ */
+export async function prepare(ctx: ProxyContext, req: IncomingMessage, tunnel: Tunnel | undefined, t: Trace): Promise<Prepared> {
+  checkHeaderCount(req.rawHeaders, ctx.settings.maxHeaderCount);
+  const { authority, target, secure, host } = parseRequest(req, tunnel);
+  t.host = authority.host;
+  t.path = target.path;
+  const session = await identify(ctx, req, tunnel);
+  t.profile = session.profile;
+  const requested = requestedConnection(req.rawHeaders);
+  // Cleartext and IP literals never match a provider, so they never carry a secret.
+  const provider: ProviderDef | undefined =
+    secure && authority.kind === 'name' ? ctx.deps.providers.match({ host: authority.host, port: authority.port, path: target.path }) : undefined;
+  if (!provider && ctx.settings.strict && !(authority.kind === 'name' && ctx.deps.providers.covers(authority.host, authority.port))) {
+    throw new AppError('ERR_PROXY_DESTINATION_DENIED', 'strict mode: only hosts a provider covers are proxied');
+  }
+  let pathAndQuery = target.pathAndQuery;
+  const headers = ['host', host];
+  if (provider) {
+    t.provider = provider.name;
+    const cred = await chooseConnection(ctx.deps.credentials, session, provider, requested);
+    t.connection = cred.connection;
+    ctx.policy.precheck(authority);
+    const injection = renderInjection(provider, cred.fields);
+    await auditInject(ctx, t);
+    headers.push(...upstreamRequestHeaders(req.rawHeaders, { injected: injectedHeaderNames(provider) }));
+    for (const [name, value] of injection.headers) headers.push(name, value);
+    pathAndQuery = applyQuery(pathAndQuery, injection.query);
+  } else {
+    ctx.policy.precheck(authority);
+    headers.push(...upstreamRequestHeaders(req.rawHeaders));
+  }
+  return { requestId: t.requestId, authority, secure, method: req.method ?? 'GET', pathAndQuery, headers, injected: provider !== undefined };
+}
+
+/** Durable before send (SPEC section 8 promise 3): a failed write fails the request with 503. */
+async function auditInject(ctx: ProxyContext, t: Trace): Promise<void> {
+  const rec: AuditInput = { event: 'proxy.inject', profile: t.profile!, request_id: t.requestId };
+  if (t.provider !== undefined) rec.provider = t.provider;
+  if (t.connection !== undefined) rec.connection = t.connection;
+  if (t.method !== undefined) rec.method = t.method;
+  if (t.host !== undefined) rec.host = t.host;
+  if (t.path !== undefined) rec.path = t.path;
+  try {
+    await ctx.deps.audit.append(rec);
+  } catch (e) {
+    throw isAppError(e) && e.code === 'ERR_AUDIT_UNAVAILABLE'
+      ? e
+      : new AppError('ERR_AUDIT_UNAVAILABLE', 'the audit log cannot be written, so nothing was sent', 'check the disk holding AUTHSOME_HOME', { cause: e });
+  }
+  ctx.stats.injected++;
+}
+
+/** Best effort: a refused request is recorded, but a failing audit log must not turn into a crash. */
+export function auditDeny(ctx: ProxyContext, t: Trace, err: AppError): void {
+  ctx.stats.denied++;
+  if (err.code === 'ERR_AUDIT_UNAVAILABLE') return;
+  const rec: AuditInput = { event: 'proxy.deny', profile: t.profile ?? '-', request_id: t.requestId, status: err.status, reason: err.code };
+  if (t.provider !== undefined) rec.provider = t.provider;
+  if (t.connection !== undefined) rec.connection = t.connection;
+  if (t.method !== undefined) rec.method = t.method;
+  if (t.host !== undefined) rec.host = t.host;
+  if (t.path !== undefined) rec.path = t.path;
+  try {
+    ctx.deps.audit.append(rec).catch(() => undefined);
+  } catch {
+    // a synchronous throw from the sink is as harmless as a rejection
+  }
+}

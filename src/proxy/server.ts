@@ -1,0 +1,97 @@
+import { createServer, type Server, type ServerOptions } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import type { ProxySettings } from '../config/settings.js';
+import { AddressPolicy, type LookupFn } from './address-policy.js';
+import { onConnect } from './connect.js';
+import type { ProxyContext } from './context.js';
+import { upstreamTrust } from './dial.js';
+import { onClientError, onRequest, onUpgrade } from './handlers.js';
+import { Identifier } from './identify.js';
+import type { ProxyDeps, ProxyHandle, ProxyStats } from './types.js';
+import { Upstreams } from './upstream.js';
+
+function serverOptions(s: ProxySettings): ServerOptions {
+  // Node refuses headersTimeout > requestTimeout when the latter is set.
+  const headersTimeout = s.requestTimeoutMs > 0 ? Math.min(s.headersTimeoutMs, s.requestTimeoutMs) : s.headersTimeoutMs;
+  return {
+    insecureHTTPParser: false,
+    maxHeaderSize: s.maxHeaderSize,
+    requestTimeout: s.requestTimeoutMs,
+    headersTimeout,
+    keepAliveTimeout: Math.min(s.idleTimeoutMs || 5_000, 65_000),
+    noDelay: true,
+    // Duplicates stay visible in rawHeaders; security decisions read those (headers.ts).
+    joinDuplicateHeaders: false,
+  };
+}
+
+function configure(server: Server, s: ProxySettings): Server {
+  // Node 20 truncates silently at maxHeadersCount; lift it and enforce the limit ourselves (431).
+  server.maxHeadersCount = 0;
+  server.timeout = s.idleTimeoutMs;
+  server.on('clientError', onClientError);
+  return server;
+}
+
+/**
+ * The proxy: an outer HTTP server (absolute-form requests, CONNECT, WebSocket upgrades) and an inner
+ * one fed with the decrypted sockets of intercepted tunnels. `lookup` is a test seam for DNS.
+ */
+export function createProxy(deps: ProxyDeps, opts: { lookup?: LookupFn } = {}): ProxyHandle {
+  const s = deps.settings;
+  const policy = new AddressPolicy({ resolve: deps.resolve, selfAddresses: deps.selfAddresses, ...(opts.lookup ? { lookup: opts.lookup } : {}) });
+  const trust = upstreamTrust(deps.upstreamCaPem);
+  const inner = configure(createServer(serverOptions(s)), s);
+  // The inner server never listens, but Node only starts connection tracking (headers/request
+  // timeouts, closeAllConnections) on 'listening'.
+  inner.emit('listening');
+  const outer = configure(createServer(serverOptions(s)), s);
+  const ctx: ProxyContext = {
+    deps,
+    settings: s,
+    identifier: new Identifier(deps.sessions),
+    policy,
+    upstreams: new Upstreams(s, policy, trust),
+    trust,
+    tunnels: new WeakMap(),
+    inner,
+    stats: { requests: 0, inFlight: 0, tunnels: 0, intercepted: 0, injected: 0, denied: 0 },
+    sockets: new Set(),
+  };
+  outer.on('request', (req, res) => void onRequest(ctx, req, res, false));
+  outer.on('upgrade', (req, socket, head) => void onUpgrade(ctx, req, socket, head, false));
+  outer.on('connect', (req, socket, head) => onConnect(ctx, req, socket as Socket, head));
+  inner.on('request', (req, res) => void onRequest(ctx, req, res, true));
+  inner.on('upgrade', (req, socket, head) => void onUpgrade(ctx, req, socket, head, true));
+  inner.on('connect', (_req, socket: Socket) => socket.destroy());
+
+  let closing: Promise<void> | undefined;
+  return {
+    server: outer,
+    listen: (port, host) =>
+      new Promise<AddressInfo>((resolve, reject) => {
+        outer.once('error', reject);
+        outer.listen(port, host, () => {
+          outer.off('error', reject);
+          resolve(outer.address() as AddressInfo);
+        });
+      }),
+    close: (graceMs = 5_000) => (closing ??= drain(ctx, outer, graceMs)),
+    stats: (): ProxyStats => ({ ...ctx.stats }),
+  };
+}
+
+/** Stop accepting, let in-flight requests finish (up to graceMs), then close everything. */
+async function drain(ctx: ProxyContext, outer: Server, graceMs: number): Promise<void> {
+  const closed = new Promise<void>((resolve) => outer.close(() => resolve()));
+  outer.closeIdleConnections();
+  ctx.inner.closeIdleConnections();
+  const deadline = Date.now() + graceMs;
+  while (ctx.stats.inFlight > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25));
+  outer.closeAllConnections();
+  ctx.inner.closeAllConnections();
+  ctx.inner.close(() => undefined);
+  for (const socket of ctx.sockets) socket.destroy();
+  await ctx.upstreams.close();
+  await closed;
+}
