@@ -3,7 +3,6 @@ import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { AppError } from '../errors.js';
 import { assertName } from '../names.js';
-import { buildTrustBundle } from '../ca/index.js';
 import type { Ctx } from './context.js';
 import type { DaemonClient } from '../daemon/client.js';
 
@@ -47,6 +46,7 @@ export async function mintSessionEnv(ctx: Ctx, opts: { allow?: string | undefine
   });
   const { paths } = ctx;
   if (!existsSync(paths.caBundle) || statSync(paths.caBundle).mtimeMs < statSync(paths.caCert).mtimeMs) {
+    const { buildTrustBundle } = await import('../ca/trust-bundle.js');
     await buildTrustBundle(await readFile(paths.caCert, 'utf8'), paths.caBundle);
   }
   const proxyUrl = `http://${client.handle}:${minted.token}@127.0.0.1:${client.info.proxyPort}`;

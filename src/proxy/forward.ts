@@ -1,11 +1,10 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import { track, type ProxyContext } from './context.js';
 import { dial } from './dial.js';
-import { clientResponseHeaders } from './headers.js';
 import type { Prepared } from './pipeline.js';
+import { ResponseRelay } from './relay.js';
 
 function hasBody(req: IncomingMessage): boolean {
   const cl = req.headers['content-length'];
@@ -15,30 +14,17 @@ function hasBody(req: IncomingMessage): boolean {
 
 /**
  * Sends a prepared request through the destination's keep-alive pool and streams the answer back.
- * Bodies are streamed both ways with backpressure (undici reads `req` as it drains; pipeline()
- * pauses the upstream body when the client is slow). Redirects are returned, never followed.
+ * Bodies are streamed both ways with backpressure (undici reads `req` as it drains; the relay
+ * pauses the upstream when the client is slow). Redirects are returned, never followed.
  */
-export async function forwardHttp(ctx: ProxyContext, p: Prepared, req: IncomingMessage, res: ServerResponse): Promise<void> {
-  const ac = new AbortController();
-  // The caller went away before the answer: stop the upstream request too.
-  const onClose = (): void => {
-    if (!res.writableFinished) ac.abort();
-  };
-  res.once('close', onClose);
-  const up = await ctx.upstreams.pool(p.authority, p.secure).request({
-    method: p.method,
-    path: p.pathAndQuery,
-    headers: p.headers,
-    body: hasBody(req) ? req : null,
-    signal: ac.signal,
-    responseHeaders: 'raw',
+export function forwardHttp(ctx: ProxyContext, p: Prepared, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const relay = new ResponseRelay(res, p.requestId, (err) => (err ? reject(err) : resolve()));
+    ctx.upstreams.pool(p.authority, p.secure).dispatch(
+      { origin: p.origin, method: p.method, path: p.pathAndQuery, headers: p.headers, body: hasBody(req) ? req : null },
+      relay,
+    );
   });
-  const headers = clientResponseHeaders(up.headers as unknown as string[]);
-  headers.push('x-authsome-request-id', p.requestId);
-  res.writeHead(up.statusCode, headers);
-  // Server-sent events: the client must see the headers before the first event arrives.
-  if (/^text\/event-stream/i.test(String(res.getHeader('content-type') ?? ''))) res.flushHeaders();
-  await pipeline(up.body, res);
 }
 
 /**

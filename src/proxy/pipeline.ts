@@ -16,6 +16,8 @@ export interface Prepared {
   readonly requestId: string;
   readonly authority: Authority;
   readonly secure: boolean;
+  /** scheme://host:port of the upstream (what the pool is keyed by). */
+  readonly origin: string;
   readonly method: string;
   /** Origin-form target as sent upstream (query injection applied). */
   readonly pathAndQuery: string;
@@ -79,7 +81,8 @@ export async function prepare(ctx: ProxyContext, req: IncomingMessage, tunnel: T
     ctx.policy.precheck(authority);
     headers.push(...upstreamRequestHeaders(req.rawHeaders));
   }
-  return { requestId: t.requestId, authority, secure, method: req.method ?? 'GET', pathAndQuery, headers, injected: provider !== undefined };
+  const origin = `${secure ? 'https' : 'http'}://${authority.host}:${authority.port}`;
+  return { requestId: t.requestId, authority, secure, origin, method: req.method ?? 'GET', pathAndQuery, headers, injected: provider !== undefined };
 }
 
 /** Durable before send (SPEC section 8 promise 3): a failed write fails the request with 503. */

@@ -1,5 +1,4 @@
 import type { Argv } from 'yargs';
-import { serve } from '../../daemon/serve.js';
 import { runningDaemon, startDaemon, stopDaemon } from '../../daemon/lifecycle.js';
 import { Ctx, type GlobalArgs } from '../context.js';
 import { emit } from '../output.js';
@@ -32,6 +31,8 @@ export function daemonCommand(y: Argv<GlobalArgs>): Argv<GlobalArgs> {
         async (argv) => {
           const ctx = new Ctx(argv);
           const { port, strict } = argv as { port?: number; strict?: boolean };
+          // Loaded on demand: the daemon's dependencies (LevelDB, libsodium, X.509) slow every other command.
+          const { serve } = await import('../../daemon/serve.js');
           await serve(ctx.paths.home, { ...(port !== undefined ? { proxyPort: port } : {}), ...(strict !== undefined ? { strict } : {}) });
         },
       )

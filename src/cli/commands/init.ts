@@ -4,8 +4,6 @@ import { createPublicKey, type KeyObject } from 'node:crypto';
 import type { Argv } from 'yargs';
 import { AppError } from '../../errors.js';
 import { assertName } from '../../names.js';
-import { createMasterKey } from '../../vault/index.js';
-import { createCa } from '../../ca/index.js';
 import { generateIdentity, writeIdentityKey, readIdentityKey } from '../../identity/index.js';
 import { startDaemon } from '../../daemon/lifecycle.js';
 import type { DaemonInfo } from '../../daemon/daemon-file.js';
@@ -27,8 +25,8 @@ export async function initHome(ctx: Ctx, profile: string): Promise<DaemonInfo> {
   }
   for (const dir of [p.home, p.serverDir, p.clientDir, p.identitiesDir]) await mkdir(dir, { recursive: true, mode: 0o700 });
   await chmod(p.home, 0o700);
-  if (!existsSync(p.masterKey)) await createMasterKey(p.masterKey);
-  if (!existsSync(p.caCert)) await createCa(p.caDir);
+  if (!existsSync(p.masterKey)) await (await import('../../vault/master-key.js')).createMasterKey(p.masterKey);
+  if (!existsSync(p.caCert)) await (await import('../../ca/root.js')).createCa(p.caDir);
   const keyPath = p.identityKey(profile);
   if (!existsSync(keyPath)) await writeIdentityKey(keyPath, (await generateIdentity()).privateKeyPem);
   const key = await readIdentityKey(keyPath);

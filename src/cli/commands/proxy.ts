@@ -1,6 +1,5 @@
 import type { Argv } from 'yargs';
 import { AppError } from '../../errors.js';
-import { serve } from '../../daemon/serve.js';
 import { existsSync } from 'node:fs';
 import { runningDaemon, startDaemon, stopDaemon } from '../../daemon/lifecycle.js';
 import { initHome } from './init.js';
@@ -50,6 +49,7 @@ export function proxyCommand(y: Argv<GlobalArgs>): Argv<GlobalArgs> {
             return;
           }
           if (foreground) {
+            const { serve } = await import('../../daemon/serve.js');
             const addr = await serve(ctx.paths.home, port !== undefined ? { proxyPort: port } : {});
             process.stderr.write(howTo(addr.proxyPort) + '\n');
             return;
