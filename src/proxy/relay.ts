@@ -2,7 +2,7 @@ import type { ServerResponse } from 'node:http';
 import type { Dispatcher } from 'undici';
 import { clientResponseHeaders } from './headers.js';
 
-type Controller = Dispatcher.DispatchController & { rawHeaders?: Buffer[] | null };
+type Controller = Dispatcher.DispatchController & { rawHeaders?: Buffer[] | null | undefined };
 
 function flatHeaders(controller: Controller, headers: Record<string, string | string[] | undefined>): string[] {
   const raw = controller.rawHeaders;
@@ -48,7 +48,7 @@ export class ResponseRelay implements Dispatcher.DispatchHandler {
   }
 
   onRequestStart(controller: Dispatcher.DispatchController): void {
-    this.#controller = controller;
+    this.#controller = controller as Controller;
     if (this.#res.destroyed) controller.abort(new Error('client closed'));
   }
 
