@@ -8,6 +8,8 @@ import { loadCa, LeafCache } from './ca/index.js';
 import { createProxy, type ProxyHandle } from './proxy/index.js';
 import { ConnectionService } from './daemon/connections.js';
 import { ProviderCatalog } from './daemon/provider-catalog.js';
+import { OAuthService } from './daemon/oauth.js';
+import { upstreamFetch } from './daemon/upstream-fetch.js';
 
 /** Everything the daemon runs, built from settings. The only place that wires areas together. */
 export interface App {
@@ -20,6 +22,7 @@ export interface App {
   readonly pop: PopVerifier;
   readonly providers: ProviderCatalog;
   readonly connections: ConnectionService;
+  readonly oauth: OAuthService;
   readonly proxy: ProxyHandle;
   controlPort(): number;
   proxyPort(): number;
@@ -50,6 +53,12 @@ export async function buildApp(settings: Settings): Promise<App> {
     const connections = new ConnectionService(store, (n) => providers.get(n));
     let control: AddressInfo | undefined;
     let proxyAddr: AddressInfo | undefined;
+    const selfAddresses = () => [
+      ...(control ? [{ host: control.address, port: control.port }] : []),
+      ...(proxyAddr ? [{ host: proxyAddr.address, port: proxyAddr.port }] : []),
+    ];
+    const oauth = new OAuthService(store, (n) => providers.get(n), connections, audit, upstreamFetch(settings, selfAddresses));
+    connections.setRefresher((h, rec) => oauth.refreshIfDue(h, rec));
     const proxy = createProxy({
       settings: settings.proxy,
       sessions,
@@ -59,10 +68,7 @@ export async function buildApp(settings: Settings): Promise<App> {
       leaves: await LeafCache.create(ca),
       resolve: settings.resolve,
       upstreamCaPem: settings.upstreamCaPem,
-      selfAddresses: () => [
-        ...(control ? [{ host: control.address, port: control.port }] : []),
-        ...(proxyAddr ? [{ host: proxyAddr.address, port: proxyAddr.port }] : []),
-      ],
+      selfAddresses,
     });
     return {
       settings,
@@ -74,6 +80,7 @@ export async function buildApp(settings: Settings): Promise<App> {
       pop,
       providers,
       connections,
+      oauth,
       proxy,
       controlPort: () => control?.port ?? 0,
       proxyPort: () => proxyAddr?.port ?? 0,

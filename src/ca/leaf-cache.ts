@@ -44,6 +44,14 @@ export class LeafCache implements LeafSource {
     return this.#entries.size;
   }
 
+  /**
+   * Mints ahead of time (e.g. the exact hosts of the installed providers at daemon start), so the
+   * first request to such a host pays no minting. Failures are left to the request that needs it.
+   */
+  async warm(hosts: Iterable<string>): Promise<void> {
+    for (const h of hosts) await this.leafFor(h).catch(() => undefined);
+  }
+
   async secureContextFor(host: string): Promise<SecureContext> {
     return (await this.leafFor(host)).context;
   }

@@ -39,7 +39,10 @@ export class LeafMinter {
   }
 
   /** A leaf naming exactly `host` (SAN dNSName, nothing else), valid from now-1h to now+7d. */
-  async mint(host: string, nowMs: number): Promise<{ certPem: string; notAfter: number; context: SecureContext }> {
+  async mint(
+    host: string,
+    nowMs: number,
+  ): Promise<{ certPem: string; notAfter: number; context: SecureContext }> {
     if (!isDnsName(host)) throw new TypeError('leaf certificates are minted for canonical DNS names only');
     const notAfter = nowMs + LEAF_VALIDITY_MS;
     const cert = await x509.X509CertificateGenerator.create({
@@ -51,12 +54,19 @@ export class LeafMinter {
       signingAlgorithm: EC_SIGN,
       publicKey: this.#keys.publicKey,
       signingKey: this.#ca.key,
-      extensions: [...this.#constExtensions, new x509.SubjectAlternativeNameExtension([{ type: 'dns', value: host }], false)],
+      extensions: [
+        ...this.#constExtensions,
+        new x509.SubjectAlternativeNameExtension([{ type: 'dns', value: host }], false),
+      ],
     });
     const certPem = `${cert.toString('pem')}\n`;
     // X.509 stores whole seconds; report the value the certificate really carries.
     const realNotAfter = cert.notAfter.getTime();
-    const context = createSecureContext({ key: this.#keyPem, cert: certPem + this.#chainPem, minVersion: 'TLSv1.2' });
+    const context = createSecureContext({
+      key: this.#keyPem,
+      cert: certPem + this.#chainPem,
+      minVersion: 'TLSv1.2',
+    });
     return { certPem, notAfter: realNotAfter, context };
   }
 }

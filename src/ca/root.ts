@@ -52,7 +52,11 @@ export async function createCa(dir: string, now: Date = new Date()): Promise<Loc
     await writeDurable(files.key, keyPem, 0o600, 'wx');
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'EEXIST') {
-      throw new AppError('ERR_HOME_EXISTS', `a CA key already exists in ${dir}`, 'keep it, or remove the directory to start over');
+      throw new AppError(
+        'ERR_HOME_EXISTS',
+        `a CA key already exists in ${dir}`,
+        'keep it, or remove the directory to start over',
+      );
     }
     throw e;
   }
@@ -98,6 +102,11 @@ export async function loadCa(dir: string): Promise<LocalCa> {
     return { certPem, cert, key };
   } catch (e) {
     if (e instanceof AppError) throw e;
-    throw new AppError('ERR_CA_UNAVAILABLE', `the local CA in ${dir} is unreadable: ${(e as Error).message}`, INIT_HINT, { cause: e });
+    throw new AppError(
+      'ERR_CA_UNAVAILABLE',
+      `the local CA in ${dir} is unreadable: ${(e as Error).message}`,
+      INIT_HINT,
+      { cause: e },
+    );
   }
 }

@@ -14,7 +14,11 @@ function pemBlocks(text: string): string[] {
  * CURL_CA_BUNDLE...) and would otherwise trust only our CA and break on every non-intercepted host.
  * Written atomically (temp + rename), mode 0644: it holds only public certificates.
  */
-export async function buildTrustBundle(caPem: string, outPath: string, systemBundle: string = SYSTEM_BUNDLE): Promise<string> {
+export async function buildTrustBundle(
+  caPem: string,
+  outPath: string,
+  systemBundle: string = SYSTEM_BUNDLE,
+): Promise<string> {
   const blocks = [...rootCertificates];
   try {
     blocks.push(...pemBlocks(await readFile(systemBundle, 'utf8')));

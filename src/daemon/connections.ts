@@ -5,6 +5,7 @@ import type { KvStore, RecordValue } from '../vault/types.js';
 import { profileScope } from '../vault/scope.js';
 import type { CredentialSource, ResolvedCredential } from '../proxy/types.js';
 import type { ProviderDef } from '../providers/types.js';
+import type { TokenSet } from '../providers/oauth.js';
 
 /** What `connection list/show` returns: metadata only, never a field value. */
 export interface ConnectionMeta {
@@ -18,17 +19,27 @@ export interface ConnectionMeta {
   expiresAt?: string;
 }
 
-interface StoredConnection {
+export interface StoredConnection {
   provider: string;
   connection: string;
   flow: string;
   fields: Record<string, string>;
   createdAt: string;
   updatedAt: string;
+  /** OAuth: when the access token expires, and the refresh token (never injected). */
   expiresAt?: string;
+  refreshToken?: string;
 }
 
+export type Refresher = (handle: string, rec: StoredConnection) => Promise<StoredConnection>;
+
 const CACHE_MS = 30_000;
+
+function secretsOf(rec: StoredConnection): Readonly<Record<string, Secret>> {
+  const fields: Record<string, Secret> = {};
+  for (const [k, v] of Object.entries(rec.fields)) fields[k] = new Secret(v);
+  return Object.freeze(fields);
+}
 
 /**
  * Credential records of every profile. Each call goes through profileScope(handle), so a
@@ -38,11 +49,16 @@ const CACHE_MS = 30_000;
 export class ConnectionService implements CredentialSource {
   readonly #store: KvStore;
   readonly #provider: (name: string) => ProviderDef | undefined;
-  readonly #cache = new Map<string, { at: number; value: ResolvedCredential | undefined }>();
+  readonly #cache = new Map<string, { until: number; value: ResolvedCredential | undefined }>();
+  #refresher: Refresher | undefined;
 
   constructor(store: KvStore, provider: (name: string) => ProviderDef | undefined) {
     this.#store = store;
     this.#provider = provider;
+  }
+
+  setRefresher(fn: Refresher): void {
+    this.#refresher = fn;
   }
 
   #requireProvider(name: string): ProviderDef {
@@ -54,7 +70,7 @@ export class ConnectionService implements CredentialSource {
     return def;
   }
 
-  async put(handle: string, provider: string, connection: string, fields: Record<string, string>, flow: string, expiresAt?: string): Promise<{ created: boolean; isDefault: boolean }> {
+  async put(handle: string, provider: string, connection: string, fields: Record<string, string>, flow: string): Promise<{ created: boolean; isDefault: boolean }> {
     const def = this.#requireProvider(provider);
     assertName('connection', connection);
     const missing = def.fields.filter((f) => typeof fields[f] !== 'string' || fields[f] === '');
@@ -62,20 +78,46 @@ export class ConnectionService implements CredentialSource {
     if (missing.length > 0 || extra.length > 0) {
       throw new AppError('ERR_INPUT_INVALID', `provider "${provider}" needs the fields ${def.fields.join(', ')}${missing.length ? `; missing ${missing.join(', ')}` : ''}${extra.length ? `; unknown ${extra.join(', ')}` : ''}`, `run \`authsome provider show ${provider}\` to see what it needs`);
     }
-    for (const [name, value] of Object.entries(fields)) {
+    const { created, isDefault } = await this.#write(handle, provider, connection, { fields, flow });
+    return { created, isDefault };
+  }
+
+  /** Stores an OAuth token set as the connection's access_token (+ refresh token and expiry). */
+  async putTokens(handle: string, provider: string, connection: string, tokens: TokenSet, flow: string): Promise<StoredConnection> {
+    this.#requireProvider(provider);
+    assertName('connection', connection);
+    const prior = await this.stored(handle, provider, connection);
+    const refresh = tokens.refreshToken?.reveal() ?? (flow === prior?.flow ? prior?.refreshToken : undefined);
+    return (
+      await this.#write(handle, provider, connection, {
+        fields: { access_token: tokens.accessToken.reveal() },
+        flow,
+        ...(tokens.expiresAt ? { expiresAt: new Date(tokens.expiresAt).toISOString() } : {}),
+        ...(refresh ? { refreshToken: refresh } : {}),
+      })
+    ).record;
+  }
+
+  async #write(handle: string, provider: string, connection: string, data: Pick<StoredConnection, 'fields' | 'flow' | 'expiresAt' | 'refreshToken'>): Promise<{ created: boolean; isDefault: boolean; record: StoredConnection }> {
+    for (const [name, value] of Object.entries(data.fields)) {
       if (/[\r\n\0]/.test(value)) throw new AppError('ERR_INPUT_INVALID', `field ${name} contains a line break or NUL`, 'paste the value on one line');
     }
     const scope = profileScope(this.#store, handle);
     const key = `conn/${provider}/${connection}`;
     const prior = (await scope.get(key)) as StoredConnection | undefined;
     const now = new Date().toISOString();
-    const record: StoredConnection = { provider, connection, flow, fields, createdAt: prior?.createdAt ?? now, updatedAt: now, ...(expiresAt ? { expiresAt } : {}) };
-    const hasDefault = (await scope.get(`default/${provider}`)) !== undefined;
+    const record: StoredConnection = { provider, connection, createdAt: prior?.createdAt ?? now, updatedAt: now, ...data };
+    const defaultName = await this.#defaultName(handle, provider);
     const ops: Array<{ type: 'put'; key: string; value: RecordValue }> = [{ type: 'put', key, value: record as unknown as RecordValue }];
-    if (!hasDefault) ops.push({ type: 'put', key: `default/${provider}`, value: { connection } });
+    if (defaultName === undefined) ops.push({ type: 'put', key: `default/${provider}`, value: { connection } });
     await scope.batch(ops);
     this.#invalidate(handle);
-    return { created: prior === undefined, isDefault: !hasDefault || (await this.#defaultName(handle, provider)) === connection };
+    return { created: prior === undefined, isDefault: (defaultName ?? connection) === connection, record };
+  }
+
+  /** The raw record (daemon-internal: refresh and revocation need the tokens). */
+  async stored(handle: string, provider: string, connection: string): Promise<StoredConnection | undefined> {
+    return (await profileScope(this.#store, handle).get(`conn/${provider}/${connection}`)) as StoredConnection | undefined;
   }
 
   async #defaultName(handle: string, provider: string): Promise<string | undefined> {
@@ -127,8 +169,9 @@ export class ConnectionService implements CredentialSource {
   }
 
   /** Removes one connection; when it was the default and exactly one other remains, that one becomes the default. */
-  async remove(handle: string, provider: string, connection: string): Promise<{ newDefault?: string }> {
-    await this.#get(handle, provider, connection);
+  async remove(handle: string, provider: string, connection: string, before?: (rec: StoredConnection) => Promise<unknown>): Promise<{ newDefault?: string }> {
+    const rec = await this.#get(handle, provider, connection);
+    if (before) await before(rec);
     const scope = profileScope(this.#store, handle);
     const wasDefault = (await this.#defaultName(handle, provider)) === connection;
     const others = (await scope.list(`conn/${provider}/`)).map((r) => r.key.split('/')[2]!).filter((c) => c !== connection);
@@ -156,20 +199,17 @@ export class ConnectionService implements CredentialSource {
   /** CredentialSource for the proxy: undefined when the profile has no such connection. */
   async resolve(profile: string, provider: string, connection: string | undefined): Promise<ResolvedCredential | undefined> {
     const cacheKey = `${profile}/${provider}/${connection ?? ''}`;
+    const now = Date.now();
     const hit = this.#cache.get(cacheKey);
-    if (hit && Date.now() - hit.at < CACHE_MS) return hit.value;
+    if (hit && now < hit.until) return hit.value;
     const name = connection ?? (await this.#defaultName(profile, provider));
-    let value: ResolvedCredential | undefined;
-    if (name !== undefined) {
-      const rec = (await profileScope(this.#store, profile).get(`conn/${provider}/${name}`)) as StoredConnection | undefined;
-      if (rec) {
-        const fields: Record<string, Secret> = {};
-        for (const [k, v] of Object.entries(rec.fields)) fields[k] = new Secret(v);
-        value = { connection: name, fields: Object.freeze(fields) };
-      }
-    }
+    let rec = name === undefined ? undefined : await this.stored(profile, provider, name);
+    if (rec && this.#refresher) rec = await this.#refresher(profile, rec);
+    const value = rec && name !== undefined ? { connection: name, fields: secretsOf(rec) } : undefined;
+    // Cached briefly, and never past the point where an OAuth token is due for refresh.
+    const dueAt = rec?.expiresAt ? Date.parse(rec.expiresAt) - 60_000 : Infinity;
     if (this.#cache.size > 10_000) this.#cache.clear();
-    this.#cache.set(cacheKey, { at: Date.now(), value });
+    this.#cache.set(cacheKey, { until: Math.min(now + CACHE_MS, dueAt), value });
     return value;
   }
 

@@ -89,13 +89,19 @@ export function buildRoutes(app: App): Router {
     if (flow !== 'api-key' || out.created) await app.audit.append({ event: 'login', profile: handle, provider, connection, detail: { flow } });
     return { status: out.created ? 201 : 200, body: await app.connections.show(handle, provider, connection) };
   });
-  r.add('DELETE', '/v1/connections/:provider/:connection', async ({ handle, params }) => {
+  r.add('DELETE', '/v1/connections/:provider/:connection', async ({ handle, params, query }) => {
     const provider = params['provider']!;
     const connection = params['connection']!;
-    const out = await app.connections.remove(handle, provider, connection);
+    const logout = query.get('logout') === '1';
+    let revoked = false;
+    const out = await app.connections.remove(handle, provider, connection, async (rec) => {
+      // Revoke at the provider first (RFC 7009) where it can; the local record goes either way.
+      if (logout) revoked = await app.oauth.revoke(handle, rec);
+    });
     await app.audit.append({ event: 'connection.remove', profile: handle, provider, connection });
+    if (logout) await app.audit.append({ event: 'logout', profile: handle, provider, connection, detail: { revoked } });
     if (out.newDefault) await app.audit.append({ event: 'connection.default', profile: handle, provider, connection: out.newDefault });
-    return { body: { provider, connection, removed: true, ...out } };
+    return { body: { provider, connection, removed: true, revokedAtProvider: revoked, ...out } };
   });
   r.add('PUT', '/v1/defaults/:provider', async ({ handle, params, body }) => {
     const provider = params['provider']!;
@@ -163,6 +169,28 @@ export function buildRoutes(app: App): Router {
     await app.providers.removeCustom(name);
     await app.audit.append({ event: 'provider.remove', profile: handle, provider: name });
     return { body: { name, removed: true } };
+  });
+
+  // OAuth: client registration and login flows (secrets stay in the daemon)
+  r.add('PUT', '/v1/oauth-clients/:provider', async ({ handle, params, body }) => {
+    const provider = assertName('provider', params['provider']);
+    const clientId = str(body, 'clientId');
+    if (!clientId) throw new AppError('ERR_INPUT_INVALID', 'clientId is required', 'pass --client-id');
+    await app.oauth.setClient(handle, provider, clientId, str(body, 'clientSecret'));
+    return { body: { provider, clientId, confidential: body['clientSecret'] !== undefined } };
+  });
+  r.add('POST', '/v1/oauth/flows', async ({ handle, body }) => {
+    const provider = assertName('provider', str(body, 'provider'));
+    const connection = assertName('connection', str(body, 'connection') ?? 'default');
+    const flow = str(body, 'flow');
+    if (flow !== 'device' && flow !== 'pkce') throw new AppError('ERR_INPUT_INVALID', 'flow must be device or pkce', 'use --flow device or --flow pkce');
+    const scopes = str(body, 'scopes')?.split(/[ ,]+/).filter(Boolean);
+    return { status: 201, body: await app.oauth.startFlow(handle, provider, connection, flow, scopes) };
+  });
+  r.add('GET', '/v1/oauth/flows/:id', async ({ handle, params }) => ({ body: app.oauth.flowStatus(handle, params['id']!) }));
+  r.add('DELETE', '/v1/oauth/flows/:id', async ({ handle, params }) => {
+    app.oauth.cancel(handle, params['id']!);
+    return { body: { cancelled: true } };
   });
 
   return r;

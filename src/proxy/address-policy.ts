@@ -27,15 +27,33 @@ export interface AddressPolicyDeps {
 
 const blocked = new BlockList();
 for (const [net, bits] of [
-  ['0.0.0.0', 8], ['10.0.0.0', 8], ['100.64.0.0', 10], ['127.0.0.0', 8], ['169.254.0.0', 16],
-  ['172.16.0.0', 12], ['192.0.0.0', 24], ['192.0.2.0', 24], ['192.168.0.0', 16], ['198.18.0.0', 15],
-  ['198.51.100.0', 24], ['203.0.113.0', 24], ['224.0.0.0', 4], ['240.0.0.0', 4],
-] as const) blocked.addSubnet(net, bits, 'ipv4');
+  ['0.0.0.0', 8],
+  ['10.0.0.0', 8],
+  ['100.64.0.0', 10],
+  ['127.0.0.0', 8],
+  ['169.254.0.0', 16],
+  ['172.16.0.0', 12],
+  ['192.0.0.0', 24],
+  ['192.0.2.0', 24],
+  ['192.168.0.0', 16],
+  ['198.18.0.0', 15],
+  ['198.51.100.0', 24],
+  ['203.0.113.0', 24],
+  ['224.0.0.0', 4],
+  ['240.0.0.0', 4],
+] as const)
+  blocked.addSubnet(net, bits, 'ipv4');
 for (const [net, bits] of [
   // IPv4-mapped IPv6 (::ffff:a.b.c.d) needs no rule: BlockList applies the IPv4 rules to it.
-  ['::', 128], ['::1', 128], ['100::', 64], ['2001:db8::', 32],
-  ['fc00::', 7], ['fe80::', 10], ['ff00::', 8],
-] as const) blocked.addSubnet(net, bits, 'ipv6');
+  ['::', 128],
+  ['::1', 128],
+  ['100::', 64],
+  ['2001:db8::', 32],
+  ['fc00::', 7],
+  ['fe80::', 10],
+  ['ff00::', 8],
+] as const)
+  blocked.addSubnet(net, bits, 'ipv6');
 
 /** NAT64 (RFC 6052, 64:ff9b::/96) carries an IPv4 address: judge that one, so DNS64 networks work. */
 function nat64Embedded(address: string): string | undefined {
@@ -78,14 +96,16 @@ export class AddressPolicy {
   #isSelf(address: string, port: number): boolean {
     for (const s of this.#deps.selfAddresses()) {
       if (s.port !== port) continue;
-      if (address === s.host || (isLoopback(address) && (isLoopback(s.host) || isUnspecified(s.host)))) return true;
+      if (address === s.host || (isLoopback(address) && (isLoopback(s.host) || isUnspecified(s.host))))
+        return true;
       if (isUnspecified(s.host) && localAddresses().has(address)) return true;
     }
     return false;
   }
 
   #assertNotSelf(address: string, port: number): void {
-    if (this.#isSelf(address, port)) throw new AppError('ERR_PROXY_LOOP', 'the proxy does not forward to itself or to its control API');
+    if (this.#isSelf(address, port))
+      throw new AppError('ERR_PROXY_LOOP', 'the proxy does not forward to itself or to its control API');
   }
 
   /** Cheap checks before the audit record (no DNS): pins and literal addresses. */
@@ -96,7 +116,12 @@ export class AddressPolicy {
       this.#assertNotSelf(p.address, p.port);
       return;
     }
-    const literal = a.kind === 'ipv6' ? a.host.slice(1, -1) : a.kind === 'ipv4' || a.host === 'localhost' ? a.host : undefined;
+    const literal =
+      a.kind === 'ipv6'
+        ? a.host.slice(1, -1)
+        : a.kind === 'ipv4' || a.host === 'localhost'
+          ? a.host
+          : undefined;
     if (literal !== undefined) {
       this.#assertNotSelf(literal, a.port);
       if (isForbiddenAddress(literal)) throw denied();

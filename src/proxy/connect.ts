@@ -33,7 +33,10 @@ export function onConnect(ctx: ProxyContext, req: IncomingMessage, socket: Socke
       if (authority.kind === 'name' && ctx.deps.providers.covers(authority.host, authority.port)) {
         await intercept(ctx, socket, head, authority, identity);
       } else if (ctx.settings.strict) {
-        throw new AppError('ERR_PROXY_DESTINATION_DENIED', 'strict mode: only hosts a provider covers are proxied');
+        throw new AppError(
+          'ERR_PROXY_DESTINATION_DENIED',
+          'strict mode: only hosts a provider covers are proxied',
+        );
       } else {
         await tunnel(ctx, socket, head, authority);
       }
@@ -49,7 +52,12 @@ async function leafContext(ctx: ProxyContext, host: string): Promise<SecureConte
     return await ctx.deps.leaves.secureContextFor(host);
   } catch (e) {
     if (isAppError(e)) throw e;
-    throw new AppError('ERR_CA_UNAVAILABLE', 'cannot issue a certificate for this host', 'check the local CA with `authsome doctor`', { cause: e });
+    throw new AppError(
+      'ERR_CA_UNAVAILABLE',
+      'cannot issue a certificate for this host',
+      'check the local CA with `authsome doctor`',
+      { cause: e },
+    );
   }
 }
 
@@ -58,7 +66,13 @@ async function leafContext(ctx: ProxyContext, host: string): Promise<SecureConte
  * the client's SNI names it too (a missing SNI finds no certificate and fails). The decrypted socket
  * goes to the internal HTTP server, which checks every inner Host against the same authority.
  */
-async function intercept(ctx: ProxyContext, socket: Socket, head: Buffer, authority: Authority, identity: CachedIdentity): Promise<void> {
+async function intercept(
+  ctx: ProxyContext,
+  socket: Socket,
+  head: Buffer,
+  authority: Authority,
+  identity: CachedIdentity,
+): Promise<void> {
   const leaf = await leafContext(ctx, authority.host);
   socket.write(ESTABLISHED);
   if (head.length > 0) socket.unshift(head);

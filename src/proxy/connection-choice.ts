@@ -12,21 +12,31 @@ export function requestedConnection(rawHeaders: readonly string[]): string | und
   if (values.length === 0) return undefined;
   if (values.length > 1) throw new AppError('ERR_PROXY_BAD_REQUEST', 'X-Authsome-Connection may appear once');
   const v = values[0]!;
-  if (!NAME_PATTERN.test(v)) throw new AppError('ERR_PROXY_BAD_REQUEST', 'X-Authsome-Connection is not a valid connection name');
+  if (!NAME_PATTERN.test(v))
+    throw new AppError('ERR_PROXY_BAD_REQUEST', 'X-Authsome-Connection is not a valid connection name');
   return v;
 }
 
 function allowed(session: SessionInfo, provider: string, connection: string | undefined): boolean {
   if (session.allow === undefined) return true;
   return session.allow.some(
-    (e) => e.provider === provider && (e.connection === undefined || connection === undefined || e.connection === connection),
+    (e) =>
+      e.provider === provider &&
+      (e.connection === undefined || connection === undefined || e.connection === connection),
   );
 }
 
 function denied(provider: string, connection: string | undefined): AppError {
   // The same words whether the connection is missing, another profile's, or outside --allow.
-  const what = connection === undefined ? `the default connection of ${provider}` : `connection "${connection}" of ${provider}`;
-  return new AppError('ERR_PROXY_CONNECTION_DENIED', `${what} is not available to this session`, `check \`authsome connection list\` and the session's --allow`);
+  const what =
+    connection === undefined
+      ? `the default connection of ${provider}`
+      : `connection "${connection}" of ${provider}`;
+  return new AppError(
+    'ERR_PROXY_CONNECTION_DENIED',
+    `${what} is not available to this session`,
+    `check \`authsome connection list\` and the session's --allow`,
+  );
 }
 
 /**
@@ -41,7 +51,8 @@ export async function chooseConnection(
 ): Promise<ResolvedCredential> {
   if (!allowed(session, provider.name, requested)) throw denied(provider.name, requested);
   const cred = await credentials.resolve(session.profile, provider.name, requested);
-  if (!cred || (requested !== undefined && cred.connection !== requested)) throw denied(provider.name, requested);
+  if (!cred || (requested !== undefined && cred.connection !== requested))
+    throw denied(provider.name, requested);
   if (!allowed(session, provider.name, cred.connection)) throw denied(provider.name, requested);
   return cred;
 }

@@ -12,6 +12,8 @@ import type { Upstreams } from './upstream.js';
 export interface Tunnel {
   readonly authority: Authority;
   identity: CachedIdentity;
+  /** The last inner Host value that was checked and matched (skips re-parsing the same bytes). */
+  hostOk?: string;
 }
 
 /** Everything built once at createProxy and shared by every request. */

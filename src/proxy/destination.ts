@@ -28,7 +28,8 @@ const AUTHORITY_CHARS = /^[A-Za-z0-9._\-:[\]]+$/;
 /** Canonical host, or throws ERR_PROXY_BAD_REQUEST. Input must already be free of the port. */
 export function canonicalHost(raw: string): { host: string; kind: HostKind } {
   if (raw.length === 0) throw bad('empty host');
-  if (raw.length > 260 || !AUTHORITY_CHARS.test(raw)) throw bad('host contains characters that are not allowed');
+  if (raw.length > 260 || !AUTHORITY_CHARS.test(raw))
+    throw bad('host contains characters that are not allowed');
   const h = raw.toLowerCase();
   if (h.startsWith('[')) {
     const inner = h.slice(1, -1);
@@ -40,7 +41,8 @@ export function canonicalHost(raw: string): { host: string; kind: HostKind } {
   if (name.length === 0 || name.length > 253) throw bad('host name has an invalid length');
   const labels = name.split('.');
   for (const l of labels) if (!LABEL.test(l)) throw bad('host name has an invalid label');
-  if (NUMERIC_LABEL.test(labels[labels.length - 1]!)) throw bad('numeric host that is not a dotted-quad IPv4 address');
+  if (NUMERIC_LABEL.test(labels[labels.length - 1]!))
+    throw bad('numeric host that is not a dotted-quad IPv4 address');
   return { host: name, kind: 'name' };
 }
 
@@ -116,7 +118,8 @@ export interface Target {
  */
 export function parseOriginTarget(raw: string): Target {
   if (!raw.startsWith('/')) throw bad('request target must be origin-form inside a tunnel');
-  if (raw.includes('#') || raw.includes('\\')) throw bad('request target contains characters that are not allowed');
+  if (raw.includes('#') || raw.includes('\\'))
+    throw bad('request target contains characters that are not allowed');
   const q = raw.indexOf('?');
   const path = q < 0 ? raw : raw.slice(0, q);
   for (const seg of path.split('/')) {

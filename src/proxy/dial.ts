@@ -1,5 +1,11 @@
 import { connect as netConnect, type Socket } from 'node:net';
-import { connect as tlsConnect, createSecureContext, rootCertificates, type SecureContext, type TLSSocket } from 'node:tls';
+import {
+  connect as tlsConnect,
+  createSecureContext,
+  rootCertificates,
+  type SecureContext,
+  type TLSSocket,
+} from 'node:tls';
 import { AppError } from '../errors.js';
 import type { DialAddress } from './address-policy.js';
 
@@ -17,7 +23,11 @@ export function upstreamTrust(extraCaPem: string | undefined): SecureContext {
 export interface DialOptions {
   readonly timeoutMs: number;
   /** Present for TLS: the name the certificate must carry (and the SNI). */
-  readonly tls?: { readonly servername: string; readonly context: SecureContext; readonly session?: Buffer | undefined };
+  readonly tls?: {
+    readonly servername: string;
+    readonly context: SecureContext;
+    readonly session?: Buffer | undefined;
+  };
 }
 
 function timeoutError(): AppError {
@@ -28,7 +38,13 @@ function timeoutError(): AppError {
 export function dial(addr: DialAddress, opts: DialOptions): Promise<Socket | TLSSocket> {
   return new Promise((resolve, reject) => {
     let tcpUp = false;
-    const base = { host: addr.address, port: addr.port, noDelay: true, keepAlive: true, keepAliveInitialDelay: 60_000 };
+    const base = {
+      host: addr.address,
+      port: addr.port,
+      noDelay: true,
+      keepAlive: true,
+      keepAliveInitialDelay: 60_000,
+    };
     const socket: Socket | TLSSocket = opts.tls
       ? tlsConnect({
           ...base,
@@ -39,10 +55,13 @@ export function dial(addr: DialAddress, opts: DialOptions): Promise<Socket | TLS
           ...(opts.tls.session ? { session: opts.tls.session } : {}),
         })
       : netConnect(base);
-    const timer = setTimeout(() => {
-      const err = timeoutError();
-      socket.destroy(err);
-    }, opts.timeoutMs || 2 ** 31 - 1);
+    const timer = setTimeout(
+      () => {
+        const err = timeoutError();
+        socket.destroy(err);
+      },
+      opts.timeoutMs || 2 ** 31 - 1,
+    );
     const cleanup = (): void => {
       clearTimeout(timer);
       socket.off('error', onError);
@@ -52,7 +71,12 @@ export function dial(addr: DialAddress, opts: DialOptions): Promise<Socket | TLS
       if (e instanceof AppError) return reject(e);
       // An error after TCP is up but before the handshake finished is the TLS verification
       // (or protocol) failing: say so, so the caller sees ERR_UPSTREAM_TLS and not a generic 502.
-      if (opts.tls && tcpUp) return reject(new AppError('ERR_UPSTREAM_TLS', 'the upstream TLS certificate could not be verified', undefined, { cause: e }));
+      if (opts.tls && tcpUp)
+        return reject(
+          new AppError('ERR_UPSTREAM_TLS', 'the upstream TLS certificate could not be verified', undefined, {
+            cause: e,
+          }),
+        );
       reject(new AppError('ERR_UPSTREAM_FAILED', 'cannot connect to the upstream', undefined, { cause: e }));
     };
     socket.once('error', onError);

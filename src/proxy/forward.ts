@@ -17,13 +17,26 @@ function hasBody(req: IncomingMessage): boolean {
  * Bodies are streamed both ways with backpressure (undici reads `req` as it drains; the relay
  * pauses the upstream when the client is slow). Redirects are returned, never followed.
  */
-export function forwardHttp(ctx: ProxyContext, p: Prepared, req: IncomingMessage, res: ServerResponse): Promise<void> {
+export function forwardHttp(
+  ctx: ProxyContext,
+  p: Prepared,
+  req: IncomingMessage,
+  res: ServerResponse,
+): Promise<void> {
   return new Promise((resolve, reject) => {
     const relay = new ResponseRelay(res, p.requestId, (err) => (err ? reject(err) : resolve()));
-    ctx.upstreams.pool(p.authority, p.secure).dispatch(
-      { origin: p.origin, method: p.method, path: p.pathAndQuery, headers: p.headers, body: hasBody(req) ? req : null },
-      relay,
-    );
+    ctx.upstreams
+      .pool(p.authority, p.secure)
+      .dispatch(
+        {
+          origin: p.origin,
+          method: p.method,
+          path: p.pathAndQuery,
+          headers: p.headers,
+          body: hasBody(req) ? req : null,
+        },
+        relay,
+      );
   });
 }
 
@@ -31,7 +44,12 @@ export function forwardHttp(ctx: ProxyContext, p: Prepared, req: IncomingMessage
  * WebSocket (RFC 6455) through a raw upstream connection: the handshake is written by hand with the
  * prepared (injected) headers, then bytes are piped both ways; either side failing closes both.
  */
-export async function forwardUpgrade(ctx: ProxyContext, p: Prepared, client: Duplex, head: Buffer): Promise<void> {
+export async function forwardUpgrade(
+  ctx: ProxyContext,
+  p: Prepared,
+  client: Duplex,
+  head: Buffer,
+): Promise<void> {
   const addr = await ctx.policy.resolve(p.authority);
   const upstream = await dial(addr, {
     timeoutMs: ctx.settings.upstreamConnectTimeoutMs,

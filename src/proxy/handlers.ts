@@ -2,7 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { AppError } from '../errors.js';
-import type { ProxyContext, Tunnel } from './context.js';
+import { track, type ProxyContext, type Tunnel } from './context.js';
 import { forwardHttp, forwardUpgrade } from './forward.js';
 import { rawValues } from './headers.js';
 import { auditDeny, newTrace, prepare, type Prepared } from './pipeline.js';
@@ -17,7 +17,12 @@ function tunnelOf(ctx: ProxyContext, req: IncomingMessage, inner: boolean): Tunn
 }
 
 /** One HTTP request, outside (absolute-form) or inside an intercepted tunnel. */
-export async function onRequest(ctx: ProxyContext, req: IncomingMessage, res: ServerResponse, inner: boolean): Promise<void> {
+export async function onRequest(
+  ctx: ProxyContext,
+  req: IncomingMessage,
+  res: ServerResponse,
+  inner: boolean,
+): Promise<void> {
   const t = newTrace(req.method);
   ctx.stats.requests++;
   ctx.stats.inFlight++;
@@ -34,16 +39,27 @@ export async function onRequest(ctx: ProxyContext, req: IncomingMessage, res: Se
 }
 
 /** WebSocket handshakes; any other Upgrade (h2c...) is refused rather than half-proxied. */
-export async function onUpgrade(ctx: ProxyContext, req: IncomingMessage, socket: Duplex, head: Buffer, inner: boolean): Promise<void> {
+export async function onUpgrade(
+  ctx: ProxyContext,
+  req: IncomingMessage,
+  socket: Duplex,
+  head: Buffer,
+  inner: boolean,
+): Promise<void> {
   const t = newTrace(req.method);
   socket.on('error', () => socket.destroy());
+  // Upgraded sockets leave the HTTP server's bookkeeping; track them for close().
+  track(ctx, socket as Socket);
   ctx.stats.requests++;
   ctx.stats.inFlight++;
   let prepared: Prepared | undefined;
   try {
     const up = rawValues(req.rawHeaders, 'upgrade');
     if (up.length !== 1 || up[0]!.trim().toLowerCase() !== 'websocket' || req.method !== 'GET') {
-      throw new AppError('ERR_PROXY_BAD_REQUEST', 'only WebSocket upgrades (GET, Upgrade: websocket) are proxied');
+      throw new AppError(
+        'ERR_PROXY_BAD_REQUEST',
+        'only WebSocket upgrades (GET, Upgrade: websocket) are proxied',
+      );
     }
     prepared = await prepare(ctx, req, tunnelOf(ctx, req, inner), t);
     await forwardUpgrade(ctx, prepared, socket, head);

@@ -79,7 +79,15 @@ export function upstreamRequestHeaders(raw: readonly string[], opts: StripOption
   return out;
 }
 
-const RESPONSE_HOP = new Set(['connection', 'keep-alive', 'transfer-encoding', 'proxy-connection', 'te', 'trailer', 'upgrade']);
+const RESPONSE_HOP = new Set([
+  'connection',
+  'keep-alive',
+  'transfer-encoding',
+  'proxy-connection',
+  'te',
+  'trailer',
+  'upgrade',
+]);
 
 /** Response headers for the client: without hop-by-hop fields; Node frames the body itself. */
 export function clientResponseHeaders(raw: readonly string[]): string[] {

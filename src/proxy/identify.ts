@@ -14,7 +14,11 @@ const BASIC = /^basic[ \t]+([A-Za-z0-9+/]+={0,2})[ \t]*$/i;
 export const IDENTITY_RECHECK_MS = 30_000;
 
 function authRequired(message: string): AppError {
-  return new AppError('ERR_PROXY_AUTH_REQUIRED', message, 'use the proxy URL printed by `authsome proxy env`, which carries a session token');
+  return new AppError(
+    'ERR_PROXY_AUTH_REQUIRED',
+    message,
+    'use the proxy URL printed by `authsome proxy env`, which carries a session token',
+  );
 }
 
 export function parseProxyAuthorization(value: string | undefined): { handle: string; token: string } {
@@ -53,7 +57,11 @@ export class Identifier {
     const session = await this.#sessions.verify(handle, token);
     if (!session || session.profile !== handle || session.expiresAt <= Date.now()) {
       // One answer for unknown, expired, revoked and another profile's token.
-      throw new AppError('ERR_SESSION_INVALID', 'the session token is not valid (unknown, expired or revoked)', 'mint a new one with `authsome proxy env` or `authsome run`');
+      throw new AppError(
+        'ERR_SESSION_INVALID',
+        'the session token is not valid (unknown, expired or revoked)',
+        'mint a new one with `authsome proxy env` or `authsome run`',
+      );
     }
     return { raw: raw!, session, verifiedAt: Date.now() };
   }
@@ -66,7 +74,12 @@ export class Identifier {
     const cached = this.#bySocket.get(socket);
     const raw = singleValue(rawHeaders, 'proxy-authorization');
     const now = Date.now();
-    if (cached && cached.raw === raw && now - cached.verifiedAt < IDENTITY_RECHECK_MS && cached.session.expiresAt > now) {
+    if (
+      cached &&
+      cached.raw === raw &&
+      now - cached.verifiedAt < IDENTITY_RECHECK_MS &&
+      cached.session.expiresAt > now
+    ) {
       return cached.session;
     }
     const fresh = await this.verify(rawHeaders);

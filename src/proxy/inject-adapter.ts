@@ -32,7 +32,12 @@ function render(template: string, fields: CredentialFields, def: ProviderDef): s
   return template.replace(PLACEHOLDER, (_m, name: string) => {
     const f = fields[name];
     // Name the field, never its value.
-    if (!f) throw new AppError('ERR_PROVIDER_INVALID', `provider ${def.name} uses field "${name}", which this connection lacks`, `run \`authsome login ${def.name}\` again`);
+    if (!f)
+      throw new AppError(
+        'ERR_PROVIDER_INVALID',
+        `provider ${def.name} uses field "${name}", which this connection lacks`,
+        `run \`authsome login ${def.name}\` again`,
+      );
     return f.reveal();
   });
 }
@@ -44,7 +49,11 @@ export function renderInjection(def: ProviderDef, fields: CredentialFields): Inj
     const value = render(rule.template, fields, def);
     if (rule.type === 'header') {
       if (UNSAFE_VALUE.test(value)) {
-        throw new AppError('ERR_PROVIDER_INVALID', `the stored credential for ${def.name} cannot be sent in a header`, `store it again with \`authsome login ${def.name}\``);
+        throw new AppError(
+          'ERR_PROVIDER_INVALID',
+          `the stored credential for ${def.name} cannot be sent in a header`,
+          `store it again with \`authsome login ${def.name}\``,
+        );
       }
       headers.push([rule.name, value]);
     } else {

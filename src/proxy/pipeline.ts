@@ -41,7 +41,11 @@ export function newTrace(method: string | undefined): Trace {
   return method === undefined ? { requestId: randomUUID() } : { requestId: randomUUID(), method };
 }
 
-async function identify(ctx: ProxyContext, req: IncomingMessage, tunnel: Tunnel | undefined): Promise<SessionInfo> {
+async function identify(
+  ctx: ProxyContext,
+  req: IncomingMessage,
+  tunnel: Tunnel | undefined,
+): Promise<SessionInfo> {
   if (!tunnel) return ctx.identifier.forSocket(req.socket, req.rawHeaders);
   tunnel.identity = await ctx.identifier.refresh(tunnel.identity);
   return tunnel.identity.session;
@@ -51,7 +55,12 @@ async function identify(ctx: ProxyContext, req: IncomingMessage, tunnel: Tunnel 
  * parse → identify → match provider → choose connection → check destination → audit → inject.
  * Nothing goes upstream before this returns, and it returns only after the audit record is durable.
  */
-export async function prepare(ctx: ProxyContext, req: IncomingMessage, tunnel: Tunnel | undefined, t: Trace): Promise<Prepared> {
+export async function prepare(
+  ctx: ProxyContext,
+  req: IncomingMessage,
+  tunnel: Tunnel | undefined,
+  t: Trace,
+): Promise<Prepared> {
   checkHeaderCount(req.rawHeaders, ctx.settings.maxHeaderCount);
   const { authority, target, secure, host } = parseRequest(req, tunnel);
   t.host = authority.host;
@@ -61,9 +70,18 @@ export async function prepare(ctx: ProxyContext, req: IncomingMessage, tunnel: T
   const requested = requestedConnection(req.rawHeaders);
   // Cleartext and IP literals never match a provider, so they never carry a secret.
   const provider: ProviderDef | undefined =
-    secure && authority.kind === 'name' ? ctx.deps.providers.match({ host: authority.host, port: authority.port, path: target.path }) : undefined;
-  if (!provider && ctx.settings.strict && !(authority.kind === 'name' && ctx.deps.providers.covers(authority.host, authority.port))) {
-    throw new AppError('ERR_PROXY_DESTINATION_DENIED', 'strict mode: only hosts a provider covers are proxied');
+    secure && authority.kind === 'name'
+      ? ctx.deps.providers.match({ host: authority.host, port: authority.port, path: target.path })
+      : undefined;
+  if (
+    !provider &&
+    ctx.settings.strict &&
+    !(authority.kind === 'name' && ctx.deps.providers.covers(authority.host, authority.port))
+  ) {
+    throw new AppError(
+      'ERR_PROXY_DESTINATION_DENIED',
+      'strict mode: only hosts a provider covers are proxied',
+    );
   }
   let pathAndQuery = target.pathAndQuery;
   const headers = ['host', host];
@@ -82,7 +100,16 @@ export async function prepare(ctx: ProxyContext, req: IncomingMessage, tunnel: T
     headers.push(...upstreamRequestHeaders(req.rawHeaders));
   }
   const origin = `${secure ? 'https' : 'http'}://${authority.host}:${authority.port}`;
-  return { requestId: t.requestId, authority, secure, origin, method: req.method ?? 'GET', pathAndQuery, headers, injected: provider !== undefined };
+  return {
+    requestId: t.requestId,
+    authority,
+    secure,
+    origin,
+    method: req.method ?? 'GET',
+    pathAndQuery,
+    headers,
+    injected: provider !== undefined,
+  };
 }
 
 /** Durable before send (SPEC section 8 promise 3): a failed write fails the request with 503. */
@@ -98,7 +125,12 @@ async function auditInject(ctx: ProxyContext, t: Trace): Promise<void> {
   } catch (e) {
     throw isAppError(e) && e.code === 'ERR_AUDIT_UNAVAILABLE'
       ? e
-      : new AppError('ERR_AUDIT_UNAVAILABLE', 'the audit log cannot be written, so nothing was sent', 'check the disk holding AUTHSOME_HOME', { cause: e });
+      : new AppError(
+          'ERR_AUDIT_UNAVAILABLE',
+          'the audit log cannot be written, so nothing was sent',
+          'check the disk holding AUTHSOME_HOME',
+          { cause: e },
+        );
   }
   ctx.stats.injected++;
 }
@@ -107,7 +139,13 @@ async function auditInject(ctx: ProxyContext, t: Trace): Promise<void> {
 export function auditDeny(ctx: ProxyContext, t: Trace, err: AppError): void {
   ctx.stats.denied++;
   if (err.code === 'ERR_AUDIT_UNAVAILABLE') return;
-  const rec: AuditInput = { event: 'proxy.deny', profile: t.profile ?? '-', request_id: t.requestId, status: err.status, reason: err.code };
+  const rec: AuditInput = {
+    event: 'proxy.deny',
+    profile: t.profile ?? '-',
+    request_id: t.requestId,
+    status: err.status,
+    reason: err.code,
+  };
   if (t.provider !== undefined) rec.provider = t.provider;
   if (t.connection !== undefined) rec.connection = t.connection;
   if (t.method !== undefined) rec.method = t.method;

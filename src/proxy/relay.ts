@@ -4,11 +4,15 @@ import { clientResponseHeaders } from './headers.js';
 
 type Controller = Dispatcher.DispatchController & { rawHeaders?: Buffer[] | null | undefined };
 
-function flatHeaders(controller: Controller, headers: Record<string, string | string[] | undefined>): string[] {
+function flatHeaders(
+  controller: Controller,
+  headers: Record<string, string | string[] | undefined>,
+): string[] {
   const raw = controller.rawHeaders;
   const out: string[] = [];
   if (raw) {
-    for (let i = 0; i < raw.length; i += 2) out.push(raw[i]!.toString('latin1'), raw[i + 1]!.toString('latin1'));
+    for (let i = 0; i < raw.length; i += 2)
+      out.push(raw[i]!.toString('latin1'), raw[i + 1]!.toString('latin1'));
     return out;
   }
   for (const [k, v] of Object.entries(headers)) {
@@ -52,7 +56,11 @@ export class ResponseRelay implements Dispatcher.DispatchHandler {
     if (this.#res.destroyed) controller.abort(new Error('client closed'));
   }
 
-  onResponseStart(controller: Dispatcher.DispatchController, statusCode: number, headers: Record<string, string | string[] | undefined>): void {
+  onResponseStart(
+    controller: Dispatcher.DispatchController,
+    statusCode: number,
+    headers: Record<string, string | string[] | undefined>,
+  ): void {
     // 1xx informational answers (100-continue, 103) are not relayed; Node answers 100 itself.
     if (statusCode < 200) return;
     const res = this.#res;

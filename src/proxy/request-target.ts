@@ -1,7 +1,14 @@
 import type { IncomingMessage } from 'node:http';
 import { AppError } from '../errors.js';
 import type { Tunnel } from './context.js';
-import { hostHeader, parseAbsoluteHttp, parseAuthority, parseOriginTarget, type Authority, type Target } from './destination.js';
+import {
+  hostHeader,
+  parseAbsoluteHttp,
+  parseAuthority,
+  parseOriginTarget,
+  type Authority,
+  type Target,
+} from './destination.js';
 import { rawValues, singleValue } from './headers.js';
 
 export interface ParsedRequest {
@@ -26,7 +33,10 @@ export function parseRequest(req: IncomingMessage, tunnel: Tunnel | undefined): 
   const url = req.url ?? '';
   if (!tunnel) {
     if (url.startsWith('/') || url === '*') {
-      throw new AppError('ERR_PROXY_ORIGIN_FORM', 'this is a proxy: send absolute-form requests (http://host/path) or CONNECT');
+      throw new AppError(
+        'ERR_PROXY_ORIGIN_FORM',
+        'this is a proxy: send absolute-form requests (http://host/path) or CONNECT',
+      );
     }
     singleValue(req.rawHeaders, 'host');
     const { authority, target } = parseAbsoluteHttp(url);
@@ -34,14 +44,17 @@ export function parseRequest(req: IncomingMessage, tunnel: Tunnel | undefined): 
   }
   const hosts = rawValues(req.rawHeaders, 'host');
   if (hosts.length !== 1) throw new AppError('ERR_PROXY_BAD_REQUEST', 'exactly one Host header is required');
-  let inner: Authority;
-  try {
-    inner = parseAuthority(hosts[0]!, 443);
-  } catch {
-    throw misdirected();
-  }
   const a = tunnel.authority;
-  if (inner.host !== a.host || inner.port !== a.port) throw misdirected();
+  if (hosts[0] !== tunnel.hostOk) {
+    let inner: Authority;
+    try {
+      inner = parseAuthority(hosts[0]!, 443);
+    } catch {
+      throw misdirected();
+    }
+    if (inner.host !== a.host || inner.port !== a.port) throw misdirected();
+    tunnel.hostOk = hosts[0]!;
+  }
   return { authority: a, target: parseOriginTarget(url), secure: true, host: hostHeader(a, 443) };
 }
 

@@ -10,7 +10,12 @@ import { AppError, isAppError } from '../errors.js';
  */
 
 const TLS_CODE = /CERT|SSL|TLS|SIGNATURE|ISSUER|SELF_SIGNED|ALTNAME|EPROTO|HANDSHAKE/;
-const TIMEOUT_CODES = new Set(['UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'ETIMEDOUT']);
+const TIMEOUT_CODES = new Set([
+  'UND_ERR_CONNECT_TIMEOUT',
+  'UND_ERR_HEADERS_TIMEOUT',
+  'UND_ERR_BODY_TIMEOUT',
+  'ETIMEDOUT',
+]);
 const FAILED_CODES = new Set([
   'ECONNREFUSED',
   'ECONNRESET',
@@ -28,8 +33,14 @@ const FAILED_CODES = new Set([
 export function toAppError(e: unknown): AppError {
   if (isAppError(e)) return e;
   const code = String((e as { code?: unknown } | null)?.code ?? '');
-  if (TIMEOUT_CODES.has(code)) return new AppError('ERR_UPSTREAM_TIMEOUT', 'the upstream did not answer in time', undefined, { cause: e });
-  if (TLS_CODE.test(code)) return new AppError('ERR_UPSTREAM_TLS', 'the upstream TLS certificate could not be verified', undefined, { cause: e });
+  if (TIMEOUT_CODES.has(code))
+    return new AppError('ERR_UPSTREAM_TIMEOUT', 'the upstream did not answer in time', undefined, {
+      cause: e,
+    });
+  if (TLS_CODE.test(code))
+    return new AppError('ERR_UPSTREAM_TLS', 'the upstream TLS certificate could not be verified', undefined, {
+      cause: e,
+    });
   if (FAILED_CODES.has(code) || code.startsWith('HPE_') || code.startsWith('UND_ERR')) {
     return new AppError('ERR_UPSTREAM_FAILED', 'the upstream connection failed', undefined, { cause: e });
   }

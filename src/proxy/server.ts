@@ -12,7 +12,8 @@ import { Upstreams } from './upstream.js';
 
 function serverOptions(s: ProxySettings): ServerOptions {
   // Node refuses headersTimeout > requestTimeout when the latter is set.
-  const headersTimeout = s.requestTimeoutMs > 0 ? Math.min(s.headersTimeoutMs, s.requestTimeoutMs) : s.headersTimeoutMs;
+  const headersTimeout =
+    s.requestTimeoutMs > 0 ? Math.min(s.headersTimeoutMs, s.requestTimeoutMs) : s.headersTimeoutMs;
   return {
     insecureHTTPParser: false,
     maxHeaderSize: s.maxHeaderSize,
@@ -39,7 +40,11 @@ function configure(server: Server, s: ProxySettings): Server {
  */
 export function createProxy(deps: ProxyDeps, opts: { lookup?: LookupFn } = {}): ProxyHandle {
   const s = deps.settings;
-  const policy = new AddressPolicy({ resolve: deps.resolve, selfAddresses: deps.selfAddresses, ...(opts.lookup ? { lookup: opts.lookup } : {}) });
+  const policy = new AddressPolicy({
+    resolve: deps.resolve,
+    selfAddresses: deps.selfAddresses,
+    ...(opts.lookup ? { lookup: opts.lookup } : {}),
+  });
   const trust = upstreamTrust(deps.upstreamCaPem);
   const inner = configure(createServer(serverOptions(s)), s);
   // The inner server never listens, but Node only starts connection tracking (headers/request
@@ -88,10 +93,13 @@ async function drain(ctx: ProxyContext, outer: Server, graceMs: number): Promise
   ctx.inner.closeIdleConnections();
   const deadline = Date.now() + graceMs;
   while (ctx.stats.inFlight > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25));
+  const gone = [...ctx.sockets]
+    .filter((sock) => !sock.destroyed)
+    .map((sock) => new Promise((r) => sock.once('close', r)));
   outer.closeAllConnections();
   ctx.inner.closeAllConnections();
   ctx.inner.close(() => undefined);
   for (const socket of ctx.sockets) socket.destroy();
-  await ctx.upstreams.close();
+  await Promise.all([...gone, ctx.upstreams.close()]);
   await closed;
 }

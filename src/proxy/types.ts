@@ -28,7 +28,11 @@ export interface ResolvedCredential {
  * connection for this profile (the same answer as "belongs to another profile").
  */
 export interface CredentialSource {
-  resolve(profile: string, provider: string, connection: string | undefined): Promise<ResolvedCredential | undefined>;
+  resolve(
+    profile: string,
+    provider: string,
+    connection: string | undefined,
+  ): Promise<ResolvedCredential | undefined>;
 }
 
 export interface ProviderMatcher {

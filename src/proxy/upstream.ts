@@ -57,7 +57,13 @@ export class Upstreams {
             dial(addr, {
               timeoutMs: s.upstreamConnectTimeoutMs,
               ...(secure
-                ? { tls: { servername: a.host, context: this.#trust, session: this.#sessions.get(sessionKey) } }
+                ? {
+                    tls: {
+                      servername: a.host,
+                      context: this.#trust,
+                      session: this.#sessions.get(sessionKey),
+                    },
+                  }
                 : {}),
             }),
           )

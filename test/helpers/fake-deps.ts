@@ -17,15 +17,29 @@ import { Secret } from '../../src/secret.js';
 export const CANARY = 'sk-canary-7Hq2ZpX9wLr4';
 
 export function canaryForms(value: string = CANARY): string[] {
-  return [value, Buffer.from(value).toString('base64'), encodeURIComponent(value), Buffer.from(`x:${value}`).toString('base64').slice(4)];
+  return [
+    value,
+    Buffer.from(value).toString('base64'),
+    encodeURIComponent(value),
+    Buffer.from(`x:${value}`).toString('base64').slice(4),
+  ];
 }
 
 export class FakeSessions implements SessionVerifier {
   readonly #tokens = new Map<string, SessionInfo>();
   calls = 0;
 
-  add(handle: string, token: string, opts: { allow?: SessionInfo['allow']; expiresAt?: number } = {}): string {
-    this.#tokens.set(`${handle}\0${token}`, { id: `sess-${this.#tokens.size}`, profile: handle, allow: opts.allow, expiresAt: opts.expiresAt ?? Date.now() + 3600_000 });
+  add(
+    handle: string,
+    token: string,
+    opts: { allow?: SessionInfo['allow']; expiresAt?: number } = {},
+  ): string {
+    this.#tokens.set(`${handle}\0${token}`, {
+      id: `sess-${this.#tokens.size}`,
+      profile: handle,
+      allow: opts.allow,
+      expiresAt: opts.expiresAt ?? Date.now() + 3600_000,
+    });
     return token;
   }
 
@@ -47,20 +61,34 @@ export class FakeCredentials implements CredentialSource {
   calls = 0;
   fail: AppError | undefined;
 
-  set(profile: string, provider: string, connection: string, fields: Record<string, string>, isDefault = false): this {
+  set(
+    profile: string,
+    provider: string,
+    connection: string,
+    fields: Record<string, string>,
+    isDefault = false,
+  ): this {
     this.#data.set(`${profile}/${provider}/${connection}`, fields);
-    if (isDefault || !this.#defaults.has(`${profile}/${provider}`)) this.#defaults.set(`${profile}/${provider}`, connection);
+    if (isDefault || !this.#defaults.has(`${profile}/${provider}`))
+      this.#defaults.set(`${profile}/${provider}`, connection);
     return this;
   }
 
-  async resolve(profile: string, provider: string, connection: string | undefined): Promise<ResolvedCredential | undefined> {
+  async resolve(
+    profile: string,
+    provider: string,
+    connection: string | undefined,
+  ): Promise<ResolvedCredential | undefined> {
     this.calls++;
     if (this.fail) throw this.fail;
     const name = connection ?? this.#defaults.get(`${profile}/${provider}`);
     if (name === undefined) return undefined;
     const raw = this.#data.get(`${profile}/${provider}/${name}`);
     if (!raw) return undefined;
-    return { connection: name, fields: Object.fromEntries(Object.entries(raw).map(([k, v]) => [k, new Secret(v)])) };
+    return {
+      connection: name,
+      fields: Object.fromEntries(Object.entries(raw).map(([k, v]) => [k, new Secret(v)])),
+    };
   }
 }
 
@@ -75,7 +103,13 @@ export class FakeAudit implements AuditSink {
   async append(input: AuditInput): Promise<AuditRecord> {
     if (this.delayMs) await new Promise((r) => setTimeout(r, this.delayMs));
     if (this.fail) throw new AppError('ERR_AUDIT_UNAVAILABLE', 'audit log unavailable (test)');
-    const rec: AuditRecord = { ...input, ts: new Date().toISOString(), seq: this.records.length, prev: '', hash: '' };
+    const rec: AuditRecord = {
+      ...input,
+      ts: new Date().toISOString(),
+      seq: this.records.length,
+      prev: '',
+      hash: '',
+    };
     this.records.push(rec);
     this.order?.push(`audit:${input.event}:${input.path ?? ''}`);
     return rec;
@@ -96,7 +130,12 @@ export class FakeProviders implements ProviderMatcher {
 
   match(dest: Destination): ProviderDef | undefined {
     return this.#defs.find((d) =>
-      d.hosts.some((h) => h.host === dest.host && (h.port ?? 443) === dest.port && (h.pathPrefix === undefined || dest.path.startsWith(h.pathPrefix))),
+      d.hosts.some(
+        (h) =>
+          h.host === dest.host &&
+          (h.port ?? 443) === dest.port &&
+          (h.pathPrefix === undefined || dest.path.startsWith(h.pathPrefix)),
+      ),
     );
   }
 
@@ -105,7 +144,12 @@ export class FakeProviders implements ProviderMatcher {
   }
 }
 
-export function provider(name: string, hosts: ProviderDef['hosts'], inject: ProviderDef['inject'], fields = ['api_key']): ProviderDef {
+export function provider(
+  name: string,
+  hosts: ProviderDef['hosts'],
+  inject: ProviderDef['inject'],
+  fields = ['api_key'],
+): ProviderDef {
   return { name, displayName: name, docsUrl: 'https://example.test/docs', hosts, fields, inject };
 }
 
@@ -139,7 +183,9 @@ export interface FakeDepsInput {
   selfAddresses?: () => ReadonlyArray<{ host: string; port: number }>;
 }
 
-export function fakeDeps(input: FakeDepsInput): ProxyDeps & { sessions: FakeSessions; credentials: FakeCredentials; audit: FakeAudit } {
+export function fakeDeps(
+  input: FakeDepsInput,
+): ProxyDeps & { sessions: FakeSessions; credentials: FakeCredentials; audit: FakeAudit } {
   return {
     settings: testSettings(input.settings),
     sessions: new FakeSessions(),

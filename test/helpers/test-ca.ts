@@ -36,7 +36,10 @@ export async function makeTestCa(cn = 'authsome test CA'): Promise<TestCa> {
     cert,
     key: keys.privateKey,
     async issue(names, opts = {}) {
-      const leafKeys = (await subtle.generateKey(EC_KEY, true, ['sign', 'verify'])) as webcrypto.CryptoKeyPair;
+      const leafKeys = (await subtle.generateKey(EC_KEY, true, [
+        'sign',
+        'verify',
+      ])) as webcrypto.CryptoKeyPair;
       const leaf = await x509.X509CertificateGenerator.create({
         serialNumber: randomSerial(),
         subject: `CN=${names[0] ?? 'localhost'}`,
@@ -50,11 +53,18 @@ export async function makeTestCa(cn = 'authsome test CA'): Promise<TestCa> {
           new x509.BasicConstraintsExtension(false, undefined, true),
           new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
           new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth]),
-          new x509.SubjectAlternativeNameExtension(names.map((n) => (/^[\d.]+$|:/.test(n) ? { type: 'ip' as const, value: n } : { type: 'dns' as const, value: n }))),
+          new x509.SubjectAlternativeNameExtension(
+            names.map((n) =>
+              /^[\d.]+$|:/.test(n) ? { type: 'ip' as const, value: n } : { type: 'dns' as const, value: n },
+            ),
+          ),
           aki,
         ],
       });
-      return { certPem: `${leaf.toString('pem')}\n`, keyPem: pkcs8Pem(await subtle.exportKey('pkcs8', leafKeys.privateKey)) };
+      return {
+        certPem: `${leaf.toString('pem')}\n`,
+        keyPem: pkcs8Pem(await subtle.exportKey('pkcs8', leafKeys.privateKey)),
+      };
     },
   };
 }

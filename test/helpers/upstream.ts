@@ -1,4 +1,9 @@
-import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import {
+  createServer as createHttpServer,
+  type IncomingMessage,
+  type Server,
+  type ServerResponse,
+} from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import { createHash } from 'node:crypto';
 import type { AddressInfo, Socket } from 'node:net';
@@ -39,7 +44,16 @@ export async function startUpstream(opts: { cert: ServerCert; order?: string[] }
   const sockets = new Set<Socket>();
 
   const handler = (secure: boolean) => (req: IncomingMessage, res: ServerResponse) => {
-    const rec: Received = { seq: seq++, secure, method: req.method ?? '', url: req.url ?? '', rawHeaders: [...req.rawHeaders], bodyLength: 0, bodySha256: '', websocket: false };
+    const rec: Received = {
+      seq: seq++,
+      secure,
+      method: req.method ?? '',
+      url: req.url ?? '',
+      rawHeaders: [...req.rawHeaders],
+      bodyLength: 0,
+      bodySha256: '',
+      websocket: false,
+    };
     received.push(rec);
     opts.order?.push(`upstream:${rec.url}`);
     const hash = createHash('sha256');
@@ -87,8 +101,18 @@ export async function startUpstream(opts: { cert: ServerCert; order?: string[] }
       res.end();
       return;
     }
-    const body = JSON.stringify({ ok: true, method: rec.method, path: url.pathname, bodyLength: rec.bodyLength, bodySha256: rec.bodySha256 });
-    res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), 'x-upstream': secure(rec) });
+    const body = JSON.stringify({
+      ok: true,
+      method: rec.method,
+      path: url.pathname,
+      bodyLength: rec.bodyLength,
+      bodySha256: rec.bodySha256,
+    });
+    res.writeHead(200, {
+      'content-type': 'application/json',
+      'content-length': Buffer.byteLength(body),
+      'x-upstream': secure(rec),
+    });
     res.end(body);
   };
   const secure = (rec: Received): string => (rec.secure ? 'https' : 'http');
@@ -96,14 +120,26 @@ export async function startUpstream(opts: { cert: ServerCert; order?: string[] }
   const wss = new WebSocketServer({ noServer: true });
   wss.on('connection', (ws) => ws.on('message', (data, isBinary) => ws.send(data, { binary: isBinary })));
   const onUpgrade = (isSecure: boolean) => (req: IncomingMessage, socket: Socket, head: Buffer) => {
-    received.push({ seq: seq++, secure: isSecure, method: req.method ?? '', url: req.url ?? '', rawHeaders: [...req.rawHeaders], bodyLength: 0, bodySha256: '', websocket: true });
+    received.push({
+      seq: seq++,
+      secure: isSecure,
+      method: req.method ?? '',
+      url: req.url ?? '',
+      rawHeaders: [...req.rawHeaders],
+      bodyLength: 0,
+      bodySha256: '',
+      websocket: true,
+    });
     opts.order?.push(`upstream:${req.url}`);
     wss.handleUpgrade(req, socket, head, (ws) => wss.emit('connection', ws, req));
   };
 
   const http = createHttpServer(handler(false));
   const https = createHttpsServer({ cert: opts.cert.certPem, key: opts.cert.keyPem }, handler(true));
-  for (const [srv, isSecure] of [[http, false], [https, true]] as const) {
+  for (const [srv, isSecure] of [
+    [http, false],
+    [https, true],
+  ] as const) {
     srv.on('upgrade', onUpgrade(isSecure));
     srv.on('connection', (s: Socket) => {
       sockets.add(s);

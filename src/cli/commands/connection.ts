@@ -1,10 +1,10 @@
 import type { Argv } from 'yargs';
-import { AppError } from '../../errors.js';
 import { assertName } from '../../names.js';
 import type { ConnectionMeta } from '../../daemon/connections.js';
 import { Ctx, type GlobalArgs } from '../context.js';
 import { emit, table } from '../output.js';
 import { readSecrets } from '../prompt.js';
+import { oauthLogin } from '../oauth-login.js';
 
 type ConnArgs = GlobalArgs & { provider: string; connection?: string; flow?: string; name?: string };
 
@@ -25,11 +25,16 @@ function describeConn(c: ConnectionMeta): string {
 }
 
 /** `logout` and `connection remove` are the same act. */
-async function removeConnection(argv: GlobalArgs): Promise<void> {
-  const ctx = new Ctx(argv);
-  const { provider, connection = 'default' } = argv as ConnArgs;
-  const res = await (await ctx.client()).call<{ newDefault?: string }>('DELETE', `/v1/connections/${assertName('provider', provider)}/${assertName('connection', connection)}`);
-  emit(ctx.out, { provider, connection, removed: true, ...res }, () => `Removed ${provider} connection "${connection}".${res.newDefault ? ` "${res.newDefault}" is now the default.` : ''}`);
+function removeConnection(logout: boolean) {
+  return async (argv: GlobalArgs): Promise<void> => {
+    const ctx = new Ctx(argv);
+    const { provider, connection = 'default' } = argv as ConnArgs;
+    const path = `/v1/connections/${assertName('provider', provider)}/${assertName('connection', connection)}${logout ? '?logout=1' : ''}`;
+    const res = await (await ctx.client()).call<{ newDefault?: string; revokedAtProvider?: boolean }>('DELETE', path);
+    emit(ctx.out, res, () =>
+      [`Removed ${provider} connection "${connection}".`, res.revokedAtProvider ? 'Revoked at the provider.' : '', res.newDefault ? `"${res.newDefault}" is now the default.` : ''].filter(Boolean).join(' '),
+    );
+  };
 }
 
 export function loginCommand(y: Argv<GlobalArgs>): Argv<GlobalArgs> {
@@ -47,10 +52,12 @@ export function loginCommand(y: Argv<GlobalArgs>): Argv<GlobalArgs> {
         const { provider, connection = 'default', flow = 'api-key' } = argv as ConnArgs;
         assertName('provider', provider);
         assertName('connection', connection);
-        if (flow !== 'api-key') {
-          throw new AppError('ERR_INPUT_INVALID', `--flow ${flow} is not available yet`, 'use --flow api-key');
-        }
         const client = await ctx.client();
+        if (flow === 'device' || flow === 'pkce') {
+          const res = await oauthLogin(client, ctx.out, { provider, connection, flow, scopes: (argv as { scopes?: string }).scopes });
+          emit(ctx.out, res, () => `Logged in: ${provider} connection "${connection}" in profile "${client.handle}".`);
+          return;
+        }
         const def = await client.call<{ fields: string[]; displayName: string }>('GET', `/v1/providers/${provider}`);
         const values = await readSecrets(def.fields.map((f) => `${def.displayName} ${f.replace(/_/g, ' ')}`));
         const fields = Object.fromEntries(def.fields.map((f, i) => [f, values[i]!]));
@@ -62,7 +69,7 @@ export function loginCommand(y: Argv<GlobalArgs>): Argv<GlobalArgs> {
       'logout <provider>',
       'remove a connection (and revoke at the provider where it can)',
       (a) => connectionOpt(a.positional('provider', { type: 'string', demandOption: true })),
-      removeConnection,
+      removeConnection(true),
     );
 }
 
@@ -93,7 +100,7 @@ export function connectionCommand(y: Argv<GlobalArgs>): Argv<GlobalArgs> {
         const res = await (await ctx.client()).call('PUT', `/v1/defaults/${assertName('provider', provider)}`, { connection: assertName('connection', name) });
         emit(ctx.out, res, () => `Default ${provider} connection: ${name}`);
       })
-      .command('remove <provider>', 'remove a connection', (a) => connectionOpt(a.positional('provider', { type: 'string', demandOption: true })), removeConnection)
+      .command('remove <provider>', 'remove a connection', (a) => connectionOpt(a.positional('provider', { type: 'string', demandOption: true })), removeConnection(false))
       .demandCommand(1, 'name a connection subcommand'),
   );
 }

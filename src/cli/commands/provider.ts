@@ -5,6 +5,7 @@ import { assertName } from '../../names.js';
 import type { ProviderDef } from '../../providers/types.js';
 import { Ctx, type GlobalArgs } from '../context.js';
 import { emit, table } from '../output.js';
+import { readSecrets } from '../prompt.js';
 
 interface ProviderRow {
   name: string;
@@ -55,6 +56,23 @@ export function providerCommand(y: Argv<GlobalArgs>): Argv<GlobalArgs> {
         await (await ctx.ownerClient()).call('DELETE', `/v1/providers/${name}`);
         emit(ctx.out, { name, removed: true }, () => `Removed provider "${name}".`);
       })
+      .command(
+        'client <name>',
+        "register this profile's OAuth client for a provider (secret from a no-echo prompt or stdin)",
+        (a) =>
+          a
+            .positional('name', { type: 'string', demandOption: true })
+            .option('client-id', { type: 'string', demandOption: true, describe: 'the OAuth client id' })
+            .option('public', { type: 'boolean', describe: 'a public client: no secret (PKCE / device flow)' }),
+        async (argv) => {
+          const ctx = new Ctx(argv);
+          const o = argv as { name?: string; clientId?: string; public?: boolean };
+          const name = assertName('provider', o.name);
+          const [secret] = o.public ? [undefined] : await readSecrets([`${name} OAuth client secret`]);
+          const res = await (await ctx.client()).call('PUT', `/v1/oauth-clients/${name}`, { clientId: o.clientId, ...(secret ? { clientSecret: secret } : {}) });
+          emit(ctx.out, res, () => `Stored the OAuth client for ${name}. Log in with: authsome login ${name} --flow device (or --flow pkce)`);
+        },
+      )
       .demandCommand(1, 'name a provider subcommand'),
   );
 }

@@ -7,7 +7,12 @@ import { makeTestCa, type ServerCert } from '../../helpers/test-ca.js';
 import { HOSTS, startHarness, type Harness } from './harness.js';
 
 /** Extra origins with bad certificates, each covered by a provider so the proxy would inject. */
-const BAD = ['selfsigned.test.local', 'expired.test.local', 'wrongname.test.local', 'localca.test.local'] as const;
+const BAD = [
+  'selfsigned.test.local',
+  'expired.test.local',
+  'wrongname.test.local',
+  'localca.test.local',
+] as const;
 const servers: Server[] = [];
 const sockets = new Set<Socket>();
 const ports: Record<string, number> = {};
@@ -15,7 +20,9 @@ let h: Harness;
 let deadPort = 0;
 
 async function serve(cert: ServerCert): Promise<number> {
-  const srv = createServer({ cert: cert.certPem, key: cert.keyPem }, (_req, res) => res.end('should never be reached'));
+  const srv = createServer({ cert: cert.certPem, key: cert.keyPem }, (_req, res) =>
+    res.end('should never be reached'),
+  );
   srv.on('connection', (s: Socket) => {
     sockets.add(s);
     s.on('close', () => sockets.delete(s));
@@ -31,7 +38,10 @@ beforeAll(async () => {
   const stranger = await makeTestCa('stranger CA');
   ports['selfsigned.test.local'] = await serve(await stranger.issue(['selfsigned.test.local']));
   // Signed by the trusted upstream CA, but expired, or for another name.
-  const past = { notBefore: new Date(Date.now() - 10 * 86400_000), notAfter: new Date(Date.now() - 86400_000) };
+  const past = {
+    notBefore: new Date(Date.now() - 10 * 86400_000),
+    notAfter: new Date(Date.now() - 86400_000),
+  };
   ports['expired.test.local'] = await serve(await upstreamCa.issue(['expired.test.local'], past));
   ports['wrongname.test.local'] = await serve(await upstreamCa.issue(['somewhere-else.test.local']));
   // Signed by the local CA: never trusted for the upstream leg.
@@ -39,7 +49,10 @@ beforeAll(async () => {
   // A port that was open and is closed again: connection refused.
   deadPort = await serve(await stranger.issue(['dead.test.local']));
   await new Promise((r) => servers.pop()!.close(r));
-  const covered = [...BAD.map((host) => ({ host, port: ports[host]! })), { host: 'dead.test.local', port: deadPort }];
+  const covered = [
+    ...BAD.map((host) => ({ host, port: ports[host]! })),
+    { host: 'dead.test.local', port: deadPort },
+  ];
   h = await startHarness({
     upstreamCa,
     localCa,
@@ -47,7 +60,8 @@ beforeAll(async () => {
     extraProviders: () => covered.map((c) => bearer(`p-${c.host.split('.')[0]}`, [c])),
     extraPins: () => covered.map((c): [string, string] => [`${c.host}:${c.port}`, `127.0.0.1:${c.port}`]),
   });
-  for (const c of covered) h.deps.credentials.set('alice', `p-${c.host.split('.')[0]}`, 'main', { api_key: 'sk-canary-BAD-77' });
+  for (const c of covered)
+    h.deps.credentials.set('alice', `p-${c.host.split('.')[0]}`, 'main', { api_key: 'sk-canary-BAD-77' });
 });
 
 afterAll(async () => {
@@ -75,7 +89,11 @@ describe('audit before send', () => {
     const before = h.upstream.received.length;
     h.deps.audit.fail = true;
     try {
-      const r = await request(h.url('api', '/no-audit'), { dispatcher: h.agent(), method: 'POST', body: 'payload' });
+      const r = await request(h.url('api', '/no-audit'), {
+        dispatcher: h.agent(),
+        method: 'POST',
+        body: 'payload',
+      });
       expect(r.statusCode).toBe(503);
       expect(r.headers['x-authsome-error']).toBe('ERR_AUDIT_UNAVAILABLE');
       expect(JSON.parse(await r.body.text())).toMatchObject({ error: { code: 'ERR_AUDIT_UNAVAILABLE' } });
@@ -88,7 +106,10 @@ describe('audit before send', () => {
   it('a failing audit sink on a denial does not crash the proxy', async () => {
     h.deps.audit.fail = true;
     try {
-      const r = await request(h.url('api', '/x'), { dispatcher: h.agent(), headers: { 'x-authsome-connection': 'nope' } });
+      const r = await request(h.url('api', '/x'), {
+        dispatcher: h.agent(),
+        headers: { 'x-authsome-connection': 'nope' },
+      });
       expect(r.statusCode).toBe(403);
       await r.body.text();
     } finally {

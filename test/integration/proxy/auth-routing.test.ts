@@ -1,7 +1,17 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { request } from 'undici';
 import { rawValues } from '../../../src/proxy/headers.js';
-import { HOSTS, SECRETS, openProxySocket, rawConnect, rawTlsExchange, readAll, startHarness, tlsOver, type Harness } from './harness.js';
+import {
+  HOSTS,
+  SECRETS,
+  openProxySocket,
+  rawConnect,
+  rawTlsExchange,
+  readAll,
+  startHarness,
+  tlsOver,
+  type Harness,
+} from './harness.js';
 
 let h: Harness;
 beforeAll(async () => {
@@ -36,7 +46,12 @@ describe('identity', () => {
   });
 
   it('CONNECT with a wrong token, or another profile’s handle, gets 407', async () => {
-    for (const cred of [h.basic('alice', 'wrong'), h.basic('bob', h.tokens.alice), 'Bearer abc', 'Basic !!!']) {
+    for (const cred of [
+      h.basic('alice', 'wrong'),
+      h.basic('bob', h.tokens.alice),
+      'Bearer abc',
+      'Basic !!!',
+    ]) {
       const r = await rawConnect(h.proxyPort, apiAuthority(), [`Proxy-Authorization: ${cred}`]);
       expect(r.status).toBe(407);
       expect(r.head).toMatch(/proxy-authenticate: Basic realm="authsome"/i);
@@ -51,7 +66,9 @@ describe('identity', () => {
   });
 
   it('absolute-form http:// needs a session token too', async () => {
-    const out = await rawHttp(`GET http://${HOSTS.plain}:${h.upstream.httpPort}/x HTTP/1.1\nHost: ${HOSTS.plain}\nConnection: close\n\n`);
+    const out = await rawHttp(
+      `GET http://${HOSTS.plain}:${h.upstream.httpPort}/x HTTP/1.1\nHost: ${HOSTS.plain}\nConnection: close\n\n`,
+    );
     expect(out).toMatch(/^HTTP\/1\.1 407/);
     expect(out).toMatch(/proxy-authenticate: Basic realm="authsome"/i);
   });
@@ -60,7 +77,8 @@ describe('identity', () => {
     const agent = h.agent('alice', h.tokens.alice, { connections: 1 });
     await (await request(h.url('api', '/one'), { dispatcher: agent })).body.text();
     const before = h.deps.sessions.calls;
-    for (let i = 0; i < 5; i++) await (await request(h.url('api', `/again${i}`), { dispatcher: agent })).body.text();
+    for (let i = 0; i < 5; i++)
+      await (await request(h.url('api', `/again${i}`), { dispatcher: agent })).body.text();
     expect(h.deps.sessions.calls).toBe(before);
   });
 });
@@ -89,26 +107,34 @@ describe('request forms', () => {
   });
 
   it('undici ProxyAgent without tunnelling sends http:// as absolute-form', async () => {
-    const r = await request(h.url('plain', '/agent', 'http'), { dispatcher: h.agent('alice', h.tokens.alice, { proxyTunnel: false }) });
+    const r = await request(h.url('plain', '/agent', 'http'), {
+      dispatcher: h.agent('alice', h.tokens.alice, { proxyTunnel: false }),
+    });
     expect(r.statusCode).toBe(200);
     await r.body.text();
     expect(last().url).toBe('/agent');
   });
 
   it('TRACE is refused (it would echo an injected credential)', async () => {
-    const out = await rawHttp(`TRACE http://${HOSTS.plain}:${h.upstream.httpPort}/ HTTP/1.1\nHost: x\n${auth()}\nConnection: close\n\n`);
+    const out = await rawHttp(
+      `TRACE http://${HOSTS.plain}:${h.upstream.httpPort}/ HTTP/1.1\nHost: x\n${auth()}\nConnection: close\n\n`,
+    );
     expect(out).toMatch(/^HTTP\/1\.1 400/);
   });
 
   it('more headers than the limit is 431', async () => {
     const many = Array.from({ length: 120 }, (_, i) => `X-H${i}: v`).join('\n');
-    const out = await rawHttp(`GET http://${HOSTS.plain}:${h.upstream.httpPort}/ HTTP/1.1\nHost: x\n${auth()}\n${many}\nConnection: close\n\n`);
+    const out = await rawHttp(
+      `GET http://${HOSTS.plain}:${h.upstream.httpPort}/ HTTP/1.1\nHost: x\n${auth()}\n${many}\nConnection: close\n\n`,
+    );
     expect(out).toMatch(/^HTTP\/1\.1 431/);
     expect(out).toMatch(/ERR_PROXY_HEADERS_TOO_LARGE/);
   });
 
   it('oversized headers get 431 from the parser', async () => {
-    const out = await rawHttp(`GET http://${HOSTS.plain}:${h.upstream.httpPort}/ HTTP/1.1\nHost: x\nX-Big: ${'a'.repeat(20_000)}\n\n`);
+    const out = await rawHttp(
+      `GET http://${HOSTS.plain}:${h.upstream.httpPort}/ HTTP/1.1\nHost: x\nX-Big: ${'a'.repeat(20_000)}\n\n`,
+    );
     expect(out).toMatch(/^HTTP\/1\.1 431/);
   });
 
@@ -121,7 +147,14 @@ describe('request forms', () => {
 
 describe('CONNECT routing', () => {
   it('refuses malformed authorities with 400', async () => {
-    for (const a of [HOSTS.api, `user@${apiAuthority()}`, `%61${apiAuthority()}`, `api.test.local:0`, `api.test.local:99999`, `a\\b:443`]) {
+    for (const a of [
+      HOSTS.api,
+      `user@${apiAuthority()}`,
+      `%61${apiAuthority()}`,
+      `api.test.local:0`,
+      `api.test.local:99999`,
+      `a\\b:443`,
+    ]) {
       const r = await rawConnect(h.proxyPort, a, [auth()]);
       expect(r.status, a).toBe(400);
       r.socket.destroy();
@@ -167,14 +200,27 @@ describe('CONNECT routing', () => {
 
   it('an inner Host that differs from the CONNECT authority is 421', async () => {
     const sp = h.upstream.httpsPort;
-    for (const host of [`${HOSTS.keys}:${sp}`, HOSTS.api, `${HOSTS.api}:${sp + 1}`, `user@${HOSTS.api}:${sp}`]) {
+    for (const host of [
+      `${HOSTS.keys}:${sp}`,
+      HOSTS.api,
+      `${HOSTS.api}:${sp + 1}`,
+      `user@${HOSTS.api}:${sp}`,
+    ]) {
       const out = await rawTlsExchange(h, 'api', `GET / HTTP/1.1\nHost: ${host}\nConnection: close\n\n`);
       expect(out, host).toMatch(/^HTTP\/1\.1 421/);
       expect(out).toMatch(/x-authsome-error: ERR_PROXY_MISDIRECTED/i);
     }
-    const dup = await rawTlsExchange(h, 'api', `GET / HTTP/1.1\nHost: ${HOSTS.api}:${sp}\nHost: ${HOSTS.api}:${sp}\nConnection: close\n\n`);
+    const dup = await rawTlsExchange(
+      h,
+      'api',
+      `GET / HTTP/1.1\nHost: ${HOSTS.api}:${sp}\nHost: ${HOSTS.api}:${sp}\nConnection: close\n\n`,
+    );
     expect(dup).toMatch(/^HTTP\/1\.1 400/);
-    const trailingDotAndCase = await rawTlsExchange(h, 'api', `GET / HTTP/1.1\nHost: API.test.local.:${sp}\nConnection: close\n\n`);
+    const trailingDotAndCase = await rawTlsExchange(
+      h,
+      'api',
+      `GET / HTTP/1.1\nHost: API.test.local.:${sp}\nConnection: close\n\n`,
+    );
     expect(trailingDotAndCase).toMatch(/^HTTP\/1\.1 200/);
   });
 
@@ -183,19 +229,29 @@ describe('CONNECT routing', () => {
     expect(r.status).toBe(403);
     expect(r.head).toMatch(/ERR_PROXY_LOOP/);
     r.socket.destroy();
-    const out = await rawHttp(`GET http://localhost:${h.proxyPort}/ HTTP/1.1\nHost: x\n${auth()}\nConnection: close\n\n`);
+    const out = await rawHttp(
+      `GET http://localhost:${h.proxyPort}/ HTTP/1.1\nHost: x\n${auth()}\nConnection: close\n\n`,
+    );
     expect(out).toMatch(/^HTTP\/1\.1 403/);
     expect(out).toMatch(/ERR_PROXY_LOOP/);
   });
 
   it('refuses private, loopback, link-local and metadata destinations unless pinned', async () => {
-    for (const a of ['10.0.0.1:443', '169.254.169.254:80', '[::1]:443', '127.0.0.1:9', 'internal.test.local:443']) {
+    for (const a of [
+      '10.0.0.1:443',
+      '169.254.169.254:80',
+      '[::1]:443',
+      '127.0.0.1:9',
+      'internal.test.local:443',
+    ]) {
       const r = await rawConnect(h.proxyPort, a, [auth()]);
       expect(r.status, a).toBe(403);
       expect(r.head).toMatch(/ERR_PROXY_DESTINATION_DENIED/);
       r.socket.destroy();
     }
-    const out = await rawHttp(`GET http://169.254.169.254/latest/meta-data HTTP/1.1\nHost: x\n${auth()}\nConnection: close\n\n`);
+    const out = await rawHttp(
+      `GET http://169.254.169.254/latest/meta-data HTTP/1.1\nHost: x\n${auth()}\nConnection: close\n\n`,
+    );
     expect(out).toMatch(/^HTTP\/1\.1 403/);
   });
 });
@@ -210,7 +266,9 @@ describe('strict mode', () => {
   });
 
   it('403 for hosts no provider covers, interception still works', async () => {
-    const r = await rawConnect(s.proxyPort, `${HOSTS.other}:${s.upstream.httpsPort}`, [`Proxy-Authorization: ${s.basic('alice', s.tokens.alice)}`]);
+    const r = await rawConnect(s.proxyPort, `${HOSTS.other}:${s.upstream.httpsPort}`, [
+      `Proxy-Authorization: ${s.basic('alice', s.tokens.alice)}`,
+    ]);
     expect(r.status).toBe(403);
     expect(r.head).toMatch(/ERR_PROXY_DESTINATION_DENIED/);
     r.socket.destroy();

@@ -39,7 +39,11 @@ export interface Harness {
   readonly tokens: { alice: string; bob: string; aliceKeysOnly: string };
   /** Basic credentials for Proxy-Authorization. */
   basic(handle: string, token: string): string;
-  agent(handle?: string, token?: string, opts?: { ca?: string; proxyTunnel?: boolean; connections?: number }): ProxyAgent;
+  agent(
+    handle?: string,
+    token?: string,
+    opts?: { ca?: string; proxyTunnel?: boolean; connections?: number },
+  ): ProxyAgent;
   url(host: keyof typeof HOSTS, path: string, scheme?: 'http' | 'https'): string;
   close(): Promise<void>;
 }
@@ -63,8 +67,16 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
   const sp = upstream.httpsPort;
   const providers = [
     bearer('acme', [{ host: HOSTS.api, port: sp }]),
-    provider('keyco', [{ host: HOSTS.keys, port: sp }], [{ type: 'header', name: 'X-Api-Key', template: '{{api_key}}' }]),
-    provider('qp', [{ host: HOSTS.query, port: sp }], [{ type: 'query', name: 'key', template: '{{api_key}}' }]),
+    provider(
+      'keyco',
+      [{ host: HOSTS.keys, port: sp }],
+      [{ type: 'header', name: 'X-Api-Key', template: '{{api_key}}' }],
+    ),
+    provider(
+      'qp',
+      [{ host: HOSTS.query, port: sp }],
+      [{ type: 'query', name: 'key', template: '{{api_key}}' }],
+    ),
     ...(opts.extraProviders?.(upstream) ?? []),
   ];
   const resolve = new Map<string, string>([
@@ -137,7 +149,9 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
 }
 
 /** Reads one HTTP response head from a socket (raw bytes: what a client really receives). */
-export function readHead(socket: Socket | TLSSocket): Promise<{ status: number; head: string; rest: Buffer }> {
+export function readHead(
+  socket: Socket | TLSSocket,
+): Promise<{ status: number; head: string; rest: Buffer }> {
   return new Promise((resolve, reject) => {
     let buf = Buffer.alloc(0);
     const onData = (c: Buffer): void => {
@@ -147,12 +161,18 @@ export function readHead(socket: Socket | TLSSocket): Promise<{ status: number; 
         socket.off('data', onData);
         socket.off('error', reject);
         const head = buf.subarray(0, i).toString('latin1');
-        resolve({ status: Number(/^HTTP\/1\.1 (\d{3})/.exec(head)?.[1] ?? 0), head, rest: buf.subarray(i + 4) });
+        resolve({
+          status: Number(/^HTTP\/1\.1 (\d{3})/.exec(head)?.[1] ?? 0),
+          head,
+          rest: buf.subarray(i + 4),
+        });
       }
     };
     socket.on('data', onData);
     socket.once('error', reject);
-    socket.once('end', () => reject(new Error(`connection ended before a response head: ${buf.toString('latin1')}`)));
+    socket.once('end', () =>
+      reject(new Error(`connection ended before a response head: ${buf.toString('latin1')}`)),
+    );
   });
 }
 
@@ -174,24 +194,45 @@ export function openProxySocket(port: number): Promise<Socket> {
 }
 
 /** Raw CONNECT; returns the socket and the proxy's answer head. */
-export async function rawConnect(port: number, authority: string, headers: string[] = []): Promise<{ socket: Socket; status: number; head: string; rest: Buffer }> {
+export async function rawConnect(
+  port: number,
+  authority: string,
+  headers: string[] = [],
+): Promise<{ socket: Socket; status: number; head: string; rest: Buffer }> {
   const socket = await openProxySocket(port);
-  socket.write(`CONNECT ${authority} HTTP/1.1\r\nHost: ${authority}\r\n${headers.map((h) => `${h}\r\n`).join('')}\r\n`);
+  socket.write(
+    `CONNECT ${authority} HTTP/1.1\r\nHost: ${authority}\r\n${headers.map((h) => `${h}\r\n`).join('')}\r\n`,
+  );
   return { socket, ...(await readHead(socket)) };
 }
 
 /** TLS over an established tunnel. */
 export function tlsOver(socket: Socket, opts: { servername?: string; ca: string }): Promise<TLSSocket> {
   return new Promise((resolve, reject) => {
-    const t = tlsConnect({ socket, ca: opts.ca, ...(opts.servername !== undefined ? { servername: opts.servername } : {}), ALPNProtocols: ['http/1.1'] }, () => resolve(t));
+    const t = tlsConnect(
+      {
+        socket,
+        ca: opts.ca,
+        ...(opts.servername !== undefined ? { servername: opts.servername } : {}),
+        ALPNProtocols: ['http/1.1'],
+      },
+      () => resolve(t),
+    );
     t.once('error', reject);
   });
 }
 
 /** CONNECT + TLS (trusting the local CA) + one raw request; returns everything the client received. */
-export async function rawTlsExchange(h: Harness, host: keyof typeof HOSTS, request: string, opts: { servername?: string; token?: string } = {}): Promise<string> {
+export async function rawTlsExchange(
+  h: Harness,
+  host: keyof typeof HOSTS,
+  request: string,
+  opts: { servername?: string; token?: string } = {},
+): Promise<string> {
   const authority = `${HOSTS[host]}:${h.upstream.httpsPort}`;
-  const { socket, status } = await rawConnect(h.proxyPort, authority, [`Proxy-Authorization: ${h.basic('alice', opts.token ?? h.tokens.alice)}`]);
+  const { socket, status } = await rawConnect(h.proxyPort, authority, [
+    `Proxy-Authorization: ${h.basic('alice', opts.token ?? h.tokens.alice)}`,
+  ]);
   if (status !== 200) throw new Error(`CONNECT answered ${status}`);
   const tls = await tlsOver(socket, { servername: opts.servername ?? HOSTS[host], ca: h.localCa.certPem });
   const all = readAll(tls);

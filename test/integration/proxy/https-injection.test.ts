@@ -31,7 +31,15 @@ describe('HTTPS through CONNECT with interception', () => {
     expect(last().url).toBe('/v1/models?x=1');
     expect(r.headers['x-authsome-request-id']).toMatch(/^[0-9a-f-]{36}$/);
     const rec = h.deps.audit.events('proxy.inject').at(-1)!;
-    expect(rec).toMatchObject({ profile: 'alice', provider: 'acme', connection: 'personal', method: 'GET', host: HOSTS.api, path: '/v1/models', request_id: r.headers['x-authsome-request-id'] });
+    expect(rec).toMatchObject({
+      profile: 'alice',
+      provider: 'acme',
+      connection: 'personal',
+      method: 'GET',
+      host: HOSTS.api,
+      path: '/v1/models',
+      request_id: r.headers['x-authsome-request-id'],
+    });
   });
 
   it('X-Authsome-Connection picks the named connection and never reaches upstream', async () => {
@@ -41,7 +49,10 @@ describe('HTTPS through CONNECT with interception', () => {
   });
 
   it('strips every caller copy of the injected header', async () => {
-    await get(h.url('api', '/strip'), { authorization: 'Bearer caller-1', AUTHORIZATION: 'Bearer caller-2' } as never);
+    await get(h.url('api', '/strip'), {
+      authorization: 'Bearer caller-1',
+      AUTHORIZATION: 'Bearer caller-2',
+    } as never);
     expect(rawValues(last().rawHeaders, 'authorization')).toEqual([`Bearer ${SECRETS.alicePersonal}`]);
   });
 
@@ -62,8 +73,11 @@ describe('HTTPS through CONNECT with interception', () => {
     );
     clientBytes.push(out);
     expect(out).toMatch(/^HTTP\/1\.1 200/);
-    const names = last().rawHeaders.filter((_, i) => i % 2 === 0).map((n) => n.toLowerCase());
-    for (const n of ['x-authsome-whatever', 'x-drop-me', 'proxy-foo', 'keep-alive', 'te']) expect(names).not.toContain(n);
+    const names = last()
+      .rawHeaders.filter((_, i) => i % 2 === 0)
+      .map((n) => n.toLowerCase());
+    for (const n of ['x-authsome-whatever', 'x-drop-me', 'proxy-foo', 'keep-alive', 'te'])
+      expect(names).not.toContain(n);
     expect(rawValues(last().rawHeaders, 'host')).toEqual([host]);
     expect(rawValues(last().rawHeaders, 'authorization')).toEqual([`Bearer ${SECRETS.alicePersonal}`]);
   });
@@ -82,7 +96,9 @@ describe('HTTPS through CONNECT with interception', () => {
     expect(a.status).toBe(403);
     expect(b.status).toBe(403);
     expect(a.headers['x-authsome-error']).toBe('ERR_PROXY_CONNECTION_DENIED');
-    expect(JSON.parse(a.body).error.message.replace('bobconn', 'N')).toBe(JSON.parse(b.body).error.message.replace('nope', 'N'));
+    expect(JSON.parse(a.body).error.message.replace('bobconn', 'N')).toBe(
+      JSON.parse(b.body).error.message.replace('nope', 'N'),
+    );
   });
 
   it('a second profile’s session never gets the first profile’s credential', async () => {
@@ -100,7 +116,11 @@ describe('HTTPS through CONNECT with interception', () => {
     expect(denied.headers['x-authsome-error']).toBe('ERR_PROXY_CONNECTION_DENIED');
     const ok = await get(h.url('keys', '/limited'), {}, limited);
     expect(ok.status).toBe(200);
-    expect(h.deps.audit.events('proxy.deny').some((r) => r.reason === 'ERR_PROXY_CONNECTION_DENIED' && r.provider === 'acme')).toBe(true);
+    expect(
+      h.deps.audit
+        .events('proxy.deny')
+        .some((r) => r.reason === 'ERR_PROXY_CONNECTION_DENIED' && r.provider === 'acme'),
+    ).toBe(true);
   });
 
   it('rejects a malformed or duplicated connection header with 400', async () => {
@@ -112,6 +132,7 @@ describe('HTTPS through CONNECT with interception', () => {
 
   it('the canary secrets never appear in anything the client received', () => {
     const all = clientBytes.join('\n');
-    for (const s of Object.values(SECRETS)) for (const form of canaryForms(s)) expect(all).not.toContain(form);
+    for (const s of Object.values(SECRETS))
+      for (const form of canaryForms(s)) expect(all).not.toContain(form);
   });
 });

@@ -5,7 +5,16 @@ import { request } from 'undici';
 import WebSocket from 'ws';
 import { rawValues } from '../../../src/proxy/headers.js';
 import { patternBytes } from '../../helpers/upstream.js';
-import { HOSTS, SECRETS, openProxySocket, rawConnect, readHead, startHarness, tlsOver, type Harness } from './harness.js';
+import {
+  HOSTS,
+  SECRETS,
+  openProxySocket,
+  rawConnect,
+  readHead,
+  startHarness,
+  tlsOver,
+  type Harness,
+} from './harness.js';
 
 let h: Harness;
 beforeAll(async () => {
@@ -37,9 +46,11 @@ describe('bodies stream both ways', () => {
     const chunk = randomBytes(64 * 1024);
     const hash = createHash('sha256');
     for (let i = 0; i < 160; i++) hash.update(chunk);
-    const body = Readable.from((function* () {
-      for (let i = 0; i < 160; i++) yield chunk;
-    })());
+    const body = Readable.from(
+      (function* () {
+        for (let i = 0; i < 160; i++) yield chunk;
+      })(),
+    );
     const r = await request(h.url('api', '/upload'), { dispatcher: h.agent(), method: 'POST', body });
     const json = JSON.parse(await r.body.text());
     expect(json.bodyLength).toBe(10 * MiB);
@@ -49,7 +60,12 @@ describe('bodies stream both ways', () => {
 
   it('an upload with Content-Length keeps it', async () => {
     const buf = randomBytes(MiB);
-    const r = await request(h.url('api', '/upload'), { dispatcher: h.agent(), method: 'PUT', body: buf, headers: { 'content-length': String(buf.length) } });
+    const r = await request(h.url('api', '/upload'), {
+      dispatcher: h.agent(),
+      method: 'PUT',
+      body: buf,
+      headers: { 'content-length': String(buf.length) },
+    });
     expect(JSON.parse(await r.body.text())).toMatchObject({ bodyLength: MiB, bodySha256: sha(buf) });
     expect(rawValues(last().rawHeaders, 'content-length')).toEqual([String(MiB)]);
   });
@@ -82,10 +98,15 @@ function frame(text: string): Buffer {
 describe('WebSocket', () => {
   it('echoes through an intercepted tunnel, with the credential injected on the handshake', async () => {
     const authority = `${HOSTS.api}:${h.upstream.httpsPort}`;
-    const { socket, status } = await rawConnect(h.proxyPort, authority, [`Proxy-Authorization: ${h.basic('alice', h.tokens.alice)}`]);
+    const { socket, status } = await rawConnect(h.proxyPort, authority, [
+      `Proxy-Authorization: ${h.basic('alice', h.tokens.alice)}`,
+    ]);
     expect(status).toBe(200);
     const tls = await tlsOver(socket, { servername: HOSTS.api, ca: h.localCa.certPem });
-    const ws = new WebSocket(`wss://${authority}/ws`, { createConnection: () => tls, headers: { 'X-Authsome-Connection': 'work', Authorization: 'Bearer caller' } });
+    const ws = new WebSocket(`wss://${authority}/ws`, {
+      createConnection: () => tls,
+      headers: { 'X-Authsome-Connection': 'work', Authorization: 'Bearer caller' },
+    });
     const echoed = await new Promise<string>((resolve, reject) => {
       ws.once('open', () => ws.send('hello through tls'));
       ws.once('message', (d) => resolve(String(d)));
@@ -111,7 +132,9 @@ describe('WebSocket', () => {
     );
     const head = await readHead(s);
     expect(head.status).toBe(101);
-    const expectAccept = createHash('sha1').update(`${key}258EAFA5-E914-47DA-95CA-C5AB0DC85B11`).digest('base64');
+    const expectAccept = createHash('sha1')
+      .update(`${key}258EAFA5-E914-47DA-95CA-C5AB0DC85B11`)
+      .digest('base64');
     expect(head.head).toContain(expectAccept);
     const reply = new Promise<Buffer>((resolve) => {
       let buf = head.rest;
@@ -134,7 +157,9 @@ describe('WebSocket', () => {
 
   it('non-WebSocket upgrades are refused', async () => {
     const s = await openProxySocket(h.proxyPort);
-    s.write(`GET http://${HOSTS.plain}:${h.upstream.httpPort}/ HTTP/1.1\r\nHost: x\r\nUpgrade: h2c\r\nConnection: Upgrade\r\nProxy-Authorization: ${h.basic('alice', h.tokens.alice)}\r\n\r\n`);
+    s.write(
+      `GET http://${HOSTS.plain}:${h.upstream.httpPort}/ HTTP/1.1\r\nHost: x\r\nUpgrade: h2c\r\nConnection: Upgrade\r\nProxy-Authorization: ${h.basic('alice', h.tokens.alice)}\r\n\r\n`,
+    );
     const head = await readHead(s);
     expect(head.status).toBe(400);
     s.destroy();

@@ -8,7 +8,9 @@ const DAY = 24 * 3600_000;
 describe('LeafCache', () => {
   it('10 concurrent first requests for one host cost one mint', async () => {
     const cache = await LeafCache.create(await makeTestCa());
-    const all = await Promise.all(Array.from({ length: 10 }, () => cache.secureContextFor('api.example.test')));
+    const all = await Promise.all(
+      Array.from({ length: 10 }, () => cache.secureContextFor('api.example.test')),
+    );
     expect(cache.minted).toBe(1);
     expect(new Set(all).size).toBe(1);
     await cache.secureContextFor('api.example.test');
@@ -41,7 +43,9 @@ describe('LeafCache', () => {
     const cache = await LeafCache.create(await makeTestCa());
     const a = new X509Certificate((await cache.leafFor('a.example.test')).certPem);
     const b = new X509Certificate((await cache.leafFor('b.example.test')).certPem);
-    expect(a.publicKey.export({ format: 'der', type: 'spki' })).toEqual(b.publicKey.export({ format: 'der', type: 'spki' }));
+    expect(a.publicKey.export({ format: 'der', type: 'spki' })).toEqual(
+      b.publicKey.export({ format: 'der', type: 'spki' }),
+    );
     expect(a.serialNumber).not.toBe(b.serialNumber);
   });
 
@@ -69,5 +73,15 @@ describe('LeafCache', () => {
       await expect(cache.leafFor(bad)).rejects.toThrow(TypeError);
     }
     expect(cache.minted).toBe(0);
+  });
+});
+
+describe('LeafCache.warm', () => {
+  it('mints ahead of time and ignores names it cannot mint', async () => {
+    const cache = await LeafCache.create(await makeTestCa());
+    await cache.warm(['a.example.test', '*.wild.test', 'b.example.test']);
+    expect(cache.minted).toBe(2);
+    await cache.secureContextFor('a.example.test');
+    expect(cache.minted).toBe(2);
   });
 });

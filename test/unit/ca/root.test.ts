@@ -42,11 +42,17 @@ describe('createCa / loadCa', () => {
   it('refuses a key readable by group or others', async () => {
     await createCa(dir);
     chmodSync(join(dir, 'ca.key'), 0o640);
-    await expect(loadCa(dir)).rejects.toMatchObject({ code: 'ERR_HOME_PERMISSIONS', hint: expect.stringContaining('chmod 600') });
+    await expect(loadCa(dir)).rejects.toMatchObject({
+      code: 'ERR_HOME_PERMISSIONS',
+      hint: expect.stringContaining('chmod 600'),
+    });
   });
 
   it('a missing CA says to run authsome init', async () => {
-    await expect(loadCa(join(dir, 'nope'))).rejects.toMatchObject({ code: 'ERR_CA_UNAVAILABLE', hint: expect.stringContaining('authsome init') });
+    await expect(loadCa(join(dir, 'nope'))).rejects.toMatchObject({
+      code: 'ERR_CA_UNAVAILABLE',
+      hint: expect.stringContaining('authsome init'),
+    });
   });
 
   it('refuses a key that does not match the certificate', async () => {
@@ -76,6 +82,8 @@ describe('buildTrustBundle', () => {
   it('works without a system bundle file', async () => {
     const ca = await createCa(join(dir, 'ca'));
     const out = await buildTrustBundle(ca.certPem, join(dir, 'b.pem'), join(dir, 'missing.crt'));
-    expect(readFileSync(out, 'utf8').match(/-----BEGIN CERTIFICATE-----/g)!.length).toBe(rootCertificates.length + 1);
+    expect(readFileSync(out, 'utf8').match(/-----BEGIN CERTIFICATE-----/g)!.length).toBe(
+      rootCertificates.length + 1,
+    );
   });
 });

@@ -5,8 +5,16 @@ import type { SessionInfo } from '../../../src/proxy/types.js';
 import { bearer, FakeCredentials } from '../../helpers/fake-deps.js';
 
 const acme = bearer('acme', [{ host: 'api.acme.test' }]);
-const creds = new FakeCredentials().set('alice', 'acme', 'personal', { api_key: 'a' }, true).set('alice', 'acme', 'work', { api_key: 'b' }).set('bob', 'acme', 'bobs', { api_key: 'c' });
-const session = (allow?: SessionInfo['allow']): SessionInfo => ({ id: 's', profile: 'alice', allow, expiresAt: Date.now() + 1000 });
+const creds = new FakeCredentials()
+  .set('alice', 'acme', 'personal', { api_key: 'a' }, true)
+  .set('alice', 'acme', 'work', { api_key: 'b' })
+  .set('bob', 'acme', 'bobs', { api_key: 'c' });
+const session = (allow?: SessionInfo['allow']): SessionInfo => ({
+  id: 's',
+  profile: 'alice',
+  allow,
+  expiresAt: Date.now() + 1000,
+});
 
 describe('requestedConnection', () => {
   it('reads one valid name from the raw headers', () => {
@@ -14,7 +22,9 @@ describe('requestedConnection', () => {
     expect(requestedConnection([])).toBeUndefined();
   });
   it.each([['Work'], ['work '], ['wo rk'], ['-x'], ['a'.repeat(65)], ['']])('refuses %j', (v) => {
-    expect(() => requestedConnection(['x-authsome-connection', v])).toThrow(expect.objectContaining({ code: 'ERR_PROXY_BAD_REQUEST' }));
+    expect(() => requestedConnection(['x-authsome-connection', v])).toThrow(
+      expect.objectContaining({ code: 'ERR_PROXY_BAD_REQUEST' }),
+    );
   });
   it('refuses duplicates', () => {
     expect(() => requestedConnection(['x-authsome-connection', 'a', 'X-Authsome-Connection', 'a'])).toThrow();
@@ -36,21 +46,43 @@ describe('chooseConnection', () => {
   });
 
   it('allow lists limit provider and connection, also for the default', async () => {
-    await expect(chooseConnection(creds, session([{ provider: 'other' }]), acme, undefined)).rejects.toMatchObject({ code: 'ERR_PROXY_CONNECTION_DENIED' });
-    await expect(chooseConnection(creds, session([{ provider: 'acme', connection: 'work' }]), acme, 'personal')).rejects.toMatchObject({ code: 'ERR_PROXY_CONNECTION_DENIED' });
-    await expect(chooseConnection(creds, session([{ provider: 'acme', connection: 'work' }]), acme, undefined)).rejects.toMatchObject({ code: 'ERR_PROXY_CONNECTION_DENIED' });
-    expect((await chooseConnection(creds, session([{ provider: 'acme', connection: 'work' }]), acme, 'work')).connection).toBe('work');
-    expect((await chooseConnection(creds, session([{ provider: 'acme' }]), acme, undefined)).connection).toBe('personal');
+    await expect(
+      chooseConnection(creds, session([{ provider: 'other' }]), acme, undefined),
+    ).rejects.toMatchObject({ code: 'ERR_PROXY_CONNECTION_DENIED' });
+    await expect(
+      chooseConnection(creds, session([{ provider: 'acme', connection: 'work' }]), acme, 'personal'),
+    ).rejects.toMatchObject({ code: 'ERR_PROXY_CONNECTION_DENIED' });
+    await expect(
+      chooseConnection(creds, session([{ provider: 'acme', connection: 'work' }]), acme, undefined),
+    ).rejects.toMatchObject({ code: 'ERR_PROXY_CONNECTION_DENIED' });
+    expect(
+      (await chooseConnection(creds, session([{ provider: 'acme', connection: 'work' }]), acme, 'work'))
+        .connection,
+    ).toBe('work');
+    expect((await chooseConnection(creds, session([{ provider: 'acme' }]), acme, undefined)).connection).toBe(
+      'personal',
+    );
   });
 });
 
 describe('parseProxyAuthorization', () => {
   const b = (s: string) => `Basic ${Buffer.from(s).toString('base64')}`;
   it('reads handle and token', () => {
-    expect(parseProxyAuthorization(b('alice:tok:with:colons'))).toEqual({ handle: 'alice', token: 'tok:with:colons' });
-    expect(parseProxyAuthorization(`basic ${Buffer.from('a:b').toString('base64')}`)).toEqual({ handle: 'a', token: 'b' });
+    expect(parseProxyAuthorization(b('alice:tok:with:colons'))).toEqual({
+      handle: 'alice',
+      token: 'tok:with:colons',
+    });
+    expect(parseProxyAuthorization(`basic ${Buffer.from('a:b').toString('base64')}`)).toEqual({
+      handle: 'a',
+      token: 'b',
+    });
   });
-  it.each([undefined, 'Bearer x', 'Basic', b('alice'), b('alice:'), b('Alice:t'), b(':t'), 'Basic a b'])('refuses %j with 407', (v) => {
-    expect(() => parseProxyAuthorization(v)).toThrow(expect.objectContaining({ code: 'ERR_PROXY_AUTH_REQUIRED' }));
-  });
+  it.each([undefined, 'Bearer x', 'Basic', b('alice'), b('alice:'), b('Alice:t'), b(':t'), 'Basic a b'])(
+    'refuses %j with 407',
+    (v) => {
+      expect(() => parseProxyAuthorization(v)).toThrow(
+        expect.objectContaining({ code: 'ERR_PROXY_AUTH_REQUIRED' }),
+      );
+    },
+  );
 });

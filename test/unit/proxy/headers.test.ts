@@ -1,33 +1,60 @@
 import { describe, expect, it } from 'vitest';
-import { checkHeaderCount, clientResponseHeaders, rawValues, singleValue, upstreamRequestHeaders } from '../../../src/proxy/headers.js';
+import {
+  checkHeaderCount,
+  clientResponseHeaders,
+  rawValues,
+  singleValue,
+  upstreamRequestHeaders,
+} from '../../../src/proxy/headers.js';
 
 const raw = [
-  'Host', 'api.example.com',
-  'Authorization', 'Bearer caller',
-  'authorization', 'Bearer caller2',
-  'Connection', 'keep-alive, X-Secret-Hop',
-  'X-Secret-Hop', 'v',
-  'Keep-Alive', 'timeout=5',
-  'TE', 'trailers',
-  'Trailer', 'x',
-  'Transfer-Encoding', 'chunked',
-  'Upgrade', 'websocket',
-  'Proxy-Authorization', 'Basic abc',
-  'Proxy-Connection', 'keep-alive',
-  'X-Authsome-Connection', 'work',
-  'X-AUTHSOME-Other', '1',
-  'Expect', '100-continue',
-  'Accept', 'application/json',
-  'Content-Type', 'text/plain',
+  'Host',
+  'api.example.com',
+  'Authorization',
+  'Bearer caller',
+  'authorization',
+  'Bearer caller2',
+  'Connection',
+  'keep-alive, X-Secret-Hop',
+  'X-Secret-Hop',
+  'v',
+  'Keep-Alive',
+  'timeout=5',
+  'TE',
+  'trailers',
+  'Trailer',
+  'x',
+  'Transfer-Encoding',
+  'chunked',
+  'Upgrade',
+  'websocket',
+  'Proxy-Authorization',
+  'Basic abc',
+  'Proxy-Connection',
+  'keep-alive',
+  'X-Authsome-Connection',
+  'work',
+  'X-AUTHSOME-Other',
+  '1',
+  'Expect',
+  '100-continue',
+  'Accept',
+  'application/json',
+  'Content-Type',
+  'text/plain',
 ];
 
 describe('upstreamRequestHeaders', () => {
   it('strips hop-by-hop, Connection-listed, Proxy-*, X-Authsome-*, Host and Expect', () => {
     expect(upstreamRequestHeaders(raw)).toEqual([
-      'Authorization', 'Bearer caller',
-      'authorization', 'Bearer caller2',
-      'Accept', 'application/json',
-      'Content-Type', 'text/plain',
+      'Authorization',
+      'Bearer caller',
+      'authorization',
+      'Bearer caller2',
+      'Accept',
+      'application/json',
+      'Content-Type',
+      'text/plain',
     ]);
   });
 
@@ -46,17 +73,36 @@ describe('raw header helpers', () => {
   it('singleValue refuses duplicates with 400', () => {
     expect(singleValue(raw, 'host')).toBe('api.example.com');
     expect(singleValue(raw, 'nope')).toBeUndefined();
-    expect(() => singleValue(raw, 'authorization')).toThrow(expect.objectContaining({ code: 'ERR_PROXY_BAD_REQUEST' }));
+    expect(() => singleValue(raw, 'authorization')).toThrow(
+      expect.objectContaining({ code: 'ERR_PROXY_BAD_REQUEST' }),
+    );
   });
 
   it('counts headers itself (Node truncates silently)', () => {
     expect(() => checkHeaderCount(raw, raw.length / 2)).not.toThrow();
-    expect(() => checkHeaderCount(raw, raw.length / 2 - 1)).toThrow(expect.objectContaining({ code: 'ERR_PROXY_HEADERS_TOO_LARGE' }));
+    expect(() => checkHeaderCount(raw, raw.length / 2 - 1)).toThrow(
+      expect.objectContaining({ code: 'ERR_PROXY_HEADERS_TOO_LARGE' }),
+    );
   });
 
   it('clientResponseHeaders drops hop-by-hop response fields and keeps duplicates', () => {
     expect(
-      clientResponseHeaders(['Set-Cookie', 'a=1', 'Set-Cookie', 'b=2', 'Connection', 'close, X-H', 'X-H', '1', 'Transfer-Encoding', 'chunked', 'Keep-Alive', 'x', 'Content-Length', '3']),
+      clientResponseHeaders([
+        'Set-Cookie',
+        'a=1',
+        'Set-Cookie',
+        'b=2',
+        'Connection',
+        'close, X-H',
+        'X-H',
+        '1',
+        'Transfer-Encoding',
+        'chunked',
+        'Keep-Alive',
+        'x',
+        'Content-Length',
+        '3',
+      ]),
     ).toEqual(['Set-Cookie', 'a=1', 'Set-Cookie', 'b=2', 'Content-Length', '3']);
   });
 });

@@ -7,11 +7,15 @@ const fields = { api_key: new Secret('sk-1'), username: new Secret('u'), passwor
 
 describe('renderInjection', () => {
   it('renders bearer, raw key, custom prefix and several headers', () => {
-    const def = provider('p', [], [
-      { type: 'header', name: 'Authorization', template: 'Bearer {{api_key}}' },
-      { type: 'header', name: 'X-Api-Key', template: '{{ api_key }}' },
-      { type: 'header', name: 'X-User', template: 'Token {{username}}:{{password}}' },
-    ]);
+    const def = provider(
+      'p',
+      [],
+      [
+        { type: 'header', name: 'Authorization', template: 'Bearer {{api_key}}' },
+        { type: 'header', name: 'X-Api-Key', template: '{{ api_key }}' },
+        { type: 'header', name: 'X-User', template: 'Token {{username}}:{{password}}' },
+      ],
+    );
     expect(renderInjection(def, fields).headers).toEqual([
       ['Authorization', 'Bearer sk-1'],
       ['X-Api-Key', 'sk-1'],

@@ -42,13 +42,19 @@ describe('errorReply', () => {
     const r = errorReply(new AppError('ERR_PROXY_CONNECTION_DENIED', 'no'), 'rid');
     expect(r.status).toBe(ERROR_CODES.ERR_PROXY_CONNECTION_DENIED.status);
     expect(JSON.parse(r.body)).toEqual({ error: { code: 'ERR_PROXY_CONNECTION_DENIED', message: 'no' } });
-    expect(r.headers).toMatchObject({ 'x-authsome-error': 'ERR_PROXY_CONNECTION_DENIED', 'x-authsome-request-id': 'rid', 'content-type': 'application/json' });
+    expect(r.headers).toMatchObject({
+      'x-authsome-error': 'ERR_PROXY_CONNECTION_DENIED',
+      'x-authsome-request-id': 'rid',
+      'content-type': 'application/json',
+    });
     expect(r.headers['proxy-authenticate']).toBeUndefined();
   });
 
   it('407 carries Proxy-Authenticate', () => {
     for (const code of ['ERR_PROXY_AUTH_REQUIRED', 'ERR_SESSION_INVALID'] as const) {
-      expect(errorReply(new AppError(code, 'who')).headers['proxy-authenticate']).toBe('Basic realm="authsome"');
+      expect(errorReply(new AppError(code, 'who')).headers['proxy-authenticate']).toBe(
+        'Basic realm="authsome"',
+      );
     }
   });
 
