@@ -167,7 +167,7 @@ export class OAuthService {
         await this.audit
           .append({ event: 'token.refresh_failed', profile: handle, provider: rec.provider, connection: rec.connection, reason: isAppError(e) ? e.code : 'error' })
           .catch(() => undefined);
-        throw new AppError('ERR_TOKEN_REFRESH_FAILED', `the OAuth token of ${rec.provider} connection "${rec.connection}" could not be refreshed`, `log in again: ${fixIt}`, { cause: e });
+        throw new AppError('ERR_TOKEN_REFRESH_FAILED', `the OAuth token of ${rec.provider} connection "${rec.connection}" could not be refreshed; log in again: ${fixIt}`, `log in again: ${fixIt}`, { cause: e });
       }
     });
   }

@@ -1,5 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { createServer } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { setTimeout as delay } from 'node:timers/promises';
@@ -31,6 +32,10 @@ export interface FakeOAuthOptions {
   /** GitHub-style form-encoded replies instead of JSON. */
   responseFormat?: 'json' | 'form';
   scopes?: string[];
+  /** Serve HTTPS with this certificate (a daemon only talks https to OAuth endpoints). */
+  tls?: { certPem: string; keyPem: string };
+  /** The base URL clients are told to use, e.g. https://oauth.example.test (pinned to this server). */
+  publicBase?: string;
 }
 
 export interface FakeOAuthCounters {
@@ -45,6 +50,8 @@ export interface FakeOAuthCounters {
 
 export interface FakeOAuth {
   url: string;
+  /** The loopback port it listens on. */
+  port: number;
   clientId: string;
   clientSecret: string | undefined;
   oauthConfig(overrides?: Partial<OAuthConfig>): OAuthConfig;
@@ -221,7 +228,7 @@ export async function startFakeOAuth(opts: FakeOAuthOptions = {}): Promise<FakeO
     return fail(res, 'unsupported_grant_type');
   };
 
-  const server = createServer((req, res) => {
+  const handler = (req: IncomingMessage, res: ServerResponse) => {
     const url = new URL(req.url ?? '/', 'http://127.0.0.1');
     if (req.method === 'GET' && url.pathname === '/authorize') return authorize(url, res);
     const chunks: Buffer[] = [];
@@ -259,12 +266,15 @@ export async function startFakeOAuth(opts: FakeOAuthOptions = {}): Promise<FakeO
         res.writeHead(404).end();
       })();
     });
-  });
+  };
+  const server = opts.tls ? createHttpsServer({ cert: opts.tls.certPem, key: opts.tls.keyPem }, handler) : createServer(handler);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const port = (server.address() as AddressInfo).port;
+  const base = opts.publicBase ?? `${opts.tls ? 'https' : 'http'}://127.0.0.1:${port}`;
 
   return {
     url: base,
+    port,
     clientId,
     clientSecret,
     oauthConfig: (overrides = {}) => ({
