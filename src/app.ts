@@ -59,13 +59,20 @@ export async function buildApp(settings: Settings): Promise<App> {
     ];
     const oauth = new OAuthService(store, (n) => providers.get(n), connections, audit, upstreamFetch(settings, selfAddresses));
     connections.setRefresher((h, rec) => oauth.refreshIfDue(h, rec));
+    const leaves = await LeafCache.create(ca);
+    // Mint leaves for the providers' exact hosts in the background, off the first request's path.
+    const warm = setTimeout(() => {
+      const hosts = providers.list().flatMap((p) => p.def.hosts.map((h) => h.host)).filter((h) => !h.startsWith('*.'));
+      void leaves.warm(hosts).catch(() => undefined);
+    }, 200);
+    warm.unref();
     const proxy = createProxy({
       settings: settings.proxy,
       sessions,
       providers,
       credentials: connections,
       audit,
-      leaves: await LeafCache.create(ca),
+      leaves,
       resolve: settings.resolve,
       upstreamCaPem: settings.upstreamCaPem,
       selfAddresses,

@@ -41,18 +41,23 @@ function denied(provider: string, connection: string | undefined): AppError {
 
 /**
  * The credential for this request: the named connection or the profile's default, limited by the
- * session's allow list (checked before the vault is asked, and again on the resolved name).
+ * session's allow list. undefined = no header and no connection of this provider in the profile:
+ * the request goes on without a secret (anonymous git clones and npm installs keep working), while
+ * a named connection that is missing, another profile's, or outside --allow is refused.
  */
 export async function chooseConnection(
   credentials: CredentialSource,
   session: SessionInfo,
   provider: ProviderDef,
   requested: string | undefined,
-): Promise<ResolvedCredential> {
-  if (!allowed(session, provider.name, requested)) throw denied(provider.name, requested);
+): Promise<ResolvedCredential | undefined> {
+  if (requested !== undefined && !allowed(session, provider.name, requested)) throw denied(provider.name, requested);
   const cred = await credentials.resolve(session.profile, provider.name, requested);
-  if (!cred || (requested !== undefined && cred.connection !== requested))
+  if (!cred) {
+    if (requested === undefined) return undefined;
     throw denied(provider.name, requested);
+  }
+  if (requested !== undefined && cred.connection !== requested) throw denied(provider.name, requested);
   if (!allowed(session, provider.name, cred.connection)) throw denied(provider.name, requested);
   return cred;
 }

@@ -25,18 +25,16 @@ export function forwardHttp(
 ): Promise<void> {
   return new Promise((resolve, reject) => {
     const relay = new ResponseRelay(res, p.requestId, (err) => (err ? reject(err) : resolve()));
-    ctx.upstreams
-      .pool(p.authority, p.secure)
-      .dispatch(
-        {
-          origin: p.origin,
-          method: p.method,
-          path: p.pathAndQuery,
-          headers: p.headers,
-          body: hasBody(req) ? req : null,
-        },
-        relay,
-      );
+    ctx.upstreams.pool(p.authority, p.secure).dispatch(
+      {
+        origin: p.origin,
+        method: p.method,
+        path: p.pathAndQuery,
+        headers: p.headers,
+        body: hasBody(req) ? req : null,
+      },
+      relay,
+    );
   });
 }
 

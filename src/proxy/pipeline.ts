@@ -7,7 +7,7 @@ import { chooseConnection, requestedConnection } from './connection-choice.js';
 import type { ProxyContext, Tunnel } from './context.js';
 import type { Authority } from './destination.js';
 import { checkHeaderCount, upstreamRequestHeaders } from './headers.js';
-import { applyQuery, injectedHeaderNames, renderInjection } from './inject-adapter.js';
+import { injectedHeaderNames, renderInjection } from './inject-adapter.js';
 import { parseRequest } from './request-target.js';
 import type { SessionInfo } from './types.js';
 
@@ -85,16 +85,16 @@ export async function prepare(
   }
   let pathAndQuery = target.pathAndQuery;
   const headers = ['host', host];
-  if (provider) {
-    t.provider = provider.name;
-    const cred = await chooseConnection(ctx.deps.credentials, session, provider, requested);
+  if (provider) t.provider = provider.name;
+  const cred = provider && (await chooseConnection(ctx.deps.credentials, session, provider, requested));
+  if (provider && cred) {
     t.connection = cred.connection;
     ctx.policy.precheck(authority);
-    const injection = renderInjection(provider, cred.fields);
+    const injection = renderInjection(provider, cred.fields, pathAndQuery);
     await auditInject(ctx, t);
     headers.push(...upstreamRequestHeaders(req.rawHeaders, { injected: injectedHeaderNames(provider) }));
     for (const [name, value] of injection.headers) headers.push(name, value);
-    pathAndQuery = applyQuery(pathAndQuery, injection.query);
+    pathAndQuery = injection.pathAndQuery;
   } else {
     ctx.policy.precheck(authority);
     headers.push(...upstreamRequestHeaders(req.rawHeaders));
@@ -108,7 +108,7 @@ export async function prepare(
     method: req.method ?? 'GET',
     pathAndQuery,
     headers,
-    injected: provider !== undefined,
+    injected: cred !== undefined,
   };
 }
 

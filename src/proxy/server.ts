@@ -20,6 +20,9 @@ function serverOptions(s: ProxySettings): ServerOptions {
     requestTimeout: s.requestTimeoutMs,
     headersTimeout,
     keepAliveTimeout: Math.min(s.idleTimeoutMs || 5_000, 65_000),
+    // Node enforces headers/request timeouts from a periodic sweep (default every 30 s); sweep often
+    // enough that a slow-headers client is cut near headersTimeout, not up to 30 s later.
+    connectionsCheckingInterval: Math.max(250, Math.min(5_000, Math.floor(headersTimeout / 4) || 5_000)),
     noDelay: true,
     // Duplicates stay visible in rawHeaders; security decisions read those (headers.ts).
     joinDuplicateHeaders: false,

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { request } from 'undici';
-import { HOSTS, rawConnect, startHarness } from './harness.js';
+import { HOSTS, openProxySocket, rawConnect, readAll, startHarness, tlsOver } from './harness.js';
 
 describe('close() drains', () => {
   it('stops accepting, lets an in-flight stream finish, then closes tunnels', async () => {
@@ -21,6 +21,33 @@ describe('close() drains', () => {
       await idleClosed;
       expect(h.proxy.server.listening).toBe(false);
       expect(h.proxy.stats()).toMatchObject({ inFlight: 0, tunnels: 0, intercepted: 0 });
+    } finally {
+      await h.close();
+    }
+  });
+});
+
+describe('slow clients', () => {
+  it('a request head that never completes is cut after headersTimeoutMs, outside and inside a tunnel', async () => {
+    const h = await startHarness({ settings: { headersTimeoutMs: 600 } });
+    try {
+      const outer = await openProxySocket(h.proxyPort);
+      outer.write('GET http://plain.test.local/ HTTP/1.1\r\nHost: x\r\n');
+      const t0 = Date.now();
+      const outerBytes = await readAll(outer);
+      expect(Date.now() - t0).toBeLessThan(3_000);
+      expect(outerBytes.toString()).toMatch(/^HTTP\/1\.1 400/);
+
+      // Inside a tunnel: the TLS handshake completes, then the client goes silent.
+      const { socket, status } = await rawConnect(h.proxyPort, `${HOSTS.api}:${h.upstream.httpsPort}`, [
+        `Proxy-Authorization: ${h.basic('alice', h.tokens.alice)}`,
+      ]);
+      expect(status).toBe(200);
+      const tls = await tlsOver(socket, { servername: HOSTS.api, ca: h.localCa.certPem });
+      tls.write('GET / HTTP/1.1\r\n');
+      const t1 = Date.now();
+      await readAll(tls);
+      expect(Date.now() - t1).toBeLessThan(3_000);
     } finally {
       await h.close();
     }

@@ -33,8 +33,14 @@ describe('requestedConnection', () => {
 
 describe('chooseConnection', () => {
   it('default, named', async () => {
-    expect((await chooseConnection(creds, session(), acme, undefined)).connection).toBe('personal');
-    expect((await chooseConnection(creds, session(), acme, 'work')).connection).toBe('work');
+    expect((await chooseConnection(creds, session(), acme, undefined))?.connection).toBe('personal');
+    expect((await chooseConnection(creds, session(), acme, 'work'))?.connection).toBe('work');
+  });
+
+  it('no header and no connection of that provider: no credential, no denial', async () => {
+    const none = { resolve: async () => undefined };
+    expect(await chooseConnection(none, session(), acme, undefined)).toBeUndefined();
+    await expect(chooseConnection(none, session(), acme, 'work')).rejects.toMatchObject({ code: 'ERR_PROXY_CONNECTION_DENIED' });
   });
 
   it('another profile’s connection and a missing one give the same denial', async () => {
@@ -57,9 +63,9 @@ describe('chooseConnection', () => {
     ).rejects.toMatchObject({ code: 'ERR_PROXY_CONNECTION_DENIED' });
     expect(
       (await chooseConnection(creds, session([{ provider: 'acme', connection: 'work' }]), acme, 'work'))
-        .connection,
+        ?.connection,
     ).toBe('work');
-    expect((await chooseConnection(creds, session([{ provider: 'acme' }]), acme, undefined)).connection).toBe(
+    expect((await chooseConnection(creds, session([{ provider: 'acme' }]), acme, undefined))?.connection).toBe(
       'personal',
     );
   });
