@@ -14,8 +14,14 @@ import { runCommand } from './commands/run.js';
 import { auditCommand } from './commands/audit.js';
 import { caCommand } from './commands/ca.js';
 import { daemonCommand } from './commands/daemon.js';
+import { doctorCommand } from './commands/doctor.js';
+import { explainCommand } from './commands/explain.js';
+import { importCommand } from './commands/import.js';
+import { completionCommand } from './commands/completion.js';
+import { realpathSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 
-const COMMANDS = [initCommand, profileCommand, loginCommand, connectionCommand, providerCommand, proxyCommand, runCommand, auditCommand, caCommand, daemonCommand];
+const COMMANDS = [initCommand, profileCommand, loginCommand, connectionCommand, providerCommand, proxyCommand, runCommand, auditCommand, caCommand, daemonCommand, doctorCommand, explainCommand, importCommand, completionCommand];
 
 export function buildCli(argv: string[]) {
   let y: Argv<GlobalArgs> = yargs(argv)
@@ -49,4 +55,13 @@ async function main(): Promise<void> {
   }
 }
 
-await main();
+/** True when this file is the process entry (bin symlinks resolved), so tests can import buildCli. */
+function isEntry(): boolean {
+  try {
+    return process.argv[1] !== undefined && realpathSync(process.argv[1]) === fileURLToPath(import.meta.url);
+  } catch {
+    return false;
+  }
+}
+
+if (isEntry()) await main();

@@ -193,6 +193,15 @@ export function buildRoutes(app: App): Router {
     return { body: { cancelled: true } };
   });
 
+  // explain (issue 7): what the proxy would do with one URL for this profile; values masked, never a secret
+  r.add('GET', '/v1/explain', async ({ handle, query }) => {
+    const url = query.get('url');
+    if (!url) throw new AppError('ERR_INPUT_INVALID', 'the "url" query parameter is required', 'authsome explain https://api.github.com/user');
+    const c = query.get('connection');
+    const { explainRequest } = await import('./explain.js');
+    return { body: await explainRequest(app, handle, url, c === null ? undefined : assertName('connection', c)) };
+  });
+
   return r;
 }
 
