@@ -72,8 +72,8 @@ export class Ctx {
     return new DaemonClient(info, who, key);
   }
 
-  /** A client signing as the owner (profile create/delete). */
+  /** Owner-only commands sign as the owner unless --profile names another (which the daemon then refuses). */
   async ownerClient(): Promise<DaemonClient> {
-    return this.client((await this.readConfig()).owner);
+    return this.client(this.profileFlag ?? (await this.readConfig()).owner);
   }
 }

@@ -1,0 +1,126 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { TestHome } from '../helpers/cli.js';
+import { makeTestCa } from '../helpers/test-ca.js';
+import { startUpstream, type Upstream } from '../helpers/upstream.js';
+
+const HOSTS = ['api.anthropic.com', 'api.twilio.com', 'api.datadoghq.com', 'serpapi.com', 'api.openai.com', 'api.custom.test'];
+
+function headers(raw: string[]): Record<string, string[]> {
+  const out: Record<string, string[]> = {};
+  for (let i = 0; i < raw.length; i += 2) (out[raw[i]!.toLowerCase()] ??= []).push(raw[i + 1]!);
+  return out;
+}
+
+describe('providers through the real daemon: documented formats, custom files', () => {
+  let t: TestHome;
+  let up: Upstream;
+
+  beforeAll(async () => {
+    const ca = await makeTestCa('providers test CA');
+    up = await startUpstream({ cert: await ca.issue(HOSTS) });
+    t = new TestHome();
+    writeFileSync(join(t.dir, 'ca.pem'), ca.certPem);
+    t.env['AUTHSOME_RESOLVE'] = HOSTS.map((h) => `${h}:443=127.0.0.1:${up.httpsPort}`).join(',');
+    t.env['AUTHSOME_UPSTREAM_CA'] = join(t.dir, 'ca.pem');
+    expect((await t.run(['init'])).code).toBe(0);
+    const logins: Array<[string, string]> = [
+      ['anthropic', 'sk-ant-test-1\n'],
+      ['twilio', 'ACsid123\nauthtok456\n'],
+      ['datadog', 'ddapi789\nddapp000\n'],
+      ['serpapi', 'serpkey42\n'],
+    ];
+    for (const [p, input] of logins) {
+      const r = await t.run(['login', p], { input });
+      expect(r.code, `${p}: ${r.stderr}`).toBe(0);
+    }
+  });
+
+  afterAll(async () => {
+    await t.cleanup();
+    await up.close();
+  });
+
+  const curl = async (url: string, extra = '') => {
+    const r = await t.run(['run', '--', 'sh', '-c', `curl -sS -o /dev/null -w '%{http_code}' ${extra} '${url}'`]);
+    expect(r.stdout, r.stderr).toBe('200');
+    return up.received.at(-1)!;
+  };
+
+  it('anthropic: raw x-api-key, a caller copy removed', async () => {
+    const rec = await curl('https://api.anthropic.com/v1/messages', "-H 'X-Api-Key: caller-guess' -H 'anthropic-version: 2023-06-01'");
+    const h = headers(rec.rawHeaders);
+    expect(h['x-api-key']).toEqual(['sk-ant-test-1']);
+    expect(h['anthropic-version']).toEqual(['2023-06-01']);
+  });
+
+  it('twilio: HTTP Basic from account_sid and auth_token', async () => {
+    const rec = await curl('https://api.twilio.com/2010-04-01/Accounts.json');
+    expect(headers(rec.rawHeaders)['authorization']).toEqual([`Basic ${Buffer.from('ACsid123:authtok456').toString('base64')}`]);
+  });
+
+  it('datadog: two headers at once', async () => {
+    const h = headers((await curl('https://api.datadoghq.com/api/v1/validate')).rawHeaders);
+    expect(h['dd-api-key']).toEqual(['ddapi789']);
+    expect(h['dd-application-key']).toEqual(['ddapp000']);
+  });
+
+  it('serpapi: a query parameter, caller copy replaced', async () => {
+    const rec = await curl('https://serpapi.com/search?q=coffee&api_key=caller');
+    const u = new URL(rec.url, 'https://serpapi.com');
+    expect(u.searchParams.getAll('api_key')).toEqual(['serpkey42']);
+    expect(u.searchParams.get('q')).toBe('coffee');
+  });
+
+  it('openai without a connection: forwarded without any secret', async () => {
+    const h = headers((await curl('https://api.openai.com/v1/models')).rawHeaders);
+    expect(h['authorization']).toBeUndefined();
+  });
+
+  it('refuses a custom provider file with mistakes, naming the field and the reason', async () => {
+    const bad = { name: 'custom', displayName: 'C', docsUrl: 'https://c.test', hosts: [{ host: 'api.custom.test:8443' }], fields: ['key'], inject: [{ type: 'header', name: 'Host', template: 'Bearer {{token}}' }] };
+    writeFileSync(join(t.dir, 'bad.json'), JSON.stringify(bad));
+    const r = await t.run(['provider', 'add', join(t.dir, 'bad.json')]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('ERR_PROVIDER_INVALID');
+    expect(r.stderr).toContain('hosts[0]');
+    expect(r.stderr).toContain('inject[0].name');
+    expect(r.stderr).toContain('inject[0].template');
+  });
+
+  it('adds, lists, uses and removes a custom provider; a bundled name needs --force', async () => {
+    const def = { name: 'custom', displayName: 'Custom', docsUrl: 'https://c.test/docs', hosts: [{ host: 'api.custom.test' }], fields: ['key'], inject: [{ type: 'header', name: 'X-Custom-Key', template: 'Key {{key}}' }], env: ['CUSTOM_KEY'] };
+    writeFileSync(join(t.dir, 'custom.json'), JSON.stringify(def));
+    expect((await t.run(['provider', 'add', join(t.dir, 'custom.json')])).code).toBe(0);
+    expect((await t.run(['login', 'custom'], { input: 'k-1\n' })).code).toBe(0);
+    const list = await t.json<{ providers: Array<{ name: string; source: string; connections: string[] }> }>(['provider', 'list']);
+    expect(list.providers.find((p) => p.name === 'custom')).toMatchObject({ source: 'custom', connections: ['default'] });
+    expect(list.providers.length).toBeGreaterThanOrEqual(50);
+    expect(headers((await curl('https://api.custom.test/x')).rawHeaders)['x-custom-key']).toEqual(['Key k-1']);
+
+    writeFileSync(join(t.dir, 'openai.json'), JSON.stringify({ ...def, name: 'openai', hosts: [{ host: 'api.openai.com' }] }));
+    const clash = await t.run(['provider', 'add', join(t.dir, 'openai.json')]);
+    expect(clash.code).toBe(3);
+    expect(clash.stderr).toContain('--force');
+    expect((await t.run(['provider', 'add', join(t.dir, 'openai.json'), '--force'])).code).toBe(0);
+    const shown = await t.json<{ source: string }>(['provider', 'show', 'openai']);
+    expect(shown.source).toBe('custom (overrides bundled)');
+    expect((await t.run(['provider', 'remove', 'openai'])).code).toBe(0);
+    expect((await t.json<{ source: string }>(['provider', 'show', 'openai'])).source).toBe('bundled');
+    expect((await t.run(['provider', 'remove', 'custom'])).code).toBe(0);
+  });
+
+  it('only the owner changes providers and profiles', async () => {
+    expect((await t.run(['profile', 'create', 'agent'])).code).toBe(0);
+    writeFileSync(join(t.dir, 'x.json'), JSON.stringify({ name: 'xprov', displayName: 'X', docsUrl: 'https://x.test', hosts: [{ host: 'api.x.test' }], fields: ['k'], inject: [{ type: 'header', name: 'X-K', template: '{{k}}' }] }));
+    const add = await t.run(['provider', 'add', join(t.dir, 'x.json'), '--profile', 'agent']);
+    expect(add.code).toBe(5);
+    expect(add.stderr).toContain('ERR_AUTH_NOT_OWNER');
+    const create = await t.run(['profile', 'create', 'sneaky', '--profile', 'agent']);
+    expect(create.code).toBe(5);
+    const del = await t.run(['profile', 'delete', 'default', '--profile', 'agent']);
+    expect(del.code).not.toBe(0);
+    expect((await t.json<{ profiles: Array<{ handle: string }> }>(['profile', 'list'])).profiles.map((p) => p.handle).sort()).toEqual(['agent', 'default']);
+  });
+});
