@@ -50,7 +50,7 @@ export async function buildApp(settings: Settings): Promise<App> {
     opened.unshift(async () => clearInterval(purge));
     const pop = new PopVerifier({ lookupKey: (h) => registry.lookupKey(h), startedAtMs: startedAt.getTime() });
     const providers = await ProviderCatalog.open(store);
-    const connections = new ConnectionService(store, (n) => providers.get(n));
+    const connections = new ConnectionService(store, (n) => providers.require(n));
     let control: AddressInfo | undefined;
     let proxyAddr: AddressInfo | undefined;
     const selfAddresses = () => [

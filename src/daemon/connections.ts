@@ -1,5 +1,5 @@
 import { AppError } from '../errors.js';
-import { assertName } from '../names.js';
+import { assertName, closest } from '../names.js';
 import { Secret } from '../secret.js';
 import type { KvStore, RecordValue } from '../vault/types.js';
 import { profileScope } from '../vault/scope.js';
@@ -48,11 +48,12 @@ function secretsOf(rec: StoredConnection): Readonly<Record<string, Secret>> {
  */
 export class ConnectionService implements CredentialSource {
   readonly #store: KvStore;
-  readonly #provider: (name: string) => ProviderDef | undefined;
+  /** Throws ERR_PROVIDER_NOT_FOUND (with a "did you mean") for unknown names. */
+  readonly #provider: (name: string) => ProviderDef;
   readonly #cache = new Map<string, { until: number; value: ResolvedCredential | undefined }>();
   #refresher: Refresher | undefined;
 
-  constructor(store: KvStore, provider: (name: string) => ProviderDef | undefined) {
+  constructor(store: KvStore, provider: (name: string) => ProviderDef) {
     this.#store = store;
     this.#provider = provider;
   }
@@ -62,12 +63,7 @@ export class ConnectionService implements CredentialSource {
   }
 
   #requireProvider(name: string): ProviderDef {
-    assertName('provider', name);
-    const def = this.#provider(name);
-    if (!def) {
-      throw new AppError('ERR_PROVIDER_NOT_FOUND', `unknown provider "${name}"`, 'run `authsome provider list` to see the providers');
-    }
-    return def;
+    return this.#provider(assertName('provider', name));
   }
 
   async put(handle: string, provider: string, connection: string, fields: Record<string, string>, flow: string): Promise<{ created: boolean; isDefault: boolean }> {
@@ -158,7 +154,13 @@ export class ConnectionService implements CredentialSource {
     assertName('connection', connection);
     const rec = await profileScope(this.#store, handle).get(`conn/${provider}/${connection}`);
     if (!rec) {
-      throw new AppError('ERR_CONNECTION_NOT_FOUND', `no connection "${connection}" for provider "${provider}" in this profile`, `run \`authsome connection list\`, or add it with \`authsome login ${provider} --connection ${connection}\``);
+      const names = (await profileScope(this.#store, handle).list(`conn/${provider}/`)).map((r) => r.key.split('/')[2]!);
+      const guess = closest(connection, names);
+      throw new AppError(
+        'ERR_CONNECTION_NOT_FOUND',
+        `no connection "${connection}" for provider "${provider}" in this profile${guess ? ` — did you mean "${guess}"?` : ''}`,
+        `run \`authsome connection list\`, or add it with \`authsome login ${provider} --connection ${connection}\``,
+      );
     }
     return rec as unknown as StoredConnection;
   }

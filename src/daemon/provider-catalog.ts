@@ -1,5 +1,5 @@
 import { AppError } from '../errors.js';
-import { assertName } from '../names.js';
+import { assertName, closest } from '../names.js';
 import type { KvStore } from '../vault/types.js';
 import { providerKey } from '../vault/keys.js';
 import { ProviderRegistry, loadBundledProviders, validateProvider } from '../providers/index.js';
@@ -54,7 +54,10 @@ export class ProviderCatalog implements ProviderMatcher {
   require(name: string): ProviderDef {
     assertName('provider', name);
     const def = this.get(name);
-    if (!def) throw new AppError('ERR_PROVIDER_NOT_FOUND', `unknown provider "${name}"`, 'run `authsome provider list` to see the providers');
+    if (!def) {
+      const guess = closest(name, this.#registry.list().map((d) => d.name));
+      throw new AppError('ERR_PROVIDER_NOT_FOUND', `unknown provider "${name}"${guess ? ` — did you mean "${guess}"?` : ''}`, 'run `authsome provider list` to see the providers');
+    }
     return def;
   }
 

@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { copyFile } from 'node:fs/promises';
+import { copyFile, rm } from 'node:fs/promises';
 import { spawnSync } from 'node:child_process';
 import type { Argv } from 'yargs';
 import { AppError } from '../../errors.js';
@@ -34,6 +34,25 @@ export function caCommand(y: Argv<GlobalArgs>): Argv<GlobalArgs> {
         const status = await plan.run();
         if (status !== 0) throw new AppError('ERR_INTERNAL', `the trust-store command failed (exit ${status})`, 'run it as a user allowed to change the system trust store (sudo)');
         emit(ctx.out, { installed: true, path: ca }, () => 'CA installed in the system trust store.');
+      })
+      .command('uninstall', 'remove the CA from the system trust store (asks first)', (a) => a.option('yes', { type: 'boolean', describe: 'do not ask' }), async (argv) => {
+        const ctx = new Ctx(argv);
+        const plan =
+          process.platform === 'darwin'
+            ? { text: `security remove-trusted-cert ${ctx.paths.caCert}`, run: async () => spawnSync('security', ['remove-trusted-cert', ctx.paths.caCert], { stdio: 'inherit' }).status }
+            : existsSync(DEBIAN_TARGET)
+              ? { text: `remove ${DEBIAN_TARGET}, then run update-ca-certificates --fresh`, run: async () => (await rm(DEBIAN_TARGET), spawnSync('update-ca-certificates', ['--fresh'], { stdio: 'inherit' }).status) }
+              : undefined;
+        if (!plan) {
+          emit(ctx.out, { installed: false }, () => 'The authsome CA is not in the system trust store; nothing to do.');
+          return;
+        }
+        process.stderr.write(`This will: ${plan.text}\n`);
+        const yes = (argv as { yes?: boolean }).yes === true || (await confirm('Proceed?'));
+        if (!yes) throw new AppError('ERR_INPUT_INVALID', 'not confirmed; nothing was changed', 'run it in a terminal and answer y, or pass --yes');
+        const status = await plan.run();
+        if (status !== 0) throw new AppError('ERR_INTERNAL', `the trust-store command failed (exit ${status})`, 'run it as a user allowed to change the system trust store (sudo)');
+        emit(ctx.out, { installed: false, removed: true }, () => 'CA removed from the system trust store.');
       })
       .demandCommand(1, 'name a ca subcommand'),
   );

@@ -1,7 +1,30 @@
+import { mkdir, writeFile } from 'node:fs/promises';
+import { spawnSync } from 'node:child_process';
+import { homedir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { Argv } from 'yargs';
+import { AppError } from '../../errors.js';
 import { runningDaemon, startDaemon, stopDaemon } from '../../daemon/lifecycle.js';
 import { Ctx, type GlobalArgs } from '../context.js';
 import { emit } from '../output.js';
+
+const CLI_MAIN = fileURLToPath(new URL('../main.js', import.meta.url));
+
+/** The login-time service definition for this platform (systemd user unit or launchd agent). */
+export function serviceUnit(home: string): { path: string; text: string; enable: string[][] } {
+  const args = [process.execPath, CLI_MAIN, 'daemon', 'serve', '--home', home];
+  if (process.platform === 'darwin') {
+    const path = join(homedir(), 'Library/LaunchAgents/dev.authsome.daemon.plist');
+    const xml = args.map((a) => `    <string>${a.replace(/&/g, '&amp;').replace(/</g, '&lt;')}</string>`).join('\n');
+    const text = `<?xml version="1.0" encoding="UTF-8"?>\n<!DOCTYPE plist PUBLIC "-//Apple//DTD PLIST 1.0//EN" "http://www.apple.com/DTDs/PropertyList-1.0.dtd">\n<plist version="1.0"><dict>\n  <key>Label</key><string>dev.authsome.daemon</string>\n  <key>ProgramArguments</key><array>\n${xml}\n  </array>\n  <key>RunAtLoad</key><true/>\n  <key>KeepAlive</key><true/>\n</dict></plist>\n`;
+    return { path, text, enable: [['launchctl', 'load', '-w', path]] };
+  }
+  const path = join(process.env['XDG_CONFIG_HOME'] ?? join(homedir(), '.config'), 'systemd/user/authsome.service');
+  const quoted = args.map((a) => (/[\s"\\]/.test(a) ? `"${a.replace(/(["\\])/g, '\\$1')}"` : a)).join(' ');
+  const text = `[Unit]\nDescription=authsome credential-injecting proxy\n\n[Service]\nExecStart=${quoted}\nRestart=on-failure\nKillSignal=SIGTERM\n\n[Install]\nWantedBy=default.target\n`;
+  return { path, text, enable: [['systemctl', '--user', 'daemon-reload'], ['systemctl', '--user', 'enable', '--now', 'authsome.service']] };
+}
 
 export function daemonCommand(y: Argv<GlobalArgs>): Argv<GlobalArgs> {
   return y.command('daemon', 'the background process that alone opens the store and runs the proxy', (d) =>
@@ -34,6 +57,27 @@ export function daemonCommand(y: Argv<GlobalArgs>): Argv<GlobalArgs> {
           // Loaded on demand: the daemon's dependencies (LevelDB, libsodium, X.509) slow every other command.
           const { serve } = await import('../../daemon/serve.js');
           await serve(ctx.paths.home, { ...(port !== undefined ? { proxyPort: port } : {}), ...(strict !== undefined ? { strict } : {}) });
+        },
+      )
+      .command(
+        'install',
+        'write a systemd user unit (Linux) or launchd agent (macOS) that starts the daemon at login; printed, not enabled, unless --enable',
+        (a) => a.option('enable', { type: 'boolean', describe: 'also enable and start it now' }),
+        async (argv) => {
+          const ctx = new Ctx(argv);
+          const unit = serviceUnit(ctx.paths.home);
+          await mkdir(dirname(unit.path), { recursive: true });
+          await writeFile(unit.path, unit.text, { mode: 0o644 });
+          const enable = (argv as { enable?: boolean }).enable === true;
+          if (enable) {
+            for (const cmd of unit.enable) {
+              const r = spawnSync(cmd[0]!, cmd.slice(1), { stdio: 'inherit' });
+              if (r.status !== 0) throw new AppError('ERR_DAEMON_START_FAILED', `\`${cmd.join(' ')}\` failed`, 'run it yourself to see why');
+            }
+          }
+          emit(ctx.out, { path: unit.path, enabled: enable, enableCommands: unit.enable.map((c) => c.join(' ')) }, () =>
+            [`Wrote ${unit.path}`, enable ? 'Enabled: the daemon now starts at login.' : `Enable it with:\n${unit.enable.map((c) => `  ${c.join(' ')}`).join('\n')}`].join('\n'),
+          );
         },
       )
       .demandCommand(1, 'name a daemon subcommand'),
