@@ -21,7 +21,8 @@ export function spawnTracked(cmd: string, args: readonly string[], opts: SpawnOp
 /** Pids of the processes this bench runs right now (for CPU accounting). */
 export function livePids(): number[] {
   const out: number[] = [];
-  for (const c of live) if (c.pid !== undefined && c.exitCode === null && c.signalCode === null) out.push(c.pid);
+  for (const c of live)
+    if (c.pid !== undefined && c.exitCode === null && c.signalCode === null) out.push(c.pid);
   return out;
 }
 

@@ -13,7 +13,8 @@ function machine(): { busy: number; total: number } {
   return { busy: total - idle, total };
 }
 
-function procTicks(pid: number): number {
+/** utime + stime of a process, in clock ticks (USER_HZ, 100 per second on Linux). */
+export function procTicks(pid: number): number {
   try {
     const s = readFileSync(`/proc/${pid}/stat`, 'utf8');
     const f = s.slice(s.lastIndexOf(')') + 2).split(' ');
@@ -48,4 +49,18 @@ export function cpuWindow(): { stop(): CpuShare } {
       return { machinePct, oursPct, foreignPct: Math.max(0, machinePct - oursPct) };
     },
   };
+}
+
+/**
+ * Waits until a process is (nearly) idle: the daemon mints the bundled providers' leaves in the
+ * background after it starts, and no measurement should overlap that. Bounded by maxMs.
+ */
+export async function settle(pid: number, maxMs = 15_000, idlePct = 5): Promise<number> {
+  const t0 = performance.now();
+  while (performance.now() - t0 < maxMs) {
+    const a = procTicks(pid);
+    await new Promise((r) => setTimeout(r, 300));
+    if (((procTicks(pid) - a) / 100 / 0.3) * 100 < idlePct) break;
+  }
+  return performance.now() - t0;
 }

@@ -15,7 +15,12 @@ export interface CliResult {
 }
 
 /** Runs the built CLI once (bounded: killed after timeoutMs). */
-export function cli(env: NodeJS.ProcessEnv, args: string[], input = '', timeoutMs = 30_000): Promise<CliResult> {
+export function cli(
+  env: NodeJS.ProcessEnv,
+  args: string[],
+  input = '',
+  timeoutMs = 30_000,
+): Promise<CliResult> {
   return new Promise((resolvePromise, reject) => {
     const t0 = performance.now();
     const child = spawnTracked(process.execPath, [CLI, ...args], { env, stdio: ['pipe', 'pipe', 'pipe'] });
@@ -66,7 +71,11 @@ export interface Daemon {
   stop(): Promise<void>;
 }
 
-export async function serveDaemon(env: NodeJS.ProcessEnv, nodeArgs: string[] = [], timeoutMs = 20_000): Promise<Daemon> {
+export async function serveDaemon(
+  env: NodeJS.ProcessEnv,
+  nodeArgs: string[] = [],
+  timeoutMs = 20_000,
+): Promise<Daemon> {
   const home = env['AUTHSOME_HOME']!;
   const logPath = join(home, 'server/bench-daemon.log');
   const log = openSync(logPath, 'a', 0o600);
@@ -79,7 +88,9 @@ export async function serveDaemon(env: NodeJS.ProcessEnv, nodeArgs: string[] = [
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     if (child.exitCode !== null || child.signalCode !== null) {
-      throw new Error(`daemon exited while starting: ${readFileSync(logPath, 'utf8').trim().split('\n').slice(-8).join('\n')}`);
+      throw new Error(
+        `daemon exited while starting: ${readFileSync(logPath, 'utf8').trim().split('\n').slice(-8).join('\n')}`,
+      );
     }
     const info = readDaemonInfo(home);
     if (info && info.pid === child.pid) {

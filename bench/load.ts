@@ -42,7 +42,10 @@ export function percentile(sorted: Float64Array | number[], p: number): number {
 }
 
 export function median(xs: number[]): number {
-  return percentile([...xs].sort((a, b) => a - b), 50);
+  const s = [...xs].sort((a, b) => a - b);
+  if (s.length === 0) return NaN;
+  const mid = s.length >> 1;
+  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
 }
 
 /**
@@ -72,7 +75,10 @@ export async function runLoad(o: LoadOptions): Promise<RunStats> {
   };
   const fail = async (e: unknown): Promise<void> => {
     errors++;
-    firstError ??= e instanceof Error ? `${e.message}${e.cause ? ` (${String((e.cause as Error).message ?? e.cause)})` : ''}` : String(e);
+    firstError ??=
+      e instanceof Error
+        ? `${e.message}${e.cause ? ` (${String((e.cause as Error).message ?? e.cause)})` : ''}`
+        : String(e);
     await sleep(10);
   };
   let arrived = 0;
@@ -154,7 +160,8 @@ export function mergeRuns(runs: RunStats[]): RunStats {
   for (const x of all) sum += x;
   const firstError = runs.find((r) => r.firstError !== undefined)?.firstError;
   const cpuRuns = runs.filter((r) => r.cpu);
-  const avg = (k: 'machinePct' | 'oursPct' | 'foreignPct'): number => cpuRuns.reduce((a, r) => a + r.cpu![k], 0) / cpuRuns.length;
+  const avg = (k: 'machinePct' | 'oursPct' | 'foreignPct'): number =>
+    cpuRuns.reduce((a, r) => a + r.cpu![k], 0) / cpuRuns.length;
   return {
     requests,
     completed,
@@ -167,7 +174,15 @@ export function mergeRuns(runs: RunStats[]): RunStats {
     mean: all.length ? sum / all.length : NaN,
     bytes,
     ...(firstError !== undefined ? { firstError } : {}),
-    ...(cpuRuns.length ? { cpu: { machinePct: avg('machinePct'), oursPct: avg('oursPct'), foreignPct: Math.max(...cpuRuns.map((r) => r.cpu!.foreignPct)) } } : {}),
+    ...(cpuRuns.length
+      ? {
+          cpu: {
+            machinePct: avg('machinePct'),
+            oursPct: avg('oursPct'),
+            foreignPct: Math.max(...cpuRuns.map((r) => r.cpu!.foreignPct)),
+          },
+        }
+      : {}),
   };
 }
 

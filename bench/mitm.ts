@@ -64,10 +64,17 @@ function canConnect(port: number): Promise<boolean> {
   });
 }
 
-export async function startMitm(dir: string, originHttpsPort: number, authValue: string, originCaFile: string): Promise<Mitm> {
+export async function startMitm(
+  dir: string,
+  originHttpsPort: number,
+  authValue: string,
+  originCaFile: string,
+): Promise<Mitm> {
   const bin = mitmdumpPath();
   if (!bin) throw new TypeError('mitmdump is not on PATH');
-  const version = execFileSync(bin, ['--version'], { encoding: 'utf8', timeout: 20_000 }).split('\n')[0]!.trim();
+  const version = execFileSync(bin, ['--version'], { encoding: 'utf8', timeout: 20_000 })
+    .split('\n')[0]!
+    .trim();
   const confdir = join(dir, 'mitm');
   mkdirSync(confdir, { recursive: true, mode: 0o700 });
   const addon = join(confdir, 'inject.py');
@@ -77,12 +84,18 @@ export async function startMitm(dir: string, originHttpsPort: number, authValue:
     bin,
     [
       '-q',
-      '--listen-host', '127.0.0.1',
-      '--listen-port', String(port),
-      '--set', `confdir=${confdir}`,
-      '--set', `ssl_verify_upstream_trusted_ca=${originCaFile}`,
-      '--set', 'flow_detail=0',
-      '-s', addon,
+      '--listen-host',
+      '127.0.0.1',
+      '--listen-port',
+      String(port),
+      '--set',
+      `confdir=${confdir}`,
+      '--set',
+      `ssl_verify_upstream_trusted_ca=${originCaFile}`,
+      '--set',
+      'flow_detail=0',
+      '-s',
+      addon,
     ],
     {
       env: { ...process.env, BENCH_ORIGIN_PORT: String(originHttpsPort), BENCH_AUTH_VALUE: authValue },

@@ -6,7 +6,12 @@
  * Started by run.ts as `node origin.js <config.json>`; prints one JSON line with its ports; exits when
  * its stdin closes (the bench went away, however it ended).
  */
-import { createServer as createHttp, type IncomingMessage, type ServerResponse, type Server } from 'node:http';
+import {
+  createServer as createHttp,
+  type IncomingMessage,
+  type ServerResponse,
+  type Server,
+} from 'node:http';
 import { createServer as createHttps } from 'node:https';
 import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
@@ -68,7 +73,8 @@ function handler(secure: boolean) {
     const url = req.url ?? '/';
     if (url.startsWith('/__stats')) {
       const body = JSON.stringify(stats);
-      if (url.includes('reset=1')) stats = { ok: 0, missing: 0, wrong: 0, leaked: 0, requests: 0, uploadBytes: 0 };
+      if (url.includes('reset=1'))
+        stats = { ok: 0, missing: 0, wrong: 0, leaked: 0, requests: 0, uploadBytes: 0 };
       res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
       res.end(body);
       return;

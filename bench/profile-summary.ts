@@ -21,6 +21,9 @@ interface ProfileNode {
 }
 interface CpuProfile {
   nodes: ProfileNode[];
+  /** Microseconds on the monotonic clock (the same clock as process.hrtime in any process). */
+  startTime: number;
+  endTime: number;
   samples: number[];
   timeDeltas: number[];
 }
@@ -36,11 +39,14 @@ export interface HotSpot {
 }
 
 export interface ProfileSummary {
+  /** The part of the profile summarised ('whole profile' when no window was given or it did not fit). */
+  window: string;
   busyMs: number;
   idleMs: number;
   topSelf: HotSpot[];
   /** Inclusive time of functions in our own code (dist/src, dist/bench excluded). */
   topOwnInclusive: HotSpot[];
+  /** Self time per area, native frames (writev, TLS, hashing…) charged to their nearest JS caller. */
   areas: Array<{ area: string; selfMs: number; selfPct: number }>;
 }
 
@@ -62,10 +68,23 @@ function area(cf: CallFrame): string {
   if (/\/dist\/src\/[^/]+\.js$/.test(u)) return 'src (root)';
   const nm = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(u);
   if (nm) return nm[1]!;
-  if (u.startsWith('node:internal/tls') || u.startsWith('node:tls') || u.startsWith('node:_tls')) return 'node tls';
-  if (u.startsWith('node:_http') || u.startsWith('node:http') || u.startsWith('node:internal/http')) return 'node http';
+  if (u.startsWith('node:internal/tls') || u.startsWith('node:tls') || u.startsWith('node:_tls'))
+    return 'node tls';
+  if (u.startsWith('node:_http') || u.startsWith('node:http') || u.startsWith('node:internal/http'))
+    return 'node http';
   if (u.startsWith('node:internal/streams') || u.startsWith('node:stream')) return 'node streams';
-  if (u.startsWith('node:net') || u.startsWith('node:internal/net') || u.includes('stream_base')) return 'node net';
+  if (u.startsWith('node:net') || u.startsWith('node:internal/net') || u.includes('stream_base'))
+    return 'node net';
+  if (u.startsWith('node:internal/crypto') || u.startsWith('node:crypto')) return 'node crypto';
+  if (u.startsWith('node:internal/modules') || u.startsWith('node:internal/vm')) return 'node module loading';
+  if (
+    u.startsWith('node:events') ||
+    u.startsWith('node:internal/process/task_queues') ||
+    u.startsWith('node:internal/timers') ||
+    u.startsWith('node:internal/async_hooks')
+  )
+    return 'node events, ticks, timers';
+  if (u.startsWith('node:internal/fs') || u.startsWith('node:fs')) return 'node fs';
   if (u.startsWith('node:')) return 'node other';
   const fn = cf.functionName;
   if (fn === '(garbage collector)') return 'GC';
@@ -74,8 +93,12 @@ function area(cf: CallFrame): string {
   return 'native/builtins';
 }
 
-export function summarizeProfile(path: string, top = 25): ProfileSummary {
+/** `window`: [from, to] in microseconds of the monotonic clock (process.hrtime.bigint() / 1000n). */
+export function summarizeProfile(path: string, top = 25, window?: [number, number]): ProfileSummary {
   const p = JSON.parse(readFileSync(path, 'utf8')) as CpuProfile;
+  const fits =
+    window !== undefined && window[0] >= p.startTime && window[1] <= p.endTime + 1e6 && window[0] < window[1];
+  const [from, to] = fits ? window : [-Infinity, Infinity];
   const byId = new Map<number, ProfileNode>();
   const parent = new Map<number, number>();
   for (const n of p.nodes) byId.set(n.id, n);
@@ -87,7 +110,10 @@ export function summarizeProfile(path: string, top = 25): ProfileSummary {
   const frames = new Map<string, CallFrame>();
   let idle = 0;
   let busy = 0;
+  let at = p.startTime;
   for (let i = 0; i < p.samples.length; i++) {
+    at += p.timeDeltas[i] ?? 0;
+    if (at < from || at > to) continue;
     const dt = (p.timeDeltas[i + 1] ?? p.timeDeltas[i] ?? 0) / 1000;
     const node = byId.get(p.samples[i]!);
     if (!node) continue;
@@ -99,7 +125,17 @@ export function summarizeProfile(path: string, top = 25): ProfileSummary {
     const k = key(node.callFrame);
     frames.set(k, node.callFrame);
     self.set(k, (self.get(k) ?? 0) + dt);
-    const a = area(node.callFrame);
+    let owner: number | undefined = node.id;
+    while (
+      owner !== undefined &&
+      !byId.get(owner)!.callFrame.url &&
+      parent.get(owner) !== undefined &&
+      !/^\((program|garbage collector)\)$/.test(byId.get(owner)!.callFrame.functionName)
+    )
+      owner = parent.get(owner);
+    const ownerFrame =
+      owner !== undefined && byId.get(owner)!.callFrame.url ? byId.get(owner)!.callFrame : node.callFrame;
+    const a = area(ownerFrame);
     areas.set(a, (areas.get(a) ?? 0) + dt);
     const seen = new Set<string>();
     for (let id: number | undefined = node.id; id !== undefined; id = parent.get(id)) {
@@ -115,27 +151,44 @@ export function summarizeProfile(path: string, top = 25): ProfileSummary {
     const cf = frames.get(k)!;
     const s = self.get(k) ?? 0;
     const t = total.get(k) ?? 0;
-    return { fn: cf.functionName || '(anonymous)', where: where(cf), area: area(cf), selfMs: s, selfPct: (100 * s) / busy, totalMs: t, totalPct: (100 * t) / busy };
+    return {
+      fn: cf.functionName || '(anonymous)',
+      where: where(cf),
+      area: area(cf),
+      selfMs: s,
+      selfPct: (100 * s) / busy,
+      totalMs: t,
+      totalPct: (100 * t) / busy,
+    };
   };
-  const topSelf = [...self.keys()].sort((a, b) => self.get(b)! - self.get(a)!).slice(0, top).map(spot);
+  const topSelf = [...self.keys()]
+    .sort((a, b) => self.get(b)! - self.get(a)!)
+    .slice(0, top)
+    .map(spot);
   const own = [...total.keys()].filter((k) => /\/dist\/src\//.test(frames.get(k)!.url));
-  const topOwnInclusive = own.sort((a, b) => total.get(b)! - total.get(a)!).slice(0, top).map(spot);
+  const topOwnInclusive = own
+    .sort((a, b) => total.get(b)! - total.get(a)!)
+    .slice(0, top)
+    .map(spot);
   return {
+    window: fits ? `${((to - from) / 1e6).toFixed(1)} s window of the load` : 'whole profile',
     busyMs: busy,
     idleMs: idle,
     topSelf,
     topOwnInclusive,
-    areas: [...areas.entries()].sort((a, b) => b[1] - a[1]).map(([a, ms]) => ({ area: a, selfMs: ms, selfPct: (100 * ms) / busy })),
+    areas: [...areas.entries()]
+      .sort((a, b) => b[1] - a[1])
+      .map(([a, ms]) => ({ area: a, selfMs: ms, selfPct: (100 * ms) / busy })),
   };
 }
 
 export function formatSummary(s: ProfileSummary): string {
   const pct = (x: number): string => `${x.toFixed(1).padStart(5)}%`;
   const lines = [
-    `busy ${(s.busyMs / 1000).toFixed(2)} s, idle ${(s.idleMs / 1000).toFixed(2)} s (percentages are of busy time)`,
+    `${s.window}: busy ${(s.busyMs / 1000).toFixed(2)} s, idle ${(s.idleMs / 1000).toFixed(2)} s (percentages are of busy time)`,
     '',
-    'self time by area:',
-    ...s.areas.map((a) => `  ${pct(a.selfPct)}  ${a.area}`),
+    'self time by area (native frames charged to their nearest JS caller):',
+    ...s.areas.filter((a) => a.selfPct >= 0.3).map((a) => `  ${pct(a.selfPct)}  ${a.area}`),
     '',
     'top functions by self time:',
     ...s.topSelf.map((h) => `  ${pct(h.selfPct)} self ${pct(h.totalPct)} total  ${h.fn}  ${h.where}`),

@@ -9,7 +9,11 @@ export function table(rows: string[][], rightAlignFrom = 1): string {
   return [line(head!), sep, ...body.map(line)].join('\n');
 }
 
-export const f0 = (x: number | undefined): string => (x === undefined || !Number.isFinite(x) ? '-' : Math.round(x).toString());
-export const f1 = (x: number | undefined): string => (x === undefined || !Number.isFinite(x) ? '-' : x.toFixed(1));
-export const f2 = (x: number | undefined): string => (x === undefined || !Number.isFinite(x) ? '-' : x.toFixed(2));
-export const f3 = (x: number | undefined): string => (x === undefined || !Number.isFinite(x) ? '-' : x.toFixed(3));
+export const f0 = (x: number | undefined): string =>
+  x === undefined || !Number.isFinite(x) ? '-' : Math.round(x).toString();
+export const f1 = (x: number | undefined): string =>
+  x === undefined || !Number.isFinite(x) ? '-' : x.toFixed(1);
+export const f2 = (x: number | undefined): string =>
+  x === undefined || !Number.isFinite(x) ? '-' : x.toFixed(2);
+export const f3 = (x: number | undefined): string =>
+  x === undefined || !Number.isFinite(x) ? '-' : x.toFixed(3);

@@ -10,6 +10,7 @@ export interface ControlOptions {
   authenticate(req: IncomingMessage, url: string, body: Buffer): Promise<string>;
 }
 
+const MAX_HEADERS = 64;
 const LOOPBACK_PEERS = new Set(['127.0.0.1', '::1', '::ffff:127.0.0.1']);
 
 /** Host must name a loopback address and the port we listen on: blocks DNS-rebinding from browsers. */
@@ -18,11 +19,18 @@ function hostAllowed(host: string | undefined, port: number): boolean {
   return host === `127.0.0.1:${port}` || host === `localhost:${port}` || host === `[::1]:${port}`;
 }
 
-export function createControlServer(opts: ControlOptions): { server: Server; listen(port: number, host: string): Promise<AddressInfo> } {
-  const server = createServer({ requestTimeout: 30_000, headersTimeout: 10_000, maxHeaderSize: 16 * 1024 }, (req, res) => {
-    void handle(opts, server, req, res);
-  });
+export function createControlServer(opts: ControlOptions): {
+  server: Server;
+  listen(port: number, host: string): Promise<AddressInfo>;
+} {
+  const server = createServer(
+    { requestTimeout: 30_000, headersTimeout: 10_000, maxHeaderSize: 16 * 1024 },
+    (req, res) => {
+      void handle(opts, server, req, res);
+    },
+  );
   server.keepAliveTimeout = 5_000;
+  server.maxHeadersCount = 0;
   return {
     server,
     listen: (port, host) =>
@@ -36,17 +44,56 @@ export function createControlServer(opts: ControlOptions): { server: Server; lis
   };
 }
 
-async function handle(opts: ControlOptions, server: Server, req: IncomingMessage, res: ServerResponse): Promise<void> {
+/**
+ * Who may talk to the control API, decided before the body is read or a token is looked at: a
+ * loopback peer, exactly one Host naming our loopback address and port (a browser tricked by DNS
+ * rebinding sends its own name), and an origin-form target. Returns the URL the PoP token signs.
+ */
+export function checkControlRequest(
+  remoteAddress: string | undefined,
+  rawHeaders: readonly string[],
+  target: string | undefined,
+  port: number,
+): string {
+  if (!LOOPBACK_PEERS.has(remoteAddress ?? '')) {
+    throw new AppError(
+      'ERR_AUTH_FORBIDDEN',
+      'the control API only answers loopback peers',
+      'run the CLI on the same machine',
+    );
+  }
+  // Node would drop headers past maxHeadersCount silently; it is lifted below and the count checked here.
+  if (rawHeaders.length / 2 > MAX_HEADERS)
+    throw new AppError('ERR_INPUT_INVALID', `more than ${MAX_HEADERS} request headers`, 'send fewer headers');
+  const hosts: string[] = [];
+  for (let i = 0; i < rawHeaders.length; i += 2)
+    if (rawHeaders[i]!.toLowerCase() === 'host') hosts.push(rawHeaders[i + 1]!);
+  if (hosts.length !== 1 || !hostAllowed(hosts[0], port)) {
+    throw new AppError(
+      'ERR_AUTH_FORBIDDEN',
+      'foreign Host header refused',
+      'talk to the daemon as 127.0.0.1:<port>',
+    );
+  }
+  if (target === undefined || !target.startsWith('/') || target.startsWith('//')) {
+    throw new AppError(
+      'ERR_INPUT_INVALID',
+      'the control API takes origin-form request targets only',
+      'send GET /v1/status, not an absolute URL',
+    );
+  }
+  return `http://${hosts[0]}${target}`;
+}
+
+async function handle(
+  opts: ControlOptions,
+  server: Server,
+  req: IncomingMessage,
+  res: ServerResponse,
+): Promise<void> {
   try {
     const port = (server.address() as AddressInfo).port;
-    if (!LOOPBACK_PEERS.has(req.socket.remoteAddress ?? '')) {
-      throw new AppError('ERR_AUTH_FORBIDDEN', 'the control API only answers loopback peers', 'run the CLI on the same machine');
-    }
-    const hosts = req.headersDistinct['host'] ?? [];
-    if (hosts.length !== 1 || !hostAllowed(hosts[0], port)) {
-      throw new AppError('ERR_AUTH_FORBIDDEN', 'foreign Host header refused', 'talk to the daemon as 127.0.0.1:<port>');
-    }
-    const url = `http://${hosts[0]}${req.url ?? '/'}`;
+    const url = checkControlRequest(req.socket.remoteAddress, req.rawHeaders, req.url, port);
     const parsed = new URL(url);
     const body = await readBody(req);
     const { handler, params } = opts.router.find(req.method ?? 'GET', parsed.pathname);

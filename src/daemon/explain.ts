@@ -12,7 +12,8 @@ import type { App } from '../app.js';
  * same canonicaliser and provider matcher the proxy uses. Values are masked with mask(): no field
  * value ever leaves the daemon. A session minted with --allow can only narrow the answer.
  */
-export type Decision = 'inject' | 'tunnel' | 'forward' | 'cleartext' | 'denied' | 'no-connection' | 'no-default' | 'invalid';
+export type Decision =
+  'inject' | 'tunnel' | 'forward' | 'cleartext' | 'denied' | 'no-connection' | 'no-default' | 'invalid';
 
 export interface Explanation {
   url: string;
@@ -40,7 +41,13 @@ function maskedValue(template: string, fields: CredentialFields): string {
   if (!parsed.ok) return '<invalid template>';
   const arg = (a: TemplateArg) => (a.kind === 'lit' ? `'${a.text}'` : maskedField(fields, a.name));
   return parsed.parts
-    .map((p) => (p.kind === 'lit' ? p.text : p.kind === 'field' ? maskedField(fields, p.name) : `base64(${p.args.map(arg).join(' + ')})`))
+    .map((p) =>
+      p.kind === 'lit'
+        ? p.text
+        : p.kind === 'field'
+          ? maskedField(fields, p.name)
+          : `base64(${p.args.map(arg).join(' + ')})`,
+    )
     .join('');
 }
 
@@ -49,12 +56,22 @@ function splitUrl(raw: string): { scheme: string; authority: string; rest: strin
   return m ? { scheme: m[1]!.toLowerCase(), authority: m[2]!, rest: m[3]! } : undefined;
 }
 
-export async function explainRequest(app: App, profile: string, url: string, requested: string | undefined): Promise<Explanation> {
+export async function explainRequest(
+  app: App,
+  profile: string,
+  url: string,
+  requested: string | undefined,
+): Promise<Explanation> {
   const base: Base = { url, profile, headers: [], query: [], strips: [] };
   const parts = splitUrl(url);
   const secure = parts?.scheme === 'https' || parts?.scheme === 'wss';
   if (!parts || (!secure && parts.scheme !== 'http' && parts.scheme !== 'ws')) {
-    return { ...base, decision: 'invalid', reason: 'not an absolute http(s):// URL', hint: 'give the full URL, e.g. https://api.github.com/user' };
+    return {
+      ...base,
+      decision: 'invalid',
+      reason: 'not an absolute http(s):// URL',
+      hint: 'give the full URL, e.g. https://api.github.com/user',
+    };
   }
   let dest: NonNullable<Explanation['destination']>;
   let kind: HostKind;
@@ -65,11 +82,17 @@ export async function explainRequest(app: App, profile: string, url: string, req
     kind = a.kind;
   } catch (e) {
     if (!isAppError(e)) throw e;
-    return { ...base, decision: 'invalid', reason: `the proxy refuses this request (400): ${e.message}`, hint: 'send a canonical URL: lower-case DNS name, no userinfo, no percent-encoded host, no dot segments' };
+    return {
+      ...base,
+      decision: 'invalid',
+      reason: `the proxy refuses this request (400): ${e.message}`,
+      hint: 'send a canonical URL: lower-case DNS name, no userinfo, no percent-encoded host, no dot segments',
+    };
   }
   const withDest = { ...base, destination: dest };
   if (!secure) {
-    const would = kind === 'name' ? app.providers.match({ host: dest.host, port: 443, path: dest.path }) : undefined;
+    const would =
+      kind === 'name' ? app.providers.match({ host: dest.host, port: 443, path: dest.path }) : undefined;
     return {
       ...withDest,
       decision: 'cleartext',
@@ -79,19 +102,32 @@ export async function explainRequest(app: App, profile: string, url: string, req
       ...(would ? { hint: `use https://${dest.host}${dest.path}` } : {}),
     };
   }
-  const def = kind === 'name' ? app.providers.match({ host: dest.host, port: dest.port, path: dest.path }) : undefined;
+  const def =
+    kind === 'name' ? app.providers.match({ host: dest.host, port: dest.port, path: dest.path }) : undefined;
   if (!def) {
     const covered = kind === 'name' && app.providers.covers(dest.host, dest.port);
     if (covered) {
-      return { ...withDest, decision: 'forward', reason: `a provider covers ${dest.host}:${dest.port}, but not the path ${dest.path}: the request is intercepted and forwarded without a credential` };
+      return {
+        ...withDest,
+        decision: 'forward',
+        reason: `a provider covers ${dest.host}:${dest.port}, but not the path ${dest.path}: the request is intercepted and forwarded without a credential`,
+      };
     }
     if (app.settings.proxy.strict) {
-      return { ...withDest, decision: 'denied', reason: `no provider covers ${dest.host}:${dest.port}, and the proxy runs in strict mode: 403 ERR_PROXY_DESTINATION_DENIED`, hint: 'add NO_PROXY for it, or add a provider: authsome provider add FILE' };
+      return {
+        ...withDest,
+        decision: 'denied',
+        reason: `no provider covers ${dest.host}:${dest.port}, and the proxy runs in strict mode: 403 ERR_PROXY_DESTINATION_DENIED`,
+        hint: 'add NO_PROXY for it, or add a provider: authsome provider add FILE',
+      };
     }
     return {
       ...withDest,
       decision: 'tunnel',
-      reason: kind === 'name' ? `no provider covers ${dest.host}:${dest.port}: the request is tunnelled untouched (no interception, no credential)` : 'an IP literal never matches a provider: the request is tunnelled untouched (no credential)',
+      reason:
+        kind === 'name'
+          ? `no provider covers ${dest.host}:${dest.port}: the request is tunnelled untouched (no interception, no credential)`
+          : 'an IP literal never matches a provider: the request is tunnelled untouched (no credential)',
       hint: 'to inject a credential here, add a provider that declares this host: authsome provider add FILE',
     };
   }
@@ -100,24 +136,45 @@ export async function explainRequest(app: App, profile: string, url: string, req
 
 type Base = Omit<Explanation, 'decision' | 'reason'>;
 
-async function withProvider(app: App, e: Base, def: ProviderDef, requested: string | undefined): Promise<Explanation> {
+async function withProvider(
+  app: App,
+  e: Base,
+  def: ProviderDef,
+  requested: string | undefined,
+): Promise<Explanation> {
   const provider = { name: def.name, displayName: def.displayName };
-  const strips = [...new Set(def.inject.filter((r) => r.type === 'header').map((r) => r.name.toLowerCase())), 'x-authsome-connection'];
+  const strips = [
+    ...new Set(def.inject.filter((r) => r.type === 'header').map((r) => r.name.toLowerCase())),
+    'x-authsome-connection',
+  ];
   const names = (await app.connections.list(e.profile, def.name)).map((c) => c.connection);
   const others = names.length ? ` (this profile has: ${names.join(', ')})` : '';
   const at = { ...e, provider, strips };
   // The proxy's own choice, for a session without --allow: explain can never disagree with it.
   let cred: ResolvedCredential | undefined;
   try {
-    cred = await chooseConnection(app.connections, { id: 'explain', profile: e.profile, allow: undefined, expiresAt: Number.MAX_SAFE_INTEGER }, def, requested);
+    cred = await chooseConnection(
+      app.connections,
+      { id: 'explain', profile: e.profile, allow: undefined, expiresAt: Number.MAX_SAFE_INTEGER },
+      def,
+      requested,
+    );
   } catch (err) {
     if (!isAppError(err) || err.code !== 'ERR_PROXY_CONNECTION_DENIED') throw err;
-    const what = requested !== undefined ? `no ${def.name} connection "${requested}"` : names.length === 0 ? `no ${def.name} connection` : `no default ${def.name} connection`;
+    const what =
+      requested !== undefined
+        ? `no ${def.name} connection "${requested}"`
+        : names.length === 0
+          ? `no ${def.name} connection`
+          : `no default ${def.name} connection`;
     return {
       ...at,
       decision: requested === undefined && names.length > 0 ? 'no-default' : 'no-connection',
       reason: `profile "${e.profile}" has ${what}${others}: the proxy answers 403 ERR_PROXY_CONNECTION_DENIED and sends nothing upstream`,
-      hint: requested === undefined && names.length > 0 ? `authsome connection default ${def.name} ${names[0]}` : `authsome login ${def.name}${requested !== undefined ? ` --connection ${requested}` : ''}`,
+      hint:
+        requested === undefined && names.length > 0
+          ? `authsome connection default ${def.name} ${names[0]}`
+          : `authsome login ${def.name}${requested !== undefined ? ` --connection ${requested}` : ''}`,
     };
   }
   if (!cred) {
@@ -125,14 +182,23 @@ async function withProvider(app: App, e: Base, def: ProviderDef, requested: stri
       ...at,
       decision: 'forward',
       reason: `profile "${e.profile}" has ${names.length ? `no default ${def.name} connection${others}` : `no ${def.name} connection`}: the request is intercepted and forwarded without a credential`,
-      hint: names.length ? `authsome connection default ${def.name} ${names[0]}, or send X-Authsome-Connection` : `authsome login ${def.name}`,
+      hint: names.length
+        ? `authsome connection default ${def.name} ${names[0]}, or send X-Authsome-Connection`
+        : `authsome login ${def.name}`,
     };
   }
   const conns = await app.connections.list(e.profile, def.name);
   const isDefault = conns.some((c) => c.connection === cred.connection && c.isDefault);
-  const headers = def.inject.filter((r) => r.type === 'header').map((r) => ({ name: r.name, value: maskedValue(r.template, cred.fields) }));
-  const query = def.inject.filter((r) => r.type === 'query').map((r) => ({ name: r.name, value: maskedValue(r.template, cred.fields) }));
-  const how = [...headers.map((h) => `header ${h.name}`), ...query.map((q) => `query parameter ${q.name}`)].join(', ');
+  const headers = def.inject
+    .filter((r) => r.type === 'header')
+    .map((r) => ({ name: r.name, value: maskedValue(r.template, cred.fields) }));
+  const query = def.inject
+    .filter((r) => r.type === 'query')
+    .map((r) => ({ name: r.name, value: maskedValue(r.template, cred.fields) }));
+  const how = [
+    ...headers.map((h) => `header ${h.name}`),
+    ...query.map((q) => `query parameter ${q.name}`),
+  ].join(', ');
   return {
     ...at,
     headers,

@@ -1,17 +1,22 @@
 import { spawn } from 'node:child_process';
 import { openSync, closeSync, existsSync, readFileSync } from 'node:fs';
+import { open, readFile, rm, stat } from 'node:fs/promises';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { AppError } from '../errors.js';
 import type { HomePaths } from '../config/paths.js';
-import { readDaemonInfo, isAlive, type DaemonInfo } from './daemon-file.js';
+import { readDaemonInfo, isAlive, isDaemonProcess, type DaemonInfo } from './daemon-file.js';
 
 const CLI_MAIN = fileURLToPath(new URL('../cli/main.js', import.meta.url));
 
-/** The daemon named by daemon.json, if its process is alive. */
+/**
+ * The daemon named by daemon.json, if that process is still the daemon. A daemon killed with -9 leaves
+ * its daemon.json behind: a dead pid, or later a reused one, means "not running".
+ */
 export async function runningDaemon(paths: HomePaths): Promise<DaemonInfo | undefined> {
   const info = await readDaemonInfo(paths.daemonJson);
-  return info && isAlive(info.pid) ? info : undefined;
+  return info && isDaemonProcess(info) ? info : undefined;
 }
 
 function logTail(path: string): string {
@@ -22,6 +27,51 @@ function logTail(path: string): string {
   }
 }
 
+/**
+ * Serialises daemon starts of one home across CLI processes (an O_EXCL lock file holding the holder's
+ * pid). Without it, commands run side by side after a crash each spawn a daemon: all but one fail on the
+ * store lock, and their commands fail with them. A lock whose holder died is taken over.
+ */
+async function withStartLock<T>(paths: HomePaths, timeoutMs: number, fn: () => Promise<T>): Promise<T> {
+  const lock = join(paths.serverDir, 'daemon.start.lock');
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      const fh = await open(lock, 'wx', 0o600);
+      try {
+        await fh.writeFile(`${process.pid}\n`);
+      } finally {
+        await fh.close();
+      }
+      break;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+    }
+    if (await staleLock(lock)) {
+      await rm(lock, { force: true });
+      continue;
+    }
+    if (Date.now() > deadline) {
+      throw new AppError('ERR_DAEMON_START_FAILED', 'another authsome command has been starting the daemon for too long', `retry; if it persists, remove ${lock}`);
+    }
+    await sleep(20 + Math.random() * 30);
+  }
+  try {
+    return await fn();
+  } finally {
+    await rm(lock, { force: true });
+  }
+}
+
+/** The holder died (kill -9 of a CLI): its pid is gone, or it never got to write one. */
+async function staleLock(lock: string): Promise<boolean> {
+  const [text, st] = await Promise.all([readFile(lock, 'utf8').catch(() => undefined), stat(lock).catch(() => undefined)]);
+  if (text === undefined || st === undefined) return false; // just released: retry at once
+  const pid = Number(text.trim());
+  if (Number.isSafeInteger(pid) && pid > 0) return !isAlive(pid);
+  return Date.now() - st.mtimeMs > 2_000; // empty: a holder between create and write, unless it is old
+}
+
 /** Starts `authsome daemon serve` detached and waits until it has written daemon.json. */
 export async function startDaemon(paths: HomePaths, timeoutMs = 15_000): Promise<DaemonInfo> {
   const existing = await runningDaemon(paths);
@@ -29,6 +79,14 @@ export async function startDaemon(paths: HomePaths, timeoutMs = 15_000): Promise
   if (!existsSync(paths.masterKey)) {
     throw new AppError('ERR_HOME_NOT_INITIALISED', `no authsome home at ${paths.home}`, 'run `authsome init` first');
   }
+  return withStartLock(paths, timeoutMs, async () => {
+    // Another command may have started it while this one waited for the lock.
+    const started = await runningDaemon(paths);
+    return started ?? (await spawnDaemon(paths, timeoutMs));
+  });
+}
+
+async function spawnDaemon(paths: HomePaths, timeoutMs: number): Promise<DaemonInfo> {
   const log = openSync(paths.daemonLog, 'a', 0o600);
   const child = spawn(process.execPath, [CLI_MAIN, 'daemon', 'serve', '--home', paths.home], {
     detached: true,
@@ -46,6 +104,9 @@ export async function startDaemon(paths: HomePaths, timeoutMs = 15_000): Promise
     const info = await readDaemonInfo(paths.daemonJson);
     if (info && info.pid === child.pid) return info;
     if (exited !== undefined) {
+      // It may have lost a race for the store to a daemon started outside this lock (`daemon serve`).
+      const other = await runningDaemon(paths);
+      if (other) return other;
       const tail = logTail(paths.daemonLog);
       throw new AppError('ERR_DAEMON_START_FAILED', `the daemon exited while starting (code ${exited})${tail ? `:\n${tail}` : ''}`, `fix the cause above; the full log is ${paths.daemonLog}`);
     }

@@ -1,4 +1,4 @@
-import type { IncomingMessage } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { AppError } from '../errors.js';
 import { isValidName } from '../names.js';
 import { loadSettings, type SettingsOverrides } from '../config/settings.js';
@@ -8,7 +8,12 @@ import { VERSION } from '../version.js';
 import { createControlServer } from './control.js';
 import { buildRoutes } from './routes.js';
 import { parseJsonBody } from './http-util.js';
-import { writeDaemonInfo, removeDaemonInfo } from './daemon-file.js';
+import { writeDaemonInfo, removeDaemonInfo, processStartTime } from './daemon-file.js';
+
+/** How long SIGTERM lets in-flight proxy and control requests run before cutting them. */
+const DRAIN_MS = 10_000;
+/** After this, a stop that is stuck (a hung disk) exits anyway: nothing unacknowledged is promised. */
+const STOP_DEADLINE_MS = DRAIN_MS + 5_000;
 
 /**
  * The first profile registers itself: the bootstrap request is signed by the key it carries,
@@ -38,6 +43,11 @@ export async function serve(home: string, overrides: SettingsOverrides = {}): Pr
   const app = await buildApp(settings);
   const control = createControlServer({ router: buildRoutes(app), authenticate: (req, url, body) => authenticate(app, req, url, body) });
   let stopping = false;
+  const inFlight = new Set<ServerResponse>();
+  control.server.on('request', (_req: IncomingMessage, res: ServerResponse) => {
+    inFlight.add(res);
+    res.once('close', () => inFlight.delete(res));
+  });
   let ports: { controlPort: number; proxyPort: number };
   try {
     const c = await control.listen(settings.daemon.port, settings.daemon.host);
@@ -45,6 +55,7 @@ export async function serve(home: string, overrides: SettingsOverrides = {}): Pr
     const p = await app.proxy.listen(settings.proxy.port, settings.proxy.host);
     app.setProxyAddress(p);
     await app.audit.append({ event: 'daemon.start', profile: '-', detail: { pid: process.pid, control_port: c.port, proxy_port: p.port, version: VERSION } });
+    const procStart = processStartTime(process.pid);
     await writeDaemonInfo(settings.paths.daemonJson, {
       pid: process.pid,
       host: settings.daemon.host,
@@ -53,6 +64,7 @@ export async function serve(home: string, overrides: SettingsOverrides = {}): Pr
       proxyPort: p.port,
       startedAt: app.startedAt.toISOString(),
       version: VERSION,
+      ...(procStart !== undefined ? { procStart } : {}),
     });
     ports = { controlPort: c.port, proxyPort: p.port };
     console.log(`authsome daemon ${VERSION} pid ${process.pid}: control http://${settings.daemon.host}:${c.port}, proxy http://${settings.proxy.host}:${p.port}`);
@@ -65,18 +77,48 @@ export async function serve(home: string, overrides: SettingsOverrides = {}): Pr
     throw e;
   }
 
-  const stop = async (signal: string) => {
+  const stop = async (signal: string): Promise<void> => {
     if (stopping) return;
     stopping = true;
     console.log(`authsome daemon: ${signal}, draining`);
-    control.server.close();
-    control.server.closeIdleConnections();
-    await app.audit.append({ event: 'daemon.stop', profile: '-', detail: { signal } }).catch(() => undefined);
-    await app.close();
-    await removeDaemonInfo(settings.paths.daemonJson, process.pid);
-    process.exit(0);
+    setTimeout(() => {
+      console.error(`authsome daemon: could not stop within ${STOP_DEADLINE_MS / 1000}s, exiting`);
+      process.exit(1);
+    }, STOP_DEADLINE_MS).unref();
+    let code = 0;
+    try {
+      // Stop taking work, and let what is in flight finish while the audit log and the store are still
+      // open: an in-flight login completes its write and its audit line, a proxied request its response.
+      await Promise.all([app.proxy.close(DRAIN_MS), drainControl(control.server, inFlight, DRAIN_MS)]);
+      await app.audit.append({ event: 'daemon.stop', profile: '-', detail: { signal } }).catch((e: unknown) => {
+        console.error('authsome daemon: could not audit daemon.stop:', e);
+      });
+      await app.close(); // audit writer (flushes what is queued) and store (waits for queued writes)
+    } catch (e) {
+      console.error('authsome daemon: error while stopping:', e);
+      code = 1;
+    }
+    await removeDaemonInfo(settings.paths.daemonJson, process.pid).catch(() => undefined);
+    process.exit(code);
   };
   process.on('SIGTERM', () => void stop('SIGTERM'));
   process.on('SIGINT', () => void stop('SIGINT'));
   return ports;
+}
+
+/**
+ * Closes the control API gracefully: no new connections, idle keep-alive sockets closed, and each
+ * in-flight request told to close its connection once answered. Cut after graceMs.
+ */
+function drainControl(server: Server, inFlight: ReadonlySet<ServerResponse>, graceMs: number): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => server.closeAllConnections(), graceMs);
+    timer.unref();
+    server.close(() => {
+      clearTimeout(timer);
+      resolve();
+    });
+    for (const res of inFlight) if (!res.headersSent) res.setHeader('connection', 'close');
+    server.closeIdleConnections();
+  });
 }

@@ -23,6 +23,8 @@ export interface AddressPolicyDeps {
   readonly resolve: ReadonlyMap<string, string>;
   readonly selfAddresses: () => ReadonlyArray<{ host: string; port: number }>;
   readonly lookup?: LookupFn;
+  /** Test seam: the address filter (default isForbiddenAddress). */
+  readonly forbidden?: (address: string) => boolean;
 }
 
 const blocked = new BlockList();
@@ -45,12 +47,14 @@ for (const [net, bits] of [
   blocked.addSubnet(net, bits, 'ipv4');
 for (const [net, bits] of [
   // IPv4-mapped IPv6 (::ffff:a.b.c.d) needs no rule: BlockList applies the IPv4 rules to it.
-  ['::', 128],
-  ['::1', 128],
+  ['::', 96], // unspecified, loopback and the deprecated IPv4-compatible ::a.b.c.d
   ['100::', 64],
+  ['2001::', 32], // Teredo: tunnels to an embedded IPv4 address
   ['2001:db8::', 32],
+  ['2002::', 16], // 6to4: likewise
   ['fc00::', 7],
   ['fe80::', 10],
+  ['fec0::', 10], // deprecated site-local
   ['ff00::', 8],
 ] as const)
   blocked.addSubnet(net, bits, 'ipv6');
@@ -73,7 +77,19 @@ export function isForbiddenAddress(address: string): boolean {
   return blocked.check(address, v === 4 ? 'ipv4' : 'ipv6');
 }
 
-const isLoopback = (a: string): boolean => a === '::1' || a === 'localhost' || /^127\./.test(a);
+/**
+ * Spellings that reach this machine: loopback, and the unspecified address (connecting to 0.0.0.0
+ * or :: reaches a local listener on Linux), IPv4-mapped forms included.
+ */
+const local = new BlockList();
+local.addSubnet('127.0.0.0', 8, 'ipv4');
+local.addSubnet('0.0.0.0', 8, 'ipv4');
+local.addSubnet('::', 127, 'ipv6'); // :: and ::1
+function isLocal(a: string): boolean {
+  if (a === 'localhost' || a === '') return true;
+  const v = isIP(a);
+  return v !== 0 && local.check(a, v === 4 ? 'ipv4' : 'ipv6');
+}
 const isUnspecified = (a: string): boolean => a === '0.0.0.0' || a === '::' || a === '';
 
 function parsePin(pin: string): { address: string; port: number } {
@@ -87,17 +103,18 @@ const defaultLookup: LookupFn = (host) => dnsLookup(host, { all: true, verbatim:
 export class AddressPolicy {
   readonly #deps: AddressPolicyDeps;
   readonly #lookup: LookupFn;
+  readonly #forbidden: (address: string) => boolean;
 
   constructor(deps: AddressPolicyDeps) {
     this.#deps = deps;
     this.#lookup = deps.lookup ?? defaultLookup;
+    this.#forbidden = deps.forbidden ?? isForbiddenAddress;
   }
 
   #isSelf(address: string, port: number): boolean {
     for (const s of this.#deps.selfAddresses()) {
       if (s.port !== port) continue;
-      if (address === s.host || (isLoopback(address) && (isLoopback(s.host) || isUnspecified(s.host))))
-        return true;
+      if (address === s.host || (isLocal(address) && isLocal(s.host))) return true;
       if (isUnspecified(s.host) && localAddresses().has(address)) return true;
     }
     return false;
@@ -124,7 +141,7 @@ export class AddressPolicy {
           : undefined;
     if (literal !== undefined) {
       this.#assertNotSelf(literal, a.port);
-      if (isForbiddenAddress(literal)) throw denied();
+      if (this.#forbidden(literal)) throw denied();
     }
   }
 
@@ -149,7 +166,7 @@ export class AddressPolicy {
     for (const c of candidates) this.#assertNotSelf(c.address, a.port);
     // Fail closed when any answer is internal: a name that mixes public and private answers is a
     // rebinding setup, not a configuration to pick the good half of.
-    if (candidates.length === 0 || candidates.some((c) => isForbiddenAddress(c.address))) throw denied();
+    if (candidates.length === 0 || candidates.some((c) => this.#forbidden(c.address))) throw denied();
     return { address: candidates[0]!.address, port: a.port, pinned: false };
   }
 }

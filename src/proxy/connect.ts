@@ -6,7 +6,7 @@ import { track, type ProxyContext } from './context.js';
 import { parseAuthority, type Authority } from './destination.js';
 import { dial } from './dial.js';
 import { splice } from './forward.js';
-import { checkHeaderCount, singleValue } from './headers.js';
+import { checkRequestHead } from './headers.js';
 import type { CachedIdentity } from './identify.js';
 import { auditDeny, newTrace } from './pipeline.js';
 import { writeRawError } from './respond.js';
@@ -23,12 +23,12 @@ export function onConnect(ctx: ProxyContext, req: IncomingMessage, socket: Socke
   const t = newTrace('CONNECT');
   void (async () => {
     try {
-      checkHeaderCount(req.rawHeaders, ctx.settings.maxHeaderCount);
-      singleValue(req.rawHeaders, 'host');
+      checkRequestHead(req.rawHeaders, ctx.settings.maxHeaderCount);
       const authority = parseAuthority(req.url ?? '');
       t.host = authority.host;
       const identity = await ctx.identifier.verify(req.rawHeaders);
       t.profile = identity.session.profile;
+      ctx.limiter.claim(socket, t.profile);
       ctx.policy.precheck(authority);
       if (authority.kind === 'name' && ctx.deps.providers.covers(authority.host, authority.port)) {
         await intercept(ctx, socket, head, authority, identity);

@@ -51,7 +51,8 @@ export async function chooseConnection(
   provider: ProviderDef,
   requested: string | undefined,
 ): Promise<ResolvedCredential | undefined> {
-  if (requested !== undefined && !allowed(session, provider.name, requested)) throw denied(provider.name, requested);
+  if (requested !== undefined && !allowed(session, provider.name, requested))
+    throw denied(provider.name, requested);
   const cred = await credentials.resolve(session.profile, provider.name, requested);
   if (!cred) {
     if (requested === undefined) return undefined;

@@ -5,6 +5,7 @@ import type { ProxySettings } from '../config/settings.js';
 import type { AddressPolicy } from './address-policy.js';
 import type { Authority } from './destination.js';
 import type { CachedIdentity, Identifier } from './identify.js';
+import type { ConnectionLimiter } from './limits.js';
 import type { ProxyDeps, ProxyStats } from './types.js';
 import type { Upstreams } from './upstream.js';
 
@@ -22,6 +23,7 @@ export interface ProxyContext {
   readonly settings: ProxySettings;
   readonly identifier: Identifier;
   readonly policy: AddressPolicy;
+  readonly limiter: ConnectionLimiter;
   readonly upstreams: Upstreams;
   readonly trust: SecureContext;
   /** Decrypted TLS socket -> its tunnel. */

@@ -3,8 +3,8 @@ import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { track, type ProxyContext } from './context.js';
 import { dial } from './dial.js';
-import type { Prepared } from './pipeline.js';
-import { ResponseRelay } from './relay.js';
+import { auditEcho, type Prepared } from './pipeline.js';
+import { ResponseRelay, type EchoGuard } from './relay.js';
 
 function hasBody(req: IncomingMessage): boolean {
   const cl = req.headers['content-length'];
@@ -23,8 +23,13 @@ export function forwardHttp(
   req: IncomingMessage,
   res: ServerResponse,
 ): Promise<void> {
+  const needles = p.needles;
+  const guard: EchoGuard | undefined = needles && {
+    needles,
+    onEcho: (where) => auditEcho(ctx, p.trace, where, where === 'header' ? 502 : res.statusCode),
+  };
   return new Promise((resolve, reject) => {
-    const relay = new ResponseRelay(res, p.requestId, (err) => (err ? reject(err) : resolve()));
+    const relay = new ResponseRelay(res, p.requestId, (err) => (err ? reject(err) : resolve()), guard);
     ctx.upstreams.pool(p.authority, p.secure).dispatch(
       {
         origin: p.origin,

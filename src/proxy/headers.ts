@@ -43,6 +43,56 @@ export function checkHeaderCount(raw: readonly string[], max: number): void {
   }
 }
 
+/**
+ * The head checks every request passes, on the raw list (Node's parser already refuses CL+TE and
+ * conflicting Content-Length; this does not rely on its leniency settings): the header count, and
+ * at most one Content-Length / Transfer-Encoding / Host / Proxy-Authorization /
+ * X-Authsome-Connection, with Transfer-Encoding exactly "chunked" and never beside Content-Length.
+ */
+export function checkRequestHead(raw: readonly string[], maxCount: number): void {
+  checkHeaderCount(raw, maxCount);
+  let cl = 0;
+  let te = 0;
+  let host = 0;
+  let pa = 0;
+  let conn = 0;
+  for (let i = 0; i < raw.length; i += 2) {
+    const n = raw[i]!;
+    // Length first: most names cannot be one of these, so they are never lower-cased.
+    switch (n.length) {
+      case 4:
+        if (n.toLowerCase() === 'host') host++;
+        break;
+      case 14:
+        if (n.toLowerCase() === 'content-length') cl++;
+        break;
+      case 17:
+        if (n.toLowerCase() === 'transfer-encoding') {
+          te++;
+          if (raw[i + 1]!.trim().toLowerCase() !== 'chunked')
+            throw new AppError('ERR_PROXY_BAD_REQUEST', 'Transfer-Encoding must be exactly "chunked"');
+        }
+        break;
+      case 19:
+        if (n.toLowerCase() === 'proxy-authorization') pa++;
+        break;
+      case 21:
+        if (n.toLowerCase() === 'x-authsome-connection') conn++;
+        break;
+    }
+  }
+  if (cl > 1 || te > 1 || (cl > 0 && te > 0))
+    throw new AppError(
+      'ERR_PROXY_BAD_REQUEST',
+      'ambiguous message framing (Content-Length / Transfer-Encoding)',
+    );
+  if (host > 1 || pa > 1 || conn > 1)
+    throw new AppError(
+      'ERR_PROXY_BAD_REQUEST',
+      'Host, Proxy-Authorization and X-Authsome-Connection may each appear once',
+    );
+}
+
 /** Names listed in Connection (RFC 9110 7.6.1), lower-case. */
 function connectionTokens(raw: readonly string[]): Set<string> | undefined {
   let out: Set<string> | undefined;

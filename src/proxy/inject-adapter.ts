@@ -1,11 +1,17 @@
-import { applyInjection, injectedHeaderNames as providerHeaderNames } from '../providers/inject.js';
+import {
+  applyInjection,
+  injectedHeaderNames as providerHeaderNames,
+  planInjection,
+} from '../providers/inject.js';
+import { parseTemplate } from '../providers/template.js';
 import type { CredentialFields, ProviderDef } from '../providers/types.js';
+import { buildNeedles } from './secret-scan.js';
 
 /**
  * The proxy's seam to the providers module's pure injection function (src/providers/inject.ts),
  * which owns the template grammar ({{field}}, {{base64(a, ':', b)}}) and the value checks (no
  * CR/LF/NUL in headers...). The proxy only needs: which header names to strip from the caller,
- * and the headers/target to send.
+ * the headers/target to send, and what to look for in the response (secret-scan.ts).
  */
 export interface Injection {
   /** Header name (as the provider spells it) and value, appended after the caller's headers. */
@@ -15,6 +21,21 @@ export interface Injection {
 }
 
 const stripCache = new WeakMap<ProviderDef, ReadonlySet<string>>();
+const strippedCache = new WeakMap<ProviderDef, ReadonlySet<string>>();
+
+/**
+ * Caller headers removed from an injected request: every copy of each injected header, plus
+ * Accept-Encoding, so that a compliant upstream answers uncompressed and the secret scanner reads
+ * the body as sent (a non-compliant one is decoded, see relay.ts).
+ */
+export function strippedForInjection(def: ProviderDef): ReadonlySet<string> {
+  let s = strippedCache.get(def);
+  if (!s) {
+    s = new Set([...injectedHeaderNames(def), 'accept-encoding']);
+    strippedCache.set(def, s);
+  }
+  return s;
+}
 
 /** Lower-case names of the headers this provider injects (cached per definition object). */
 export function injectedHeaderNames(def: ProviderDef): ReadonlySet<string> {
@@ -24,6 +45,59 @@ export function injectedHeaderNames(def: ProviderDef): ReadonlySet<string> {
     stripCache.set(def, s);
   }
   return s;
+}
+
+const identifierCache = new WeakMap<ProviderDef, ReadonlySet<string>>();
+
+/**
+ * Fields that are only ever the user-id of a base64 Basic credential (Twilio's account SID, an
+ * e-mail address): identifiers the upstream legitimately repeats in its answers, so not needles.
+ * Every other field is treated as secret.
+ */
+function identifierFields(def: ProviderDef): ReadonlySet<string> {
+  let s = identifierCache.get(def);
+  if (s) return s;
+  const userIds = new Set<string>();
+  const elsewhere = new Set<string>();
+  for (const rule of def.inject) {
+    const parsed = parseTemplate(rule.template);
+    if (!parsed.ok) continue;
+    for (const part of parsed.parts) {
+      if (part.kind === 'field') elsewhere.add(part.name);
+      if (part.kind !== 'base64') continue;
+      let beforeColon = true;
+      for (const a of part.args) {
+        if (a.kind === 'lit') beforeColon &&= !a.text.includes(':');
+        else (beforeColon ? userIds : elsewhere).add(a.name);
+      }
+    }
+  }
+  s = new Set([...userIds].filter((f) => !elsewhere.has(f)));
+  identifierCache.set(def, s);
+  return s;
+}
+
+/** Needles per credential object (the credential source caches those objects for a while). */
+const needleCache = new WeakMap<CredentialFields, { def: ProviderDef; needles: readonly Buffer[] }>();
+
+/** What the response scanner (secret-scan.ts) looks for after injecting these fields. */
+export function responseNeedles(def: ProviderDef, fields: CredentialFields): readonly Buffer[] {
+  const hit = needleCache.get(fields);
+  if (hit && hit.def === def) return hit.needles;
+  const plan = planInjection(def, fields);
+  const ids = identifierFields(def);
+  const secrets: string[] = [];
+  // The adapter is the injector's seam: revealing here only feeds the response scanner.
+  for (const name of def.fields) {
+    const value = Object.hasOwn(fields, name) ? fields[name] : undefined;
+    if (value !== undefined && !ids.has(name)) secrets.push(value.reveal());
+  }
+  const needles = buildNeedles(
+    [...plan.setHeaders.map(([, v]) => v), ...plan.query.map(([, v]) => v)],
+    secrets,
+  );
+  needleCache.set(fields, { def, needles });
+  return needles;
 }
 
 export function renderInjection(def: ProviderDef, fields: CredentialFields, pathAndQuery: string): Injection {

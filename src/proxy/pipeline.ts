@@ -6,8 +6,8 @@ import type { AuditInput } from '../audit/types.js';
 import { chooseConnection, requestedConnection } from './connection-choice.js';
 import type { ProxyContext, Tunnel } from './context.js';
 import type { Authority } from './destination.js';
-import { checkHeaderCount, upstreamRequestHeaders } from './headers.js';
-import { injectedHeaderNames, renderInjection } from './inject-adapter.js';
+import { checkRequestHead, upstreamRequestHeaders } from './headers.js';
+import { renderInjection, responseNeedles, strippedForInjection } from './inject-adapter.js';
 import { parseRequest } from './request-target.js';
 import type { SessionInfo } from './types.js';
 
@@ -24,6 +24,10 @@ export interface Prepared {
   /** Flat [name, value, ...] list, Host first. */
   readonly headers: string[];
   readonly injected: boolean;
+  /** Injected requests only: what the response must not carry back (secret-scan.ts). */
+  readonly needles: readonly Buffer[] | undefined;
+  /** For the proxy.secret_echo record. */
+  readonly trace: Trace;
 }
 
 /** What is known so far about a request, for the proxy.deny record when a step refuses it. */
@@ -46,7 +50,11 @@ async function identify(
   req: IncomingMessage,
   tunnel: Tunnel | undefined,
 ): Promise<SessionInfo> {
-  if (!tunnel) return ctx.identifier.forSocket(req.socket, req.rawHeaders);
+  if (!tunnel) {
+    const session = await ctx.identifier.forSocket(req.socket, req.rawHeaders);
+    ctx.limiter.claim(req.socket, session.profile);
+    return session;
+  }
   tunnel.identity = await ctx.identifier.refresh(tunnel.identity);
   return tunnel.identity.session;
 }
@@ -61,7 +69,7 @@ export async function prepare(
   tunnel: Tunnel | undefined,
   t: Trace,
 ): Promise<Prepared> {
-  checkHeaderCount(req.rawHeaders, ctx.settings.maxHeaderCount);
+  checkRequestHead(req.rawHeaders, ctx.settings.maxHeaderCount);
   const { authority, target, secure, host } = parseRequest(req, tunnel);
   t.host = authority.host;
   t.path = target.path;
@@ -87,12 +95,14 @@ export async function prepare(
   const headers = ['host', host];
   if (provider) t.provider = provider.name;
   const cred = provider && (await chooseConnection(ctx.deps.credentials, session, provider, requested));
+  let needles: readonly Buffer[] | undefined;
   if (provider && cred) {
     t.connection = cred.connection;
     ctx.policy.precheck(authority);
     const injection = renderInjection(provider, cred.fields, pathAndQuery);
+    needles = responseNeedles(provider, cred.fields);
     await auditInject(ctx, t);
-    headers.push(...upstreamRequestHeaders(req.rawHeaders, { injected: injectedHeaderNames(provider) }));
+    headers.push(...upstreamRequestHeaders(req.rawHeaders, { injected: strippedForInjection(provider) }));
     for (const [name, value] of injection.headers) headers.push(name, value);
     pathAndQuery = injection.pathAndQuery;
   } else {
@@ -109,6 +119,8 @@ export async function prepare(
     pathAndQuery,
     headers,
     injected: cred !== undefined,
+    needles,
+    trace: t,
   };
 }
 
@@ -133,6 +145,28 @@ async function auditInject(ctx: ProxyContext, t: Trace): Promise<void> {
         );
   }
   ctx.stats.injected++;
+}
+
+/** An upstream echoed the injected secret (blocked or redacted); best effort, like a denial. */
+export function auditEcho(ctx: ProxyContext, t: Trace, where: 'header' | 'body', status: number): void {
+  const rec: AuditInput = {
+    event: 'proxy.secret_echo',
+    profile: t.profile ?? '-',
+    request_id: t.requestId,
+    status,
+    reason: where === 'header' ? 'ERR_UPSTREAM_SECRET_ECHO' : 'redacted',
+    detail: { where },
+  };
+  if (t.provider !== undefined) rec.provider = t.provider;
+  if (t.connection !== undefined) rec.connection = t.connection;
+  if (t.method !== undefined) rec.method = t.method;
+  if (t.host !== undefined) rec.host = t.host;
+  if (t.path !== undefined) rec.path = t.path;
+  try {
+    ctx.deps.audit.append(rec).catch(() => undefined);
+  } catch {
+    // as for denials: never a crash
+  }
 }
 
 /** Best effort: a refused request is recorded, but a failing audit log must not turn into a crash. */

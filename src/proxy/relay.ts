@@ -1,6 +1,9 @@
 import type { ServerResponse } from 'node:http';
 import type { Dispatcher } from 'undici';
+import { AppError } from '../errors.js';
+import { decoderFor, type Decoder } from './decode.js';
 import { clientResponseHeaders } from './headers.js';
+import { SecretScanner } from './secret-scan.js';
 
 type Controller = Dispatcher.DispatchController & { rawHeaders?: Buffer[] | null | undefined };
 
@@ -22,23 +25,38 @@ function flatHeaders(
   return out;
 }
 
+/** For responses of injected requests: what to look for, and whom to tell (once) when it is found. */
+export interface EchoGuard {
+  readonly needles: readonly Buffer[];
+  onEcho(where: 'header' | 'body'): void;
+}
+
 /**
  * Streams an upstream response straight into the client's ServerResponse with backpressure (pause
  * the upstream when res.write() says the client is full, resume on 'drain'). Driving undici's
  * dispatch handler directly, instead of request() + stream.pipeline, avoids a Readable, an
  * AbortController and several promise hops per request — about half the proxy's CPU per request.
+ *
+ * With an EchoGuard (injected requests only), the injected secret never reaches the caller: found in
+ * a response header → 502 ERR_UPSTREAM_SECRET_ECHO before anything is sent; found in the body →
+ * masked in place (secret-scan.ts). A compressed body (the proxy asked for none) is decoded first.
  */
 export class ResponseRelay implements Dispatcher.DispatchHandler {
   readonly #res: ServerResponse;
   readonly #requestId: string;
   readonly #done: (err?: Error) => void;
+  readonly #guard: EchoGuard | undefined;
+  #scanner: SecretScanner | undefined;
+  #decoder: Decoder | undefined;
+  #bodyReported = false;
   #controller: Controller | undefined;
   #settled = false;
 
-  constructor(res: ServerResponse, requestId: string, done: (err?: Error) => void) {
+  constructor(res: ServerResponse, requestId: string, done: (err?: Error) => void, guard?: EchoGuard) {
     this.#res = res;
     this.#requestId = requestId;
     this.#done = done;
+    this.#guard = guard;
     // The caller went away: stop the upstream request too.
     res.once('close', () => {
       if (!res.writableFinished) this.#controller?.abort(new Error('client closed'));
@@ -48,7 +66,14 @@ export class ResponseRelay implements Dispatcher.DispatchHandler {
   #settle(err?: Error): void {
     if (this.#settled) return;
     this.#settled = true;
+    if (err) this.#decoder?.destroy();
     this.#done(err);
+  }
+
+  /** Refuses the response before its head is written: the caller gets a JSON error instead. */
+  #refuse(controller: Dispatcher.DispatchController, err: AppError): void {
+    this.#settle(err);
+    controller.abort(err);
   }
 
   onRequestStart(controller: Dispatcher.DispatchController): void {
@@ -62,9 +87,43 @@ export class ResponseRelay implements Dispatcher.DispatchHandler {
     headers: Record<string, string | string[] | undefined>,
   ): void {
     // 1xx informational answers (100-continue, 103) are not relayed; Node answers 100 itself.
-    if (statusCode < 200) return;
+    if (statusCode < 200 || this.#settled) return;
     const res = this.#res;
-    const out = clientResponseHeaders(flatHeaders(controller as Controller, headers));
+    let out = clientResponseHeaders(flatHeaders(controller as Controller, headers));
+    if (this.#guard) {
+      const scanner = (this.#scanner = new SecretScanner(this.#guard.needles));
+      for (const h of out) {
+        if (!scanner.inText(h)) continue;
+        this.#guard.onEcho('header');
+        return this.#refuse(
+          controller,
+          new AppError(
+            'ERR_UPSTREAM_SECRET_ECHO',
+            'the upstream answered with the injected credential in a header',
+          ),
+        );
+      }
+      const decoded = decoderFor(out);
+      if (decoded === 'unsupported') {
+        return this.#refuse(
+          controller,
+          new AppError(
+            'ERR_UPSTREAM_FAILED',
+            'the upstream used a content encoding the proxy cannot inspect',
+          ),
+        );
+      }
+      if (decoded) {
+        out = decoded.headers;
+        this.#decoder = decoded.decoder;
+        this.#decoder.output.on('data', (d: Buffer) => this.#emit(d, this.#decoder!.output));
+        this.#decoder.output.once('error', (e: Error) => {
+          res.destroy();
+          this.#settle(e);
+          controller.abort(e);
+        });
+      }
+    }
     out.push('x-authsome-request-id', this.#requestId);
     res.writeHead(statusCode, out);
     // Server-sent events: the client must see the headers before the first event arrives.
@@ -72,16 +131,50 @@ export class ResponseRelay implements Dispatcher.DispatchHandler {
     if (typeof ct === 'string' && ct.startsWith('text/event-stream')) res.flushHeaders();
   }
 
+  /** Writes scanned bytes; `pausable` is what to pause while the client is full. */
+  #emit(chunk: Buffer, pausable: { pause(): void; resume(): void }): void {
+    let data = chunk;
+    const scanner = this.#scanner;
+    if (scanner) {
+      data = scanner.push(chunk);
+      if (scanner.hits > 0 && !this.#bodyReported) {
+        this.#bodyReported = true;
+        this.#guard?.onEcho('body');
+      }
+      if (data.length === 0) return;
+    }
+    if (!this.#res.write(data)) {
+      pausable.pause();
+      this.#res.once('drain', () => pausable.resume());
+    }
+  }
+
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
-    if (!this.#res.write(chunk)) {
+    if (this.#settled) return;
+    const decoder = this.#decoder;
+    if (!decoder) return this.#emit(chunk, controller);
+    decoder.used = true;
+    if (!decoder.input.write(chunk)) {
       controller.pause();
-      this.#res.once('drain', () => controller.resume());
+      decoder.input.once('drain', () => controller.resume());
     }
   }
 
   onResponseEnd(): void {
-    this.#res.end();
-    this.#settle();
+    if (this.#settled) return;
+    const finish = (): void => {
+      const rest = this.#scanner?.flush();
+      if (rest && rest.length > 0) this.#res.write(rest);
+      this.#res.end();
+      this.#settle();
+    };
+    const decoder = this.#decoder;
+    if (!decoder || !decoder.used) {
+      decoder?.destroy();
+      return finish();
+    }
+    decoder.output.once('end', finish);
+    decoder.input.end();
   }
 
   onResponseError(_controller: Dispatcher.DispatchController, err: Error): void {

@@ -7,6 +7,7 @@ import type { ProxyContext } from './context.js';
 import { upstreamTrust } from './dial.js';
 import { onClientError, onRequest, onUpgrade } from './handlers.js';
 import { Identifier } from './identify.js';
+import { ConnectionLimiter, limitsOf } from './limits.js';
 import type { ProxyDeps, ProxyHandle, ProxyStats } from './types.js';
 import { Upstreams } from './upstream.js';
 
@@ -39,14 +40,20 @@ function configure(server: Server, s: ProxySettings): Server {
 
 /**
  * The proxy: an outer HTTP server (absolute-form requests, CONNECT, WebSocket upgrades) and an inner
- * one fed with the decrypted sockets of intercepted tunnels. `lookup` is a test seam for DNS.
+ * one fed with the decrypted sockets of intercepted tunnels. `lookup` (DNS) and `forbidden` (the
+ * address filter) are test seams.
  */
-export function createProxy(deps: ProxyDeps, opts: { lookup?: LookupFn } = {}): ProxyHandle {
+export function createProxy(
+  deps: ProxyDeps,
+  opts: { lookup?: LookupFn; forbidden?: (address: string) => boolean } = {},
+): ProxyHandle {
   const s = deps.settings;
+  const limits = limitsOf(s);
   const policy = new AddressPolicy({
     resolve: deps.resolve,
     selfAddresses: deps.selfAddresses,
     ...(opts.lookup ? { lookup: opts.lookup } : {}),
+    ...(opts.forbidden ? { forbidden: opts.forbidden } : {}),
   });
   const trust = upstreamTrust(deps.upstreamCaPem);
   const inner = configure(createServer(serverOptions(s)), s);
@@ -54,11 +61,14 @@ export function createProxy(deps: ProxyDeps, opts: { lookup?: LookupFn } = {}): 
   // timeouts, closeAllConnections) on 'listening'.
   inner.emit('listening');
   const outer = configure(createServer(serverOptions(s)), s);
+  // The global cap: Node closes sockets past it at accept, before any parsing.
+  outer.maxConnections = limits.maxConnections;
   const ctx: ProxyContext = {
     deps,
     settings: s,
     identifier: new Identifier(deps.sessions),
     policy,
+    limiter: new ConnectionLimiter(limits),
     upstreams: new Upstreams(s, policy, trust),
     trust,
     tunnels: new WeakMap(),

@@ -113,9 +113,23 @@ function writableKey(key: string): string {
   return key;
 }
 
+/**
+ * LevelDB does not roll back a log record it could only partly append (ENOSPC or EIO mid-write): the
+ * torn bytes stay in the log, the process carries on, and every record appended after them is dropped
+ * with them when the log is replayed on the next open. So a write acknowledged after a failed one
+ * would vanish in a crash. Two rules close that gap: writes run one at a time (nothing can be appended
+ * behind a write that is failing), and after a failed write the database is closed and reopened, which
+ * replays the log up to the torn record into a table and starts a fresh log, before anything else
+ * touches it. A failed sync also leaves LevelDB refusing every later write until it is reopened.
+ */
 class LevelKvStore implements KvStore {
   readonly #db: Db;
   readonly #key: Uint8Array;
+  /** The tail of the write queue; never rejects. */
+  #writes: Promise<void> = Promise.resolve();
+  #tainted = false;
+  #reopening: Promise<void> | undefined;
+  #closed = false;
 
   constructor(db: Db, masterKey: Uint8Array) {
     this.#db = db;
@@ -130,20 +144,53 @@ class LevelKvStore implements KvStore {
     return seal(this.#key, key, encodeRecord(value));
   }
 
+  /** Reopens after a failed write; while the disk is still full this fails, and the next call retries. */
+  async #ready(): Promise<Db> {
+    while (this.#tainted && !this.#closed) {
+      this.#reopening ??= (async () => {
+        try {
+          await this.#db.close().catch(() => undefined);
+          await this.#db.open();
+          this.#tainted = false;
+        } finally {
+          this.#reopening = undefined;
+        }
+      })();
+      await this.#reopening;
+    }
+    return this.#db;
+  }
+
+  #write(op: (db: Db) => Promise<void>): Promise<void> {
+    if (this.#closed) return Promise.reject(unavailable(new Error('the vault store is closed')));
+    const run = this.#writes.then(async () => {
+      const db = await this.#ready();
+      try {
+        await op(db);
+      } catch (e) {
+        this.#tainted = true;
+        throw e;
+      }
+    });
+    this.#writes = run.catch(() => undefined);
+    return guard(() => run);
+  }
+
   async get(key: string): Promise<RecordValue | undefined> {
     return guard(async () => {
-      const sealed = await this.#db.get(key);
+      const sealed = await (await this.#ready()).get(key);
       return sealed === undefined ? undefined : this.#open(key, sealed);
     });
   }
 
   async put(key: string, value: RecordValue): Promise<void> {
     const sealed = this.#seal(writableKey(key), value);
-    await guard(() => this.#db.put(key, sealed, DURABLE));
+    await this.#write((db) => db.put(key, sealed, DURABLE));
   }
 
   async del(key: string): Promise<void> {
-    await guard(() => this.#db.del(writableKey(key), DURABLE));
+    writableKey(key);
+    await this.#write((db) => db.del(key, DURABLE));
   }
 
   async batch(ops: readonly BatchOp[]): Promise<void> {
@@ -154,7 +201,7 @@ class LevelKvStore implements KvStore {
         : { type: 'del' as const, key: writableKey(op.key) },
     );
     if (sealedOps.length === 0) return;
-    await guard(() => this.#db.batch(sealedOps, DURABLE));
+    await this.#write((db) => db.batch(sealedOps, DURABLE));
   }
 
   async list(prefix: string): Promise<Array<{ key: string; value: RecordValue }>> {
@@ -162,7 +209,7 @@ class LevelKvStore implements KvStore {
     return guard(async () => {
       const out: Array<{ key: string; value: RecordValue }> = [];
       // A record that does not open fails the whole listing: silently skipping it would hide damage.
-      for await (const [key, sealed] of this.#db.iterator(range))
+      for await (const [key, sealed] of (await this.#ready()).iterator(range))
         out.push({ key, value: this.#open(key, sealed) });
       return out;
     });
@@ -170,10 +217,14 @@ class LevelKvStore implements KvStore {
 
   async keys(prefix: string): Promise<string[]> {
     const range = prefixRange(prefix);
-    return guard(() => this.#db.keys(range).all());
+    return guard(async () => (await this.#ready()).keys(range).all());
   }
 
+  /** Waits for queued writes (a shutdown must not cut an acknowledged write short), then closes. */
   async close(): Promise<void> {
+    this.#closed = true;
+    await this.#writes;
+    await this.#reopening?.catch(() => undefined);
     await this.#db.close();
   }
 }

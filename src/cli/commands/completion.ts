@@ -7,5 +7,8 @@ import type { GlobalArgs } from '../context.js';
  * version's commands. yargs prints the script and exits 0 before strict parsing sees the word.
  */
 export function completionCommand(y: Argv<GlobalArgs>): Argv<GlobalArgs> {
-  return y.completion('completion', 'print a shell completion script: authsome completion >> ~/.bashrc (or ~/.zshrc)');
+  return y.completion(
+    'completion',
+    'print a shell completion script: authsome completion >> ~/.bashrc (or ~/.zshrc)',
+  );
 }

@@ -17,9 +17,15 @@ const VERDICT: Record<Explanation['decision'], string> = {
 
 export function describeExplanation(e: Explanation, strong: (s: string) => string = (s) => s): string {
   const lines = [`${strong(e.url)}  →  ${strong(VERDICT[e.decision])}`, `  profile:     ${e.profile}`];
-  if (e.destination) lines.push(`  destination: ${e.destination.scheme}://${e.destination.host}:${e.destination.port}${e.destination.path}`);
+  if (e.destination)
+    lines.push(
+      `  destination: ${e.destination.scheme}://${e.destination.host}:${e.destination.port}${e.destination.path}`,
+    );
   if (e.provider) lines.push(`  provider:    ${e.provider.name} (${e.provider.displayName})`);
-  if (e.connection) lines.push(`  connection:  ${e.connection.name}${e.connection.requested ? ' (from X-Authsome-Connection)' : e.connection.isDefault ? ' (default)' : ''}`);
+  if (e.connection)
+    lines.push(
+      `  connection:  ${e.connection.name}${e.connection.requested ? ' (from X-Authsome-Connection)' : e.connection.isDefault ? ' (default)' : ''}`,
+    );
   for (const h of e.headers) lines.push(`  sets header: ${h.name}: ${h.value}`);
   for (const q of e.query) lines.push(`  sets query:  ${q.name}=${q.value}`);
   if (e.strips.length) lines.push(`  strips:      caller copies of ${e.strips.join(', ')}`);
@@ -34,8 +40,16 @@ export function explainCommand(y: Argv<GlobalArgs>): Argv<GlobalArgs> {
     'which provider and connection a request to URL would use, which headers would be set (masked), or why none',
     (a) =>
       a
-        .positional('url', { type: 'string', demandOption: true, describe: 'the full URL, e.g. https://api.github.com/user' })
-        .option('connection', { alias: 'c', type: 'string', describe: 'as if the request sent X-Authsome-Connection: NAME' })
+        .positional('url', {
+          type: 'string',
+          demandOption: true,
+          describe: 'the full URL, e.g. https://api.github.com/user',
+        })
+        .option('connection', {
+          alias: 'c',
+          type: 'string',
+          describe: 'as if the request sent X-Authsome-Connection: NAME',
+        })
         .example('$0 explain https://api.github.com/user', 'provider github, Authorization header, masked')
         .example('$0 explain https://api.github.com/user --connection work', 'the "work" connection'),
     async (argv) => {

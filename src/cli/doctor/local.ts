@@ -10,42 +10,64 @@ const DAY_MS = 86_400_000;
 
 /** `>=20.19.0 <25` style ranges (what package.json engines uses): every comparator must hold. */
 export function satisfies(version: string, range: string): boolean {
-  const num = (v: string) => v.replace(/^v/, '').split('.').map((n) => Number(n) || 0);
+  const num = (v: string) =>
+    v
+      .replace(/^v/, '')
+      .split('.')
+      .map((n) => Number(n) || 0);
   const cmp = (a: number[], b: number[]) => {
     for (let i = 0; i < 3; i++) if ((a[i] ?? 0) !== (b[i] ?? 0)) return (a[i] ?? 0) - (b[i] ?? 0);
     return 0;
   };
   const v = num(version);
-  return range.split(/\s+/).filter(Boolean).every((c) => {
-    const m = /^(>=|<=|>|<|=)?v?(\d+(?:\.\d+){0,2})$/.exec(c);
-    if (!m) return false;
-    const d = cmp(v, num(m[2]!));
-    return { '>=': d >= 0, '<=': d <= 0, '>': d > 0, '<': d < 0, '=': d === 0 }[m[1] ?? '='] ?? false;
-  });
+  return range
+    .split(/\s+/)
+    .filter(Boolean)
+    .every((c) => {
+      const m = /^(>=|<=|>|<|=)?v?(\d+(?:\.\d+){0,2})$/.exec(c);
+      if (!m) return false;
+      const d = cmp(v, num(m[2]!));
+      return { '>=': d >= 0, '<=': d <= 0, '>': d > 0, '<': d < 0, '=': d === 0 }[m[1] ?? '='] ?? false;
+    });
 }
 
 export function checkNode(version: string = process.versions.node): Check {
   let range = '>=20.19.0 <25';
   try {
-    const pkg = JSON.parse(readFileSync(join(packageRoot(), 'package.json'), 'utf8')) as { engines?: { node?: string } };
+    const pkg = JSON.parse(readFileSync(join(packageRoot(), 'package.json'), 'utf8')) as {
+      engines?: { node?: string };
+    };
     range = pkg.engines?.node ?? range;
   } catch {
     // the built-in range above is the documented one
   }
   return satisfies(version, range)
     ? pass('node', 'Node.js version', `${version} satisfies ${range}`)
-    : fail('node', 'Node.js version', `${version} is outside ${range}`, 'install a supported Node.js, e.g. `nvm install 22 && nvm use 22`', 'ERR_INPUT_INVALID');
+    : fail(
+        'node',
+        'Node.js version',
+        `${version} is outside ${range}`,
+        'install a supported Node.js, e.g. `nvm install 22 && nvm use 22`',
+        'ERR_INPUT_INVALID',
+      );
 }
 
 /** SPEC section 3: the home and its secret-holding files are private to the user. */
 export function checkModes(p: HomePaths): Check[] {
   const dirs = [p.home, p.serverDir, p.kvStore, p.caDir, p.identitiesDir];
-  const keys = existsSync(p.identitiesDir) ? readdirSync(p.identitiesDir).filter((f) => f.endsWith('.key')).map((f) => join(p.identitiesDir, f)) : [];
+  const keys = existsSync(p.identitiesDir)
+    ? readdirSync(p.identitiesDir)
+        .filter((f) => f.endsWith('.key'))
+        .map((f) => join(p.identitiesDir, f))
+    : [];
   const files = [p.masterKey, p.caKey, p.auditLog, ...keys];
   const out: Check[] = [];
   let checked = 0;
   const uid = process.getuid?.();
-  for (const [path, want] of [...dirs.map((d) => [d, 0o700] as const), ...files.map((f) => [f, 0o600] as const)]) {
+  for (const [path, want] of [
+    ...dirs.map((d) => [d, 0o700] as const),
+    ...files.map((f) => [f, 0o600] as const),
+  ]) {
     let st;
     try {
       st = statSync(path);
@@ -55,12 +77,28 @@ export function checkModes(p: HomePaths): Check[] {
     checked++;
     const mode = st.mode & 0o777;
     if ((mode & 0o077) !== 0) {
-      out.push(fail(`mode:${path}`, 'file modes', `${path} is accessible by group or others (mode ${mode.toString(8)}, want ${want.toString(8)})`, `chmod ${want.toString(8)} ${path}`, 'ERR_HOME_PERMISSIONS'));
+      out.push(
+        fail(
+          `mode:${path}`,
+          'file modes',
+          `${path} is accessible by group or others (mode ${mode.toString(8)}, want ${want.toString(8)})`,
+          `chmod ${want.toString(8)} ${path}`,
+          'ERR_HOME_PERMISSIONS',
+        ),
+      );
     } else if (uid !== undefined && st.uid !== uid) {
-      out.push(warn(`owner:${path}`, 'file modes', `${path} belongs to uid ${st.uid}, not to you (uid ${uid})`, `chown ${uid} ${path}`));
+      out.push(
+        warn(
+          `owner:${path}`,
+          'file modes',
+          `${path} belongs to uid ${st.uid}, not to you (uid ${uid})`,
+          `chown ${uid} ${path}`,
+        ),
+      );
     }
   }
-  if (out.length === 0) out.push(pass('modes', 'file modes', `${checked} files and directories are private (0600 / 0700)`));
+  if (out.length === 0)
+    out.push(pass('modes', 'file modes', `${checked} files and directories are private (0600 / 0700)`));
   return out;
 }
 
@@ -74,12 +112,29 @@ export interface CaState {
 
 export function checkCaFiles(p: HomePaths, now: number = Date.now()): CaState {
   const title = 'local CA';
-  if (!existsSync(p.caCert)) return { check: fail('ca', title, `no CA certificate at ${p.caCert}`, 'run `authsome init` (it creates the CA)', 'ERR_CA_UNAVAILABLE') };
+  if (!existsSync(p.caCert))
+    return {
+      check: fail(
+        'ca',
+        title,
+        `no CA certificate at ${p.caCert}`,
+        'run `authsome init` (it creates the CA)',
+        'ERR_CA_UNAVAILABLE',
+      ),
+    };
   let cert: X509Certificate;
   try {
     cert = new X509Certificate(readFileSync(p.caCert));
   } catch (e) {
-    return { check: fail('ca', title, `${p.caCert} is not a PEM certificate: ${(e as Error).message}`, `restore ${p.caCert} from a backup (it must match ${p.caKey})`, 'ERR_CA_UNAVAILABLE') };
+    return {
+      check: fail(
+        'ca',
+        title,
+        `${p.caCert} is not a PEM certificate: ${(e as Error).message}`,
+        `restore ${p.caCert} from a backup (it must match ${p.caKey})`,
+        'ERR_CA_UNAVAILABLE',
+      ),
+    };
   }
   let matchesKey: boolean | undefined;
   try {
@@ -89,19 +144,78 @@ export function checkCaFiles(p: HomePaths, now: number = Date.now()): CaState {
   }
   const state = { cert, ...(matchesKey !== undefined ? { matchesKey } : {}) };
   const until = Date.parse(cert.validTo);
-  if (!cert.ca) return { ...state, check: fail('ca', title, `${p.caCert} is not a CA certificate (${cert.subject.replace(/\n/g, ', ')})`, `restore ${p.caCert} from a backup (it must match ${p.caKey})`, 'ERR_CA_UNAVAILABLE') };
-  if (matchesKey === false) return { ...state, check: fail('ca', title, `${p.caCert} does not belong to the CA key ${p.caKey}`, `restore ${p.caCert} from a backup (it must match ${p.caKey})`, 'ERR_CA_UNAVAILABLE') };
-  if (matchesKey === undefined) return { ...state, check: fail('ca', title, `the CA key ${p.caKey} is missing or unreadable`, 'the CA cannot sign leaves without it: restore it from a backup', 'ERR_CA_UNAVAILABLE') };
-  if (until <= now) return { ...state, check: fail('ca', title, `the CA expired on ${cert.validTo}`, 'make a new CA (see docs/troubleshooting.md, "CA expired")', 'ERR_CA_UNAVAILABLE') };
-  if (until - now < 30 * DAY_MS) return { ...state, check: fail('ca', title, `the CA expires on ${cert.validTo}, in less than 30 days`, 'make a new CA before then (see docs/troubleshooting.md, "CA expired")', 'ERR_CA_UNAVAILABLE') };
-  return { ...state, check: pass('ca', title, `${cert.subject.replace(/\n/g, ', ')}; valid until ${cert.validTo}; matches its key`) };
+  if (!cert.ca)
+    return {
+      ...state,
+      check: fail(
+        'ca',
+        title,
+        `${p.caCert} is not a CA certificate (${cert.subject.replace(/\n/g, ', ')})`,
+        `restore ${p.caCert} from a backup (it must match ${p.caKey})`,
+        'ERR_CA_UNAVAILABLE',
+      ),
+    };
+  if (matchesKey === false)
+    return {
+      ...state,
+      check: fail(
+        'ca',
+        title,
+        `${p.caCert} does not belong to the CA key ${p.caKey}`,
+        `restore ${p.caCert} from a backup (it must match ${p.caKey})`,
+        'ERR_CA_UNAVAILABLE',
+      ),
+    };
+  if (matchesKey === undefined)
+    return {
+      ...state,
+      check: fail(
+        'ca',
+        title,
+        `the CA key ${p.caKey} is missing or unreadable`,
+        'the CA cannot sign leaves without it: restore it from a backup',
+        'ERR_CA_UNAVAILABLE',
+      ),
+    };
+  if (until <= now)
+    return {
+      ...state,
+      check: fail(
+        'ca',
+        title,
+        `the CA expired on ${cert.validTo}`,
+        'make a new CA (see docs/troubleshooting.md, "CA expired")',
+        'ERR_CA_UNAVAILABLE',
+      ),
+    };
+  if (until - now < 30 * DAY_MS)
+    return {
+      ...state,
+      check: fail(
+        'ca',
+        title,
+        `the CA expires on ${cert.validTo}, in less than 30 days`,
+        'make a new CA before then (see docs/troubleshooting.md, "CA expired")',
+        'ERR_CA_UNAVAILABLE',
+      ),
+    };
+  return {
+    ...state,
+    check: pass(
+      'ca',
+      title,
+      `${cert.subject.replace(/\n/g, ', ')}; valid until ${cert.validTo}; matches its key`,
+    ),
+  };
 }
 
 /**
  * The daemon's last words from daemon.log when it is not running: a failed start ends with
  * `authsome: … [ERR_…]` and `  next: …` (reportError), e.g. ERR_VAULT_SEALED for a wrong master key.
  */
-export function lastStartError(logPath: string): { code: string; message: string; hint?: string } | undefined {
+export function lastStartError(
+  logPath: string,
+): { code: string; message: string; hint?: string } | undefined {
   let text: string;
   try {
     text = readFileSync(logPath, 'utf8');
@@ -123,6 +237,17 @@ export function lastStartError(logPath: string): { code: string; message: string
 
 export function checkStoreOffline(p: HomePaths): Check {
   const err = lastStartError(p.daemonLog);
-  if (!err) return skip('store', 'store and master key', 'unknown until the daemon runs (`authsome daemon start` opens it)');
-  return fail('store', 'store and master key', `the daemon's last start failed: ${err.message} [${err.code}]`, err.hint ?? `see ${p.daemonLog}`, isErrorCode(err.code) ? err.code : 'ERR_DAEMON_START_FAILED');
+  if (!err)
+    return skip(
+      'store',
+      'store and master key',
+      'unknown until the daemon runs (`authsome daemon start` opens it)',
+    );
+  return fail(
+    'store',
+    'store and master key',
+    `the daemon's last start failed: ${err.message} [${err.code}]`,
+    err.hint ?? `see ${p.daemonLog}`,
+    isErrorCode(err.code) ? err.code : 'ERR_DAEMON_START_FAILED',
+  );
 }

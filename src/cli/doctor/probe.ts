@@ -46,7 +46,11 @@ function readHead(sock: Socket | TLSSocket): Promise<Head> {
 }
 
 /** CONNECT host:443 to the proxy; the socket stays open for a 200 so a TLS handshake can follow. */
-export async function proxyConnect(proxyPort: number, host: string, proxyAuth?: string): Promise<{ head: Head; socket: Socket }> {
+export async function proxyConnect(
+  proxyPort: number,
+  host: string,
+  proxyAuth?: string,
+): Promise<{ head: Head; socket: Socket }> {
   const socket = netConnect({ host: '127.0.0.1', port: proxyPort });
   await new Promise<void>((resolve, reject) => {
     socket.once('connect', resolve);
@@ -77,8 +81,19 @@ function pemOf(c: PeerCertificate): string {
  * TLS inside an established CONNECT tunnel, trusting only `caPem`, then one GET naming a connection
  * that does not exist (and that the session's allow list excludes): the proxy answers 403 itself.
  */
-export async function intercept(socket: Socket, host: string, caPem: string, connection: string): Promise<Interception> {
-  const tls = tlsConnect({ socket, servername: host, ca: caPem, rejectUnauthorized: false, ALPNProtocols: ['http/1.1'] });
+export async function intercept(
+  socket: Socket,
+  host: string,
+  caPem: string,
+  connection: string,
+): Promise<Interception> {
+  const tls = tlsConnect({
+    socket,
+    servername: host,
+    ca: caPem,
+    rejectUnauthorized: false,
+    ALPNProtocols: ['http/1.1'],
+  });
   try {
     await new Promise<void>((resolve, reject) => {
       const t = setTimeout(() => reject(new Error('TLS handshake timed out')), TIMEOUT_MS);
@@ -86,10 +101,16 @@ export async function intercept(socket: Socket, host: string, caPem: string, con
       tls.once('error', (e) => (clearTimeout(t), reject(e)));
     });
     const leaf = tls.getPeerCertificate(true);
-    const issuer = leaf.issuerCertificate && leaf.issuerCertificate !== leaf ? leaf.issuerCertificate : undefined;
-    const out: Interception = { authorized: tls.authorized, ...(issuer ? { daemonCaPem: pemOf(issuer) } : {}) };
+    const issuer =
+      leaf.issuerCertificate && leaf.issuerCertificate !== leaf ? leaf.issuerCertificate : undefined;
+    const out: Interception = {
+      authorized: tls.authorized,
+      ...(issuer ? { daemonCaPem: pemOf(issuer) } : {}),
+    };
     if (!tls.authorized) return { ...out, tlsError: String(tls.authorizationError) };
-    tls.write(`GET /authsome-doctor HTTP/1.1\r\nHost: ${host}\r\nUser-Agent: authsome-doctor\r\nX-Authsome-Connection: ${connection}\r\nConnection: close\r\n\r\n`);
+    tls.write(
+      `GET /authsome-doctor HTTP/1.1\r\nHost: ${host}\r\nUser-Agent: authsome-doctor\r\nX-Authsome-Connection: ${connection}\r\nConnection: close\r\n\r\n`,
+    );
     return { ...out, inner: await readHead(tls) };
   } finally {
     tls.destroy();
@@ -100,11 +121,14 @@ export async function intercept(socket: Socket, host: string, caPem: string, con
 /** The control API's Date header (any answer has one; this request is not signed, so it gets 401). */
 export function daemonDate(controlPort: number): Promise<Date | undefined> {
   return new Promise((resolve) => {
-    const req = request({ host: '127.0.0.1', port: controlPort, path: '/v1/status', method: 'GET', timeout: TIMEOUT_MS }, (res) => {
-      res.resume();
-      const d = res.headers.date ? new Date(res.headers.date) : undefined;
-      resolve(d && !Number.isNaN(d.getTime()) ? d : undefined);
-    });
+    const req = request(
+      { host: '127.0.0.1', port: controlPort, path: '/v1/status', method: 'GET', timeout: TIMEOUT_MS },
+      (res) => {
+        res.resume();
+        const d = res.headers.date ? new Date(res.headers.date) : undefined;
+        resolve(d && !Number.isNaN(d.getTime()) ? d : undefined);
+      },
+    );
     req.on('timeout', () => req.destroy());
     req.on('error', () => resolve(undefined));
     req.end();

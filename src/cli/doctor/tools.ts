@@ -21,8 +21,12 @@ function run(cmd: string, args: string[], env: NodeJS.ProcessEnv, timeoutMs = 20
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('error', (e: NodeJS.ErrnoException) => resolve({ code: null, stdout, stderr: e.message, missing: e.code === 'ENOENT' }));
-    child.on('close', (code) => resolve({ code, stdout, stderr, missing: code === 127 && /not found/i.test(stderr) }));
+    child.on('error', (e: NodeJS.ErrnoException) =>
+      resolve({ code: null, stdout, stderr: e.message, missing: e.code === 'ENOENT' }),
+    );
+    child.on('close', (code) =>
+      resolve({ code, stdout, stderr, missing: code === 127 && /not found/i.test(stderr) }),
+    );
   });
 }
 
@@ -57,7 +61,9 @@ function headerOutcome(text: string, r: Run): Outcome {
     .map((l) => l.trim())
     .find((l) => /^(?:curl: \(\d+\)|fatal:|error:)/.test(l));
   if (errLine && TLS_WORDS.test(errLine)) return { error: errLine };
-  const heads = [...text.matchAll(/^(?:.*<= Recv header: )?(HTTP\/[\d.]+ (\d{3}).*)$/gm)].filter((m) => !/connection established/i.test(m[1]!));
+  const heads = [...text.matchAll(/^(?:.*<= Recv header: )?(HTTP\/[\d.]+ (\d{3}).*)$/gm)].filter(
+    (m) => !/connection established/i.test(m[1]!),
+  );
   const code = [...text.matchAll(/^(?:.*<= Recv header: )?x-authsome-error:\s*(\S+)/gim)].at(-1)?.[1] ?? null;
   const last = heads.at(-1);
   if (!last) return { error: errLine ?? `exit ${r.code}` };
@@ -75,14 +81,57 @@ interface Tool {
 }
 
 const TOOLS: Tool[] = [
-  { id: 'curl', cmd: 'curl', args: (u, c) => ['-sS', '-o', '/dev/null', '-D', '-', '--max-time', '15', '-H', `X-Authsome-Connection: ${c}`, u], outcome: (r) => headerOutcome(r.stdout, r), trust: 'CURL_CA_BUNDLE' },
-  { id: 'node', cmd: 'node', args: (u, c) => ['-e', NODE_SCRIPT, u, c], outcome: jsonOutcome, trust: 'NODE_EXTRA_CA_CERTS' },
-  { id: 'python', cmd: 'python3', args: (u, c) => ['-c', PY_SCRIPT, u, c], outcome: jsonOutcome, trust: 'SSL_CERT_FILE' },
+  {
+    id: 'curl',
+    cmd: 'curl',
+    args: (u, c) => [
+      '-sS',
+      '-o',
+      '/dev/null',
+      '-D',
+      '-',
+      '--max-time',
+      '15',
+      '-H',
+      `X-Authsome-Connection: ${c}`,
+      u,
+    ],
+    outcome: (r) => headerOutcome(r.stdout, r),
+    trust: 'CURL_CA_BUNDLE',
+  },
+  {
+    id: 'node',
+    cmd: 'node',
+    args: (u, c) => ['-e', NODE_SCRIPT, u, c],
+    outcome: jsonOutcome,
+    trust: 'NODE_EXTRA_CA_CERTS',
+  },
+  {
+    id: 'python',
+    cmd: 'python3',
+    args: (u, c) => ['-c', PY_SCRIPT, u, c],
+    outcome: jsonOutcome,
+    trust: 'SSL_CERT_FILE',
+  },
   {
     id: 'git',
     cmd: 'git',
-    args: (u, c) => ['-c', 'credential.helper=', '-c', 'http.lowSpeedTime=15', '-c', `http.extraHeader=X-Authsome-Connection: ${c}`, 'ls-remote', `${u}.git`],
-    env: { GIT_TERMINAL_PROMPT: '0', GIT_TRACE_CURL: '1', GIT_TRACE_CURL_NO_DATA: '1', GIT_TRACE_REDACT: '1' },
+    args: (u, c) => [
+      '-c',
+      'credential.helper=',
+      '-c',
+      'http.lowSpeedTime=15',
+      '-c',
+      `http.extraHeader=X-Authsome-Connection: ${c}`,
+      'ls-remote',
+      `${u}.git`,
+    ],
+    env: {
+      GIT_TERMINAL_PROMPT: '0',
+      GIT_TRACE_CURL: '1',
+      GIT_TRACE_CURL_NO_DATA: '1',
+      GIT_TRACE_REDACT: '1',
+    },
     outcome: (r) => headerOutcome(r.stderr, r),
     trust: 'GIT_SSL_CAINFO',
   },
@@ -90,7 +139,12 @@ const TOOLS: Tool[] = [
 
 const TLS_WORDS = /certificate|CERT_|SIGNATURE|issuer|SSL|TLS|handshake/i;
 
-export async function checkTools(url: string, connection: string, env: Record<string, string>, secretParts: readonly string[]): Promise<Check[]> {
+export async function checkTools(
+  url: string,
+  connection: string,
+  env: Record<string, string>,
+  secretParts: readonly string[],
+): Promise<Check[]> {
   const redact = (s: string) => secretParts.reduce((acc, t) => acc.split(t).join('[session token]'), s);
   return Promise.all(
     TOOLS.map(async (t): Promise<Check> => {
@@ -98,13 +152,40 @@ export async function checkTools(url: string, connection: string, env: Record<st
       const r = await run(t.cmd, t.args(url, connection), { ...process.env, ...env, ...t.env });
       if (r.missing) return skip(`tool:${t.id}`, title, `${t.cmd} is not installed`);
       const o = t.outcome(r);
-      if (o.status === 403 && o.code === 'ERR_PROXY_CONNECTION_DENIED') return pass(`tool:${t.id}`, title, `went through the proxy and trusted the CA (${t.trust})`);
+      if (o.status === 403 && o.code === 'ERR_PROXY_CONNECTION_DENIED')
+        return pass(`tool:${t.id}`, title, `went through the proxy and trusted the CA (${t.trust})`);
       if (o.error && TLS_WORDS.test(o.error)) {
-        return fail(`tool:${t.id}`, title, redact(`TLS failed: ${o.error}`), `the tool does not trust the CA through ${t.trust}=${env[t.trust] ?? '?'}: fix the "local CA" / "proxy round trip" lines above; or rm ${env['SSL_CERT_FILE'] ?? 'the bundle'} (rebuilt by the next \`authsome run\`)`, 'ERR_CA_UNAVAILABLE');
+        return fail(
+          `tool:${t.id}`,
+          title,
+          redact(`TLS failed: ${o.error}`),
+          `the tool does not trust the CA through ${t.trust}=${env[t.trust] ?? '?'}: fix the "local CA" / "proxy round trip" lines above; or rm ${env['SSL_CERT_FILE'] ?? 'the bundle'} (rebuilt by the next \`authsome run\`)`,
+          'ERR_CA_UNAVAILABLE',
+        );
       }
-      if (o.error) return fail(`tool:${t.id}`, title, redact(`failed: ${o.error}`), 'see docs/troubleshooting.md ("a tool ignores the proxy")', 'ERR_UPSTREAM_FAILED');
-      if (o.code) return fail(`tool:${t.id}`, title, `the proxy answered ${o.status} ${o.code}, expected 403 ERR_PROXY_CONNECTION_DENIED`, 'authsome daemon stop && authsome daemon start', 'ERR_INTERNAL');
-      return fail(`tool:${t.id}`, title, `got ${o.status ?? 'no answer'} without an authsome header: the tool did not use HTTPS_PROXY`, 'see docs/troubleshooting.md ("a tool ignores the proxy")', 'ERR_UPSTREAM_FAILED');
+      if (o.error)
+        return fail(
+          `tool:${t.id}`,
+          title,
+          redact(`failed: ${o.error}`),
+          'see docs/troubleshooting.md ("a tool ignores the proxy")',
+          'ERR_UPSTREAM_FAILED',
+        );
+      if (o.code)
+        return fail(
+          `tool:${t.id}`,
+          title,
+          `the proxy answered ${o.status} ${o.code}, expected 403 ERR_PROXY_CONNECTION_DENIED`,
+          'authsome daemon stop && authsome daemon start',
+          'ERR_INTERNAL',
+        );
+      return fail(
+        `tool:${t.id}`,
+        title,
+        `got ${o.status ?? 'no answer'} without an authsome header: the tool did not use HTTPS_PROXY`,
+        'see docs/troubleshooting.md ("a tool ignores the proxy")',
+        'ERR_UPSTREAM_FAILED',
+      );
     }),
   );
 }

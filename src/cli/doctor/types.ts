@@ -13,10 +13,32 @@ export interface Check {
   code?: ErrorCode;
 }
 
-export const pass = (id: string, title: string, detail: string): Check => ({ id, title, status: 'pass', detail });
-export const skip = (id: string, title: string, detail: string): Check => ({ id, title, status: 'skip', detail });
-export const warn = (id: string, title: string, detail: string, fix?: string): Check => ({ id, title, status: 'warn', detail, ...(fix ? { fix } : {}) });
-export const fail = (id: string, title: string, detail: string, fix: string, code: ErrorCode = 'ERR_INTERNAL'): Check => ({ id, title, status: 'fail', detail, fix, code });
+export const pass = (id: string, title: string, detail: string): Check => ({
+  id,
+  title,
+  status: 'pass',
+  detail,
+});
+export const skip = (id: string, title: string, detail: string): Check => ({
+  id,
+  title,
+  status: 'skip',
+  detail,
+});
+export const warn = (id: string, title: string, detail: string, fix?: string): Check => ({
+  id,
+  title,
+  status: 'warn',
+  detail,
+  ...(fix ? { fix } : {}),
+});
+export const fail = (
+  id: string,
+  title: string,
+  detail: string,
+  fix: string,
+  code: ErrorCode = 'ERR_INTERNAL',
+): Check => ({ id, title, status: 'fail', detail, fix, code });
 
 /** 0 when nothing failed, else the documented exit code of the first failure. */
 export function exitCodeOf(checks: readonly Check[]): number {

@@ -4,7 +4,8 @@
  */
 
 /** Where one plaintext copy lives. `line` is 1-based. */
-export type Source = { kind: 'env'; name: string } | { kind: 'dotenv'; name: string; file: string; line: number };
+export type Source =
+  { kind: 'env'; name: string } | { kind: 'dotenv'; name: string; file: string; line: number };
 
 export interface Candidate {
   readonly name: string;
@@ -39,7 +40,11 @@ export const KEY_SHAPES: ReadonlyArray<{ provider: string; shape: string; re: Re
   { provider: 'anthropic', shape: 'sk-ant-…', re: /^sk-ant-[A-Za-z0-9_-]{20,}$/ },
   { provider: 'openrouter', shape: 'sk-or-…', re: /^sk-or-[A-Za-z0-9_-]{20,}$/ },
   { provider: 'openai', shape: 'sk-…', re: /^sk-(?:proj-|svcacct-|admin-)?[A-Za-z0-9_-]{20,}$/ },
-  { provider: 'github', shape: 'ghp_…/github_pat_…', re: /^(?:gh[pousr]_[A-Za-z0-9_]{20,}|github_pat_[A-Za-z0-9_]{20,})$/ },
+  {
+    provider: 'github',
+    shape: 'ghp_…/github_pat_…',
+    re: /^(?:gh[pousr]_[A-Za-z0-9_]{20,}|github_pat_[A-Za-z0-9_]{20,})$/,
+  },
   { provider: 'slack', shape: 'xoxb-…/xoxp-…', re: /^xox[bpae]-[A-Za-z0-9-]{10,}$/ },
   { provider: 'gitlab', shape: 'glpat-…', re: /^glpat-[A-Za-z0-9_-]{20,}$/ },
   { provider: 'huggingface', shape: 'hf_…', re: /^hf_[A-Za-z0-9]{20,}$/ },
@@ -93,7 +98,11 @@ function looksLikeSecret(v: string): boolean {
  * shape. The same value found twice becomes one finding with two sources. `placeholder` values
  * (what `authsome run` sets) are skipped silently: they are not keys.
  */
-export function detect(candidates: readonly Candidate[], providers: readonly ProviderInfo[], placeholder: string): { findings: Finding[]; skipped: Skipped[] } {
+export function detect(
+  candidates: readonly Candidate[],
+  providers: readonly ProviderInfo[],
+  placeholder: string,
+): { findings: Finding[]; skipped: Skipped[] } {
   const byEnv = new Map<string, ProviderInfo>();
   for (const p of providers) for (const e of p.env) byEnv.set(e, p);
   const known = new Map(providers.map((p) => [p.name, p]));
@@ -106,23 +115,41 @@ export function detect(candidates: readonly Candidate[], providers: readonly Pro
     const p = named ?? (shaped ? known.get(shaped.provider) : undefined);
     if (!p) continue;
     if (p.fields.length !== 1) {
-      skipped.push({ source: c.source, provider: p.name, reason: `${p.name} needs ${p.fields.length} fields (${p.fields.join(', ')}): run \`authsome login ${p.name}\`` });
+      skipped.push({
+        source: c.source,
+        provider: p.name,
+        reason: `${p.name} needs ${p.fields.length} fields (${p.fields.join(', ')}): run \`authsome login ${p.name}\``,
+      });
       continue;
     }
     if (!looksLikeSecret(c.value)) {
-      skipped.push({ source: c.source, provider: p.name, reason: 'does not look like a key (too short, or contains spaces or control characters)' });
+      skipped.push({
+        source: c.source,
+        provider: p.name,
+        reason: 'does not look like a key (too short, or contains spaces or control characters)',
+      });
       continue;
     }
     const key = `${p.name}\0${c.value}`;
     const prior = findings.get(key);
     if (prior) prior.sources.push(c.source);
-    else findings.set(key, { provider: p.name, field: p.fields[0]!, value: c.value, via: named ? `env name ${c.name}` : `key shape ${shaped!.shape}`, sources: [c.source] });
+    else
+      findings.set(key, {
+        provider: p.name,
+        field: p.fields[0]!,
+        value: c.value,
+        via: named ? `env name ${c.name}` : `key shape ${shaped!.shape}`,
+        sources: [c.source],
+      });
   }
   return { findings: [...findings.values()], skipped };
 }
 
 /** Connection names: `base` for the first value of a provider, then base-2, base-3… */
-export function assignConnections(findings: readonly Finding[], base: string): Array<Finding & { connection: string }> {
+export function assignConnections(
+  findings: readonly Finding[],
+  base: string,
+): Array<Finding & { connection: string }> {
   const seen = new Map<string, number>();
   return findings.map((f) => {
     const n = (seen.get(f.provider) ?? 0) + 1;

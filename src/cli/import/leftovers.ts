@@ -5,7 +5,15 @@ import { shellQuote } from '../session-env.js';
 import type { Source } from './detect.js';
 
 /** Shell start-up files where an `export KEY=…` usually lives. */
-const RC_FILES = ['.bashrc', '.bash_profile', '.profile', '.zshrc', '.zshenv', '.zprofile', '.config/fish/config.fish'];
+const RC_FILES = [
+  '.bashrc',
+  '.bash_profile',
+  '.profile',
+  '.zshrc',
+  '.zshenv',
+  '.zprofile',
+  '.config/fish/config.fish',
+];
 
 export interface Leftover {
   /** Where the plaintext copy is. */
@@ -15,7 +23,10 @@ export interface Leftover {
 }
 
 /** Lines of the user's shell start-up files that contain one of these values (1-based). */
-export function rcFileHits(values: readonly string[], home: string = homedir()): Array<{ file: string; line: number }> {
+export function rcFileHits(
+  values: readonly string[],
+  home: string = homedir(),
+): Array<{ file: string; line: number }> {
   const hits: Array<{ file: string; line: number }> = [];
   for (const rel of RC_FILES) {
     const file = join(home, rel);
@@ -53,8 +64,15 @@ export function leftovers(sources: readonly Source[], values: readonly string[],
     });
   }
   if (envNames.size > 0) {
-    out.push({ where: `this shell's environment: ${[...envNames].map((n) => `$${n}`).join(', ')}`, fix: `unset ${[...envNames].join(' ')}  (\`authsome run\` sets a placeholder for tools that need the variable)` });
+    out.push({
+      where: `this shell's environment: ${[...envNames].map((n) => `$${n}`).join(', ')}`,
+      fix: `unset ${[...envNames].join(' ')}  (\`authsome run\` sets a placeholder for tools that need the variable)`,
+    });
   }
-  for (const h of rcFileHits(values, home)) out.push({ where: `${h.file}:${h.line}`, fix: `remove the export from line ${h.line} of ${h.file}, then open a new shell` });
+  for (const h of rcFileHits(values, home))
+    out.push({
+      where: `${h.file}:${h.line}`,
+      fix: `remove the export from line ${h.line} of ${h.file}, then open a new shell`,
+    });
   return out;
 }

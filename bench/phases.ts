@@ -1,0 +1,392 @@
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { trackDir } from './children.js';
+import { settle } from './cpu.js';
+import {
+  alternate,
+  client,
+  measure,
+  medianRatio,
+  originStats,
+  type Client,
+  type Column,
+  type Scheme,
+} from './clients.js';
+import { cli, cliOk, memOf, sampleRss, serveDaemon } from './daemon.js';
+import { holdConnections, type HeldResult } from './held.js';
+import { median, request, runLoad, type RunStats } from './load.js';
+import type { Mitm } from './mitm.js';
+import { HTTP_HOST, log, MAIN_HOST, TUNNEL_HOST, type Bench } from './setup.js';
+
+export interface Cfg {
+  rounds: number;
+  warmMs: number;
+  durMs: number;
+  bodyMs: number;
+  rssMs: number;
+  auditRounds: number;
+  auditC1: boolean;
+  runSamples: number;
+  newHosts: number;
+  held: number;
+  profMs: number;
+}
+
+export const CONCURRENCY = [1, 16, 64];
+
+/** One injected HTTPS request and one plain HTTP request, before anything is measured. */
+export async function sanity(b: Bench): Promise<void> {
+  for (const [scheme, host] of [
+    ['https', MAIN_HOST],
+    ['http', HTTP_HOST],
+  ] as const) {
+    const { d, spec } = client(b, scheme, 'authsome', host, '/json');
+    await originStats(b, true);
+    await request(d, spec);
+    const os = await originStats(b, false);
+    await d.close();
+    if (scheme === 'https' && os.ok !== 1)
+      throw new Error(`the origin did not see the injected credential: ${JSON.stringify(os)}`);
+    if (scheme === 'http' && os.leaked !== 0) throw new Error('a credential went over plain http');
+  }
+}
+
+/** Gives the daemon's JIT the hot path before the first measurement. */
+export async function jitWarm(b: Bench, ms: number): Promise<void> {
+  const { d, spec } = client(b, 'https', 'authsome', MAIN_HOST, '/json');
+  await runLoad({ concurrency: 8, warmupMs: 0, durationMs: ms, once: () => request(d, spec) });
+  await d.close();
+}
+
+export interface FirstRequest {
+  hosts: Array<{
+    host: string;
+    wildcard: boolean;
+    coldMs: number;
+    warmMs: number;
+    extraMs: number;
+    directFreshMs: number;
+  }>;
+  medianExtraMs: number;
+  maxExtraMs: number;
+  /** Exact hosts of bundled providers (the daemon may have minted their leaves at start). */
+  exactMedianExtraMs: number;
+  /** Sub-domains of a wildcard host: the leaf is minted on the first request. */
+  wildcardMedianExtraMs: number;
+}
+
+/**
+ * Each measurement is a fresh client connection (CONNECT + TLS + one request): to a host the daemon
+ * has never seen (leaf minted, new upstream pool and TLS connection), and just before it to the warm
+ * host. The difference is what a new host costs.
+ */
+export async function firstRequest(b: Bench): Promise<FirstRequest> {
+  const once = async (c: Client): Promise<number> => {
+    const t0 = performance.now();
+    await request(c.d, c.spec);
+    const ms = performance.now() - t0;
+    await c.d.close();
+    return ms;
+  };
+  const hosts: FirstRequest['hosts'] = [];
+  await originStats(b, true);
+  for (const p of b.newHosts) {
+    const path = `${p.pathPrefix}/json`;
+    const warmMs = await once(client(b, 'https', 'authsome', MAIN_HOST, '/json'));
+    const coldMs = await once(client(b, 'https', 'authsome', p.host, path));
+    const directFreshMs = await once(client(b, 'https', 'direct', p.host, path));
+    hosts.push({
+      host: p.host,
+      wildcard: p.wildcard,
+      coldMs,
+      warmMs,
+      extraMs: coldMs - warmMs,
+      directFreshMs,
+    });
+  }
+  const os = await originStats(b, false);
+  if (os.ok !== b.newHosts.length * 3 || os.missing || os.wrong)
+    b.problems.push(`first request: injection check failed ${JSON.stringify(os)}`);
+  const extras = (pick: (h: FirstRequest['hosts'][number]) => boolean): number[] =>
+    hosts.filter(pick).map((h) => h.extraMs);
+  return {
+    hosts,
+    medianExtraMs: median(extras(() => true)),
+    maxExtraMs: Math.max(...extras(() => true)),
+    exactMedianExtraMs: median(extras((h) => !h.wildcard)),
+    wildcardMedianExtraMs: median(extras((h) => h.wildcard)),
+  };
+}
+
+export interface MatrixRow {
+  concurrency: number;
+  columns: Record<string, RunStats>;
+  /** authsome / direct req/s: median of the per-round ratios. */
+  ratio: number;
+  addedP50Ms: number;
+  mitmRatio?: number;
+  authsomeOverMitm?: number;
+  /** A plain CONNECT tunnel through the same daemon (no interception): the ceiling for the HTTPS path. */
+  tunnelRatio?: number;
+  roundRatios: Record<string, number[]>;
+}
+
+export async function matrix(
+  b: Bench,
+  cfg: Cfg,
+  scheme: Scheme,
+  mitm: Mitm | undefined,
+): Promise<MatrixRow[]> {
+  const host = scheme === 'https' ? MAIN_HOST : HTTP_HOST;
+  const cols: Column[] = [
+    { name: 'direct', make: () => client(b, scheme, 'direct', host, '/json') },
+    { name: 'authsome', make: () => client(b, scheme, 'authsome', host, '/json') },
+  ];
+  if (scheme === 'https')
+    cols.push({
+      name: 'authsome-tunnel',
+      make: () => client(b, scheme, 'authsome-tunnel', TUNNEL_HOST, '/json'),
+    });
+  if (mitm && scheme === 'https')
+    cols.push({ name: 'mitmproxy', make: () => client(b, scheme, 'mitmproxy', host, '/json', { mitm }) });
+  const rows: MatrixRow[] = [];
+  for (const c of CONCURRENCY) {
+    log(`bench: ${scheme} c=${c}`);
+    const r = await alternate(b, scheme.toUpperCase(), scheme, cols, c, cfg.rounds, cfg.warmMs, cfg.durMs);
+    const a = r.columns['authsome']!;
+    const m = r.columns['mitmproxy'];
+    const ratio = medianRatio(r, 'authsome');
+    const mitmRatio = m ? medianRatio(r, 'mitmproxy') : undefined;
+    rows.push({
+      concurrency: c,
+      columns: r.columns,
+      ratio,
+      addedP50Ms: a.p50 - r.columns['direct']!.p50,
+      ...(mitmRatio !== undefined ? { mitmRatio, authsomeOverMitm: ratio / mitmRatio } : {}),
+      ...(r.columns['authsome-tunnel'] ? { tunnelRatio: medianRatio(r, 'authsome-tunnel') } : {}),
+      roundRatios: r.roundRatios,
+    });
+  }
+  return rows;
+}
+
+export interface SseResult {
+  direct: { firstEventMs: number; totalMs: number; events: number };
+  authsome: { firstEventMs: number; totalMs: number; events: number };
+}
+
+/** Events must arrive as the origin sends them, not when the response ends. */
+export async function sse(b: Bench): Promise<SseResult> {
+  const n = 5;
+  const one = async (via: 'direct' | 'authsome'): Promise<SseResult['direct']> => {
+    const c = client(b, 'https', via, MAIN_HOST, `/sse?n=${n}&interval=100`);
+    const t0 = performance.now();
+    const r = await c.d.request({ ...c.spec, method: 'GET' });
+    let first = NaN;
+    let events = 0;
+    for await (const chunk of r.body) {
+      const k = (chunk as Buffer).toString().split('data:').length - 1;
+      if (k > 0 && Number.isNaN(first)) first = performance.now() - t0;
+      events += k;
+    }
+    const totalMs = performance.now() - t0;
+    await c.d.close();
+    if (events !== n) b.problems.push(`SSE via ${via}: ${events} of ${n} events`);
+    return { firstEventMs: first, totalMs, events };
+  };
+  return { direct: await one('direct'), authsome: await one('authsome') };
+}
+
+export interface Transfer {
+  direct: RunStats;
+  authsome: RunStats;
+  directMiBs: number;
+  authsomeMiBs: number;
+  ratio: number;
+}
+export interface RssPhase {
+  baselineMB: number;
+  peakMB: number;
+  growthMB: number;
+  MiBs: number;
+}
+export interface Bodies {
+  download: Transfer;
+  upload: Transfer;
+  rssC8: { download: RssPhase; upload: RssPhase; growthMB: number; hwmMB: number };
+}
+
+const mibs = (s: RunStats): number => s.bytes / s.seconds / 1048576;
+
+export async function bodies(b: Bench, cfg: Cfg): Promise<Bodies> {
+  const cols = (path: string): Column[] => [
+    { name: 'direct', make: () => client(b, 'https', 'direct', MAIN_HOST, path) },
+    { name: 'authsome', make: () => client(b, 'https', 'authsome', MAIN_HOST, path) },
+  ];
+  const transfer = async (kind: 'download' | 'upload'): Promise<Transfer> => {
+    const r = await alternate(
+      b,
+      kind,
+      'https',
+      cols(kind === 'download' ? '/large' : '/upload'),
+      1,
+      2,
+      200,
+      cfg.bodyMs / 2,
+      kind,
+    );
+    const d = r.columns['direct']!;
+    const a = r.columns['authsome']!;
+    return {
+      direct: d,
+      authsome: a,
+      directMiBs: mibs(d),
+      authsomeMiBs: mibs(a),
+      ratio: medianRatio(r, 'authsome'),
+    };
+  };
+  log('bench: 10 MiB download/upload c=1');
+  const download = await transfer('download');
+  const upload = await transfer('upload');
+  log('bench: daemon RSS with 10 MiB bodies at c=8');
+  const rss = async (kind: 'download' | 'upload'): Promise<RssPhase> => {
+    await sleep(500);
+    const baselineMB = memOf(b.daemon.pid).rssMB;
+    const sampler = sampleRss(b.daemon.pid, 20);
+    const s = await measure(
+      b,
+      `rss ${kind}`,
+      'https',
+      cols(kind === 'download' ? '/large' : '/upload')[1]!,
+      8,
+      0,
+      cfg.rssMs,
+      kind,
+    );
+    const { peakMB } = sampler.stop();
+    return { baselineMB, peakMB, growthMB: peakMB - baselineMB, MiBs: mibs(s) };
+  };
+  const d8 = await rss('download');
+  const u8 = await rss('upload');
+  return {
+    download,
+    upload,
+    rssC8: {
+      download: d8,
+      upload: u8,
+      growthMB: Math.max(d8.growthMB, u8.growthMB),
+      hwmMB: memOf(b.daemon.pid).hwmMB,
+    },
+  };
+}
+
+export interface AuditCost {
+  note: string;
+  diskFs: string;
+  c16: { columns: Record<string, RunStats>; cost: number; roundRatios: Record<string, number[]> };
+  c1?: {
+    columns: Record<string, RunStats>;
+    cost: number;
+    addedP50Ms: number;
+    roundRatios: Record<string, number[]>;
+  };
+}
+
+/**
+ * The daemon has no setting to move audit.log or to skip its fdatasync, so this compares the whole
+ * AUTHSOME_HOME on disk (each group commit's fdatasync reaches the device) with a copy of the same
+ * home on tmpfs (/dev/shm: fdatasync returns at once), both daemons up at the same time, alternating.
+ * cost = 1 - disk/tmpfs, from the median of per-round ratios.
+ */
+export async function auditCost(b: Bench, cfg: Cfg): Promise<AuditCost> {
+  const shmDir = mkdtempSync('/dev/shm/authsome-bench-');
+  trackDir(shmDir);
+  const shmHome = join(shmDir, 'home');
+  execFileSync('cp', ['-a', b.diskHome, shmHome]);
+  const shm = await serveDaemon(b.envFor(shmHome));
+  await settle(shm.pid);
+  try {
+    const cols: Column[] = [
+      { name: 'direct', make: () => client(b, 'https', 'direct', MAIN_HOST, '/json') },
+      { name: 'authsome', make: () => client(b, 'https', 'authsome', MAIN_HOST, '/json') },
+      {
+        name: 'authsome-tmpfs',
+        make: () => client(b, 'https', 'authsome', MAIN_HOST, '/json', { proxyPort: shm.proxyPort }),
+      },
+    ];
+    const cost = (r: { roundRatios: Record<string, number[]> }): number => {
+      const disk = r.roundRatios['authsome'] ?? [];
+      const tmp = r.roundRatios['authsome-tmpfs'] ?? [];
+      return 1 - median(disk.map((x, i) => x / tmp[i]!));
+    };
+    log('bench: durable audit, c=16');
+    const c16 = await alternate(b, 'audit', 'https', cols, 16, cfg.auditRounds, cfg.warmMs, cfg.durMs);
+    const out: AuditCost = {
+      note: 'AUTHSOME_HOME on disk (audit fdatasync reaches the device) vs the same home copied to /dev/shm (tmpfs)',
+      diskFs: b.homeFs,
+      c16: { columns: c16.columns, cost: cost(c16), roundRatios: c16.roundRatios },
+    };
+    if (cfg.auditC1) {
+      log('bench: durable audit, c=1');
+      const c1 = await alternate(b, 'audit', 'https', cols, 1, cfg.auditRounds, cfg.warmMs, cfg.durMs / 2);
+      out.c1 = {
+        columns: c1.columns,
+        cost: cost(c1),
+        addedP50Ms: c1.columns['authsome']!.p50 - c1.columns['authsome-tmpfs']!.p50,
+        roundRatios: c1.roundRatios,
+      };
+    }
+    return out;
+  } finally {
+    await shm.stop();
+  }
+}
+
+export async function held(b: Bench, cfg: Cfg): Promise<HeldResult> {
+  log(`bench: ${cfg.held} held connections`);
+  await originStats(b, true);
+  const r = await holdConnections({
+    proxyPort: b.daemon.proxyPort,
+    basic: b.basic,
+    host: MAIN_HOST,
+    caPem: b.authsomeCa,
+    count: cfg.held,
+    parallel: 100,
+    pid: b.daemon.pid,
+  });
+  const os = await originStats(b, false);
+  const answered = r.opened + r.secondOk;
+  if (os.ok !== answered || os.missing || os.wrong)
+    b.problems.push(`held connections: injection check failed ${JSON.stringify(os)} vs ${answered} answered`);
+  if (r.openFailed || r.secondFailed)
+    b.problems.push(`held connections: ${r.openFailed} + ${r.secondFailed} failed (${r.firstError})`);
+  return r;
+}
+
+export interface RunTrue {
+  samples: number[];
+  medianMs: number;
+  minMs: number;
+  nodeBaselineMs: number;
+}
+
+/** `authsome run -- true` against the warm daemon: mint a session, run, revoke. */
+export async function runTrue(b: Bench, cfg: Cfg): Promise<RunTrue> {
+  log('bench: authsome run -- true');
+  await cliOk(b.env, ['run', '--', 'true']);
+  const samples: number[] = [];
+  for (let i = 0; i < cfg.runSamples; i++) {
+    const r = await cli(b.env, ['run', '--', 'true']);
+    if (r.code !== 0) b.problems.push(`run -- true exited ${r.code}: ${r.stderr.trim()}`);
+    samples.push(r.ms);
+  }
+  const base: number[] = [];
+  for (let i = 0; i < cfg.runSamples; i++) {
+    const t0 = performance.now();
+    execFileSync(process.execPath, ['-e', '0']);
+    base.push(performance.now() - t0);
+  }
+  return { samples, medianMs: median(samples), minMs: Math.min(...samples), nodeBaselineMs: median(base) };
+}

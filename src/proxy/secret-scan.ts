@@ -1,0 +1,102 @@
+/**
+ * Secrets in responses (issue 6 item 4): an upstream that echoes the injected credential (debug
+ * endpoints, error pages quoting the request, redirects carrying a query key) must not hand it to
+ * the caller. Only responses of injected requests are scanned, with Buffer.indexOf per needle.
+ *
+ * Body policy: every occurrence is overwritten in place with a same-length mask, so Content-Length
+ * and the rest of the body stay valid. A needle split across chunks is caught by holding back the
+ * longest chunk tail that is a proper prefix of some needle (at most maxNeedle-1 bytes, usually 0):
+ * a stream whose chunks end in ordinary bytes (SSE's blank line, NDJSON's newline) is not delayed.
+ */
+
+/** Needles shorter than this would mask ordinary text; the full injected header value is always longer. */
+export const MIN_NEEDLE = 8;
+const MASK = 0x2a; // '*'
+
+export class SecretScanner {
+  readonly #needles: readonly Buffer[];
+  readonly #maxLen: number;
+  #carry: Buffer | undefined;
+  /** Occurrences redacted so far. */
+  hits = 0;
+
+  constructor(needles: readonly Buffer[]) {
+    this.#needles = needles;
+    this.#maxLen = needles.reduce((m, n) => Math.max(m, n.length), 0);
+  }
+
+  /** Does any needle occur in this text (latin1, as headers travel)? */
+  inText(text: string): boolean {
+    for (const n of this.#needles) if (text.includes(n.toString('latin1'))) return true;
+    return false;
+  }
+
+  /** Takes the next chunk (may be modified in place); returns the bytes safe to send now. */
+  push(chunk: Buffer): Buffer {
+    const buf = this.#carry ? Buffer.concat([this.#carry, chunk]) : chunk;
+    this.#carry = undefined;
+    this.#redact(buf);
+    const hold = this.#heldTail(buf);
+    if (hold === 0) return buf;
+    this.#carry = Buffer.from(buf.subarray(buf.length - hold));
+    return buf.subarray(0, buf.length - hold);
+  }
+
+  /** The held-back tail at the end of the body (it completed no needle). */
+  flush(): Buffer {
+    const rest = this.#carry ?? Buffer.alloc(0);
+    this.#carry = undefined;
+    return rest;
+  }
+
+  #redact(buf: Buffer): void {
+    for (const n of this.#needles) {
+      let at = buf.indexOf(n);
+      while (at >= 0) {
+        buf.fill(MASK, at, at + n.length);
+        this.hits++;
+        at = buf.indexOf(n, at + n.length);
+      }
+    }
+  }
+
+  /** Length of the longest suffix of buf that is a proper prefix of some needle. */
+  #heldTail(buf: Buffer): number {
+    const len = buf.length;
+    const from = Math.max(0, len - (this.#maxLen - 1));
+    for (let i = from; i < len; i++) {
+      const rest = len - i;
+      for (const n of this.#needles) {
+        if (rest < n.length && buf[i] === n[0] && buf.compare(n, 0, rest, i, len) === 0) return rest;
+      }
+    }
+    return 0;
+  }
+}
+
+/**
+ * The needles for one injected request: each injected header value and its credential part (the
+ * text after the auth scheme), each injected query value (raw and URL-encoded), and each secret field
+ * in the forms a leak usually takes (raw, base64, base64url, hex, URL-encoded).
+ */
+export function buildNeedles(injectedValues: readonly string[], secretFields: readonly string[]): Buffer[] {
+  const out = new Set<string>();
+  const add = (s: string): void => {
+    if (Buffer.byteLength(s) >= MIN_NEEDLE) out.add(s);
+  };
+  for (const v of injectedValues) {
+    add(v);
+    add(encodeURIComponent(v));
+    const sp = v.lastIndexOf(' ');
+    if (sp >= 0) add(v.slice(sp + 1));
+  }
+  for (const f of secretFields) {
+    const b = Buffer.from(f, 'utf8');
+    add(f);
+    add(encodeURIComponent(f));
+    add(b.toString('base64'));
+    add(b.toString('base64url'));
+    add(b.toString('hex'));
+  }
+  return [...out].map((s) => Buffer.from(s, 'utf8'));
+}

@@ -1,0 +1,139 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { AdvEnv, HOST, SECRETS } from './env.js';
+import { bodyOf, errorOf, statusOf } from './wire.js';
+
+/**
+ * Issue 6 item 4: an allowed upstream that echoes the injected secret. Headers → 502
+ * ERR_UPSTREAM_SECRET_ECHO; body → masked in place (same length); compressed → decoded first;
+ * every echo → a proxy.secret_echo audit record.
+ */
+let e: AdvEnv;
+beforeAll(async () => {
+  e = await AdvEnv.start();
+}, 90_000);
+afterAll(async () => {
+  await e?.stop();
+});
+
+const get = (host: string, path: string, extra: string[] = []): Promise<string> =>
+  e.wire.exchange(
+    `${host}:443`,
+    `GET ${path} HTTP/1.1\nHost: ${host}\nAccept-Encoding: gzip, br, deflate\n${extra.map((l) => `${l}\n`).join('')}Connection: close\n\n`,
+    { auth: e.auth(), ca: e.localCa },
+  );
+const masked = (n: number): string => '*'.repeat(n);
+const echoes = (): Array<Record<string, unknown>> => e.auditLines().filter((l) => l['event'] === 'proxy.secret_echo');
+
+describe('in a response header: refused with 502 before anything is sent', () => {
+  it.each([
+    [HOST.api, '/echo/header'],
+    [HOST.api, '/echo/header-full'],
+    [HOST.api, '/echo/cookie'],
+    [HOST.api, '/echo/location'],
+    [HOST.keys, '/echo/header'],
+    [HOST.basic, '/echo/header'],
+    [HOST.basic, '/echo/header-full'],
+  ])('%s%s', async (host, path) => {
+    const before = echoes().length;
+    const r = await get(host, path);
+    expect(errorOf(r)).toMatchObject({ status: 502, code: 'ERR_UPSTREAM_SECRET_ECHO' });
+    await new Promise((res) => setTimeout(res, 50));
+    const rec = echoes().slice(before);
+    expect(rec).toHaveLength(1);
+    expect(rec[0]).toMatchObject({ profile: 'me', host, path, status: 502, detail: { where: 'header' } });
+  });
+});
+
+describe('in a response body: masked in place, same length', () => {
+  it('a body that quotes the request headers', async () => {
+    const r = await get(HOST.api, '/echo/body');
+    expect(statusOf(r)).toBe(200);
+    const body = JSON.parse(bodyOf(r)) as { authorization: string[] };
+    // The whole injected value "Bearer <secret>" is a needle, so all of it is masked.
+    expect(body.authorization).toEqual([masked('Bearer '.length + SECRETS.personal.length)]);
+    expect(echoes().at(-1)).toMatchObject({ host: HOST.api, path: '/echo/body', detail: { where: 'body' } });
+  });
+
+  it('raw key header, Basic credentials and a query key', async () => {
+    for (const [host, path] of [
+      [HOST.keys, '/echo/body'],
+      [HOST.basic, '/echo/body'],
+      [HOST.query, '/echo/body?x=1'],
+    ] as const) {
+      const r = await get(host, path);
+      expect(statusOf(r), host).toBe(200);
+      expect(bodyOf(r), host).toMatch(/\*{8,}/);
+    }
+  });
+
+  it.each([1, 2, 5, 17, -1])('split across two chunks at %i', async (cut) => {
+    const n = SECRETS.personal.length;
+    const r = await get(HOST.api, `/echo/split?cut=${cut < 0 ? n + cut : cut}`);
+    expect(statusOf(r)).toBe(200);
+    expect(bodyOf(r)).toBe(`before ${masked(n)} after`);
+  });
+
+  it('one byte per chunk, with Content-Length kept valid', async () => {
+    const r = await get(HOST.api, '/echo/bytes');
+    expect(statusOf(r)).toBe(200);
+    expect(r).toMatch(/content-length: \d+/i);
+    expect(bodyOf(r)).toBe(`<<${masked(SECRETS.personal.length)}>>`);
+  });
+
+  it('server-sent events split across events still arrive, masked', async () => {
+    const r = await get(HOST.api, '/echo/sse');
+    expect(bodyOf(r)).toContain(`data: one ${masked(SECRETS.personal.length)}\n\n`);
+    expect(bodyOf(r)).toContain('data: done\n\n');
+  });
+
+  it('base64, base64url, hex and URL-encoded forms are masked too', async () => {
+    const r = await get(HOST.api, '/echo/b64');
+    for (const line of bodyOf(r).split('\n')) expect(line).toMatch(/^\*+$/);
+  });
+});
+
+describe('compressed bodies', () => {
+  it('Accept-Encoding is not forwarded on injected requests (so compliant upstreams never compress)', async () => {
+    const r = await get(HOST.api, '/inspect');
+    expect(JSON.parse(bodyOf(r))).toMatchObject({ acceptEncoding: 0, injected: 1 });
+  });
+
+  it('but it is on requests without injection', async () => {
+    const r = await e.wire.http(
+      `GET http://${HOST.api}/inspect HTTP/1.1\r\nHost: x\r\nAccept-Encoding: gzip\r\nProxy-Authorization: ${e.auth()}\r\nConnection: close\r\n\r\n`,
+    );
+    expect(JSON.parse(bodyOf(r))).toMatchObject({ acceptEncoding: 1, injected: 0 });
+  });
+
+  it.each(['gzip', 'br', 'deflate', 'gzip-gzip'])('%s sent anyway is decoded, scanned and passed on decoded', async (enc) => {
+    const r = await get(HOST.api, `/echo/${enc}`);
+    expect(statusOf(r)).toBe(200);
+    expect(r.slice(0, r.indexOf('\r\n\r\n'))).not.toMatch(/content-encoding/i);
+    const body = JSON.parse(bodyOf(r)) as { authorization: string[] };
+    expect(body.authorization[0]).toMatch(/^\*+$/);
+  });
+
+  it('an encoding the proxy cannot read is refused (502)', async () => {
+    const r = await get(HOST.api, '/echo/zstd');
+    expect(errorOf(r)).toMatchObject({ status: 502, code: 'ERR_UPSTREAM_FAILED' });
+  });
+});
+
+describe('what is left alone', () => {
+  it('an ordinary response passes byte for byte', async () => {
+    const r = await get(HOST.api, '/plain');
+    expect(JSON.parse(bodyOf(r))).toEqual({ ok: true, path: '/plain' });
+  });
+
+  it('the audit records of echoes name no secret and verify', async () => {
+    expect(echoes().length).toBeGreaterThan(5);
+    const v = await e.cli(['audit', 'verify']);
+    expect(v.code, v.stderr).toBe(0);
+  });
+});
+
+describe('leaks', () => {
+  it('no canary reached the caller, the logs, the audit log, the home, the decoy or cleartext', () => {
+    expect(e.leaks()).toEqual([]);
+  });
+});

@@ -1,0 +1,161 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { TestHome, type CliResult } from '../helpers/cli.js';
+import { findCanary, filesContaining } from '../helpers/canary.js';
+
+const GITHUB = `ghp_CANARYexp${randomBytes(12).toString('hex')}`;
+const OPENAI = `sk-proj-CANARY${randomBytes(16).toString('hex')}`;
+const ANTHROPIC = `sk-ant-api03-CANARY${randomBytes(16).toString('hex')}`;
+
+interface Explanation {
+  decision: string;
+  reason: string;
+  hint?: string;
+  provider?: { name: string };
+  connection?: { name: string; isDefault: boolean };
+  headers: Array<{ name: string; value: string }>;
+}
+
+describe('authsome explain and authsome import', () => {
+  let t: TestHome;
+  const outputs: CliResult[] = [];
+  const run = async (args: string[], env: NodeJS.ProcessEnv = {}) => {
+    const r = await t.run(args, { env });
+    outputs.push(r);
+    return r;
+  };
+  const explain = async (...args: string[]) => {
+    const r = await run(['explain', ...args, '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    return JSON.parse(r.stdout) as Explanation;
+  };
+
+  beforeAll(async () => {
+    t = new TestHome();
+    // The developer's own keys must not leak into (or confuse) the import tests.
+    for (const k of Object.keys(t.env)) if (/KEY|TOKEN|SECRET/.test(k)) delete t.env[k];
+    expect((await run(['init', '--profile', 'me'])).code).toBe(0);
+    expect(
+      (await t.run(['login', 'github', '--connection', 'personal'], { input: `${GITHUB}\n` })).code,
+    ).toBe(0);
+  });
+
+  afterAll(async () => {
+    await t.cleanup();
+  });
+
+  it('explain: a github URL gets provider github and a masked Authorization header', async () => {
+    const e = await explain('https://api.github.com/user');
+    expect(e).toMatchObject({
+      decision: 'inject',
+      provider: { name: 'github' },
+      connection: { name: 'personal', isDefault: true },
+    });
+    expect(e.headers).toHaveLength(1);
+    expect(e.headers[0]!.name).toBe('Authorization');
+    expect(e.headers[0]!.value).toMatch(/^Bearer ghp_…\*{4} \(\d+ chars\)$/);
+    const human = await run(['explain', 'https://api.github.com/user']);
+    expect(human.stdout).toContain('sets header: Authorization: Bearer ghp_…****');
+  });
+
+  it('explain: unknown host, cleartext, missing connection and malformed URL say why nothing is injected', async () => {
+    expect(await explain('https://unknown.example.org/x')).toMatchObject({ decision: 'tunnel', headers: [] });
+    const clear = await explain('http://api.github.com/user');
+    expect(clear.decision).toBe('cleartext');
+    expect(clear.reason).toContain('never injects over cleartext');
+    expect(clear.hint).toBe('use https://api.github.com/user');
+    const missing = await explain('https://api.github.com/user', '--connection', 'nope');
+    expect(missing).toMatchObject({
+      decision: 'no-connection',
+      hint: 'authsome login github --connection nope',
+    });
+    expect((await explain('https://user@api.github.com/')).decision).toBe('invalid');
+    expect((await explain('ftp://api.github.com/')).decision).toBe('invalid');
+    const bad = await run(['explain', 'https://api.github.com/', '--connection', 'Bad Name']);
+    expect(bad.code).toBe(2);
+  });
+
+  it('explain: a basic-auth template shows its structure, every field masked', async () => {
+    expect((await t.run(['login', 'github-git', '--connection', 'git'], { input: `${GITHUB}\n` })).code).toBe(
+      0,
+    );
+    const e = await explain('https://github.com/me/private.git/info/refs');
+    expect(e).toMatchObject({ decision: 'inject', provider: { name: 'github-git' } });
+    expect(e.headers[0]!.value).toMatch(/^Basic base64\('x-access-token:' \+ ghp_…\*{4} \(\d+ chars\)\)$/);
+  });
+
+  it('completion: prints the yargs script and answers completion queries', async () => {
+    const script = await run(['completion']);
+    expect(script.code).toBe(0);
+    expect(script.stdout).toContain('--get-yargs-completions');
+    const words = await run(['--get-yargs-completions', 'authsome', 'do']);
+    expect(words.stdout.split('\n')).toEqual(expect.arrayContaining(['doctor', 'explain', 'import']));
+  });
+
+  it('import: without a terminal and without --yes nothing is imported', async () => {
+    const env = join(t.dir, 'a.env');
+    writeFileSync(env, `OPENAI_API_KEY=${OPENAI}\n`);
+    const r = await run(['import', '--dotenv', env, '--no-env']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('--yes');
+    const list = await t.json<{ connections: Array<{ provider: string }> }>(['connection', 'list']);
+    expect(list.connections.map((c) => c.provider).sort()).toEqual(['github', 'github-git']);
+  });
+
+  it('import --dotenv --yes: moves an OpenAI key into a connection, shows it masked, lists the leftover line', async () => {
+    const env = join(t.dir, 'b.env');
+    writeFileSync(
+      env,
+      `# project keys\nexport OPENAI_API_KEY="${OPENAI}"\nPLACEHOLDER_ONLY=authsome-managed\n`,
+    );
+    const r = await run(['import', '--dotenv', env, '--no-env', '--yes']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr + r.stdout).toContain('sk-p…****');
+    expect(r.stdout).toContain('Imported openai → connection "default"');
+    expect(r.stdout).toContain(`${env}: line 2 (OPENAI_API_KEY)`);
+    expect(r.stdout).toContain(`sed -i.bak '2d' '${env}'`);
+    const show = await t.json<{ provider: string; fields: string[]; isDefault: boolean }>([
+      'connection',
+      'show',
+      'openai',
+    ]);
+    expect(show).toMatchObject({ provider: 'openai', fields: ['api_key'], isDefault: true });
+    const e = await explain('https://api.openai.com/v1/models');
+    expect(e).toMatchObject({ decision: 'inject', provider: { name: 'openai' } });
+    const again = await run(['import', '--dotenv', env, '--no-env', '--yes', '--json']);
+    const j = JSON.parse(again.stdout) as { imported: unknown[]; skipped: Array<{ reason: string }> };
+    expect(j.imported).toEqual([]);
+    expect(j.skipped[0]?.reason).toContain('exists already');
+  });
+
+  it('import from the environment by name and by key shape; placeholders are not keys', async () => {
+    const r = await run(['import', '--yes', '--json', '--connection', 'shell'], {
+      ANTHROPIC_API_KEY: ANTHROPIC,
+      SOME_TOKEN_COPY: GITHUB,
+      GITHUB_TOKEN: 'authsome-managed',
+    });
+    expect(r.code, r.stderr).toBe(0);
+    const j = JSON.parse(r.stdout) as {
+      imported: Array<{ provider: string; connection: string; value: string; via: string }>;
+      remaining: Array<{ where: string; fix: string }>;
+    };
+    expect(j.imported.map((i) => [i.provider, i.connection, i.via]).sort()).toEqual([
+      ['anthropic', 'shell', 'env name ANTHROPIC_API_KEY'],
+      ['github', 'shell', 'key shape ghp_…/github_pat_…'],
+    ]);
+    expect(j.remaining.some((x) => x.fix.startsWith('unset ') && x.fix.includes('ANTHROPIC_API_KEY'))).toBe(
+      true,
+    );
+    expect(JSON.stringify(j)).not.toContain('authsome-managed');
+  });
+
+  it('never prints, logs or stores a secret in plaintext', () => {
+    for (const secret of [GITHUB, OPENAI, ANTHROPIC]) {
+      for (const o of outputs) expect(findCanary(o.stdout + o.stderr, secret)).toBeUndefined();
+      expect(filesContaining(t.home, secret)).toEqual([]);
+      expect(findCanary(readFileSync(join(t.home, 'audit.log')), secret)).toBeUndefined();
+    }
+  });
+});
