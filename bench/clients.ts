@@ -102,6 +102,8 @@ function verify(b: Bench, label: string, scheme: Scheme, via: Via, os: OriginSta
 export interface Column {
   name: Via;
   make: () => Client;
+  /** The proxy process of this column (its CPU per request is reported). */
+  proxyPid?: number;
 }
 
 export type Body = 'download' | 'upload';
@@ -132,6 +134,7 @@ export async function measure(
     concurrency: c,
     warmupMs: warmMs,
     durationMs: durMs,
+    roles: { client: process.pid, origin: b.origin.pid, ...(col.proxyPid ? { proxy: col.proxyPid } : {}) },
     once: body === 'upload' ? async () => (await request(d, s0), LARGE) : () => request(d, s0),
   });
   verify(b, `${label} ${col.name} c=${c}`, scheme, col.name, await originStats(b, false), s);

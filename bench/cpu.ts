@@ -32,12 +32,16 @@ export interface CpuShare {
   oursPct: number;
   /** The difference: other processes on the machine. */
   foreignPct: number;
+  /** CPU milliseconds each named process used in the window (10 ms resolution). */
+  roleMs: Record<string, number>;
 }
 
-export function cpuWindow(): { stop(): CpuShare } {
+/** Starts accounting; `roles` names the processes whose own CPU time is reported (bench, origin, daemon…). */
+export function cpuWindow(roles: Record<string, number> = {}): { stop(): CpuShare } {
   const pids = [process.pid, ...livePids()];
   const m0 = machine();
   const p0 = new Map(pids.map((p) => [p, procTicks(p)]));
+  const r0 = Object.entries(roles).map(([role, pid]) => [role, pid, procTicks(pid)] as const);
   return {
     stop() {
       const m1 = machine();
@@ -46,7 +50,10 @@ export function cpuWindow(): { stop(): CpuShare } {
       const total = Math.max(1, m1.total - m0.total);
       const machinePct = (100 * (m1.busy - m0.busy)) / total;
       const oursPct = Math.min(machinePct, (100 * ours) / total);
-      return { machinePct, oursPct, foreignPct: Math.max(0, machinePct - oursPct) };
+      const roleMs = Object.fromEntries(
+        r0.map(([role, pid, t]) => [role, Math.max(0, procTicks(pid) - t) * 10]),
+      );
+      return { machinePct, oursPct, foreignPct: Math.max(0, machinePct - oursPct), roleMs };
     },
   };
 }

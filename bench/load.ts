@@ -33,6 +33,8 @@ export interface LoadOptions {
   once: () => Promise<number>;
   /** The run is aborted after this many errors (a misconfigured run must not spin). */
   maxErrors?: number;
+  /** Processes whose CPU time in the measured window is reported (see cpu.ts). */
+  roles?: Record<string, number>;
 }
 
 export function percentile(sorted: Float64Array | number[], p: number): number {
@@ -98,7 +100,7 @@ export async function runLoad(o: LoadOptions): Promise<RunStats> {
       }
     }
     if (++arrived === o.concurrency) {
-      cpu = cpuWindow();
+      cpu = cpuWindow(o.roles);
       release(performance.now());
     }
     const start = await barrier;
@@ -142,6 +144,18 @@ export async function runLoad(o: LoadOptions): Promise<RunStats> {
   };
 }
 
+function sumRoles(list: Array<Record<string, number>>): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const r of list) for (const [k, v] of Object.entries(r)) out[k] = (out[k] ?? 0) + v;
+  return out;
+}
+
+/** CPU microseconds per measured request of each named process (undefined without accounting). */
+export function cpuPerRequest(s: RunStats): Record<string, number> | undefined {
+  if (!s.cpu || s.requests === 0) return undefined;
+  return Object.fromEntries(Object.entries(s.cpu.roleMs).map(([k, ms]) => [k, (ms * 1000) / s.requests]));
+}
+
 /** Merges the rounds of one column: req/s over the summed windows, percentiles over all samples. */
 export function mergeRuns(runs: RunStats[]): RunStats {
   const requests = runs.reduce((a, r) => a + r.requests, 0);
@@ -180,6 +194,7 @@ export function mergeRuns(runs: RunStats[]): RunStats {
             machinePct: avg('machinePct'),
             oursPct: avg('oursPct'),
             foreignPct: Math.max(...cpuRuns.map((r) => r.cpu!.foreignPct)),
+            roleMs: sumRoles(cpuRuns.map((r) => r.cpu!.roleMs)),
           },
         }
       : {}),

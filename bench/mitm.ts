@@ -27,6 +27,7 @@ addons = [Inject()]
 `;
 
 export interface Mitm {
+  readonly pid: number;
   readonly port: number;
   readonly caPem: string;
   readonly version: string;
@@ -109,7 +110,13 @@ export async function startMitm(
   while (Date.now() < deadline) {
     if (child.exitCode !== null) throw new Error(`mitmdump exited: ${stderr.trim().slice(-500)}`);
     if (existsSync(caFile) && (await canConnect(port))) {
-      return { port, caPem: readFileSync(caFile, 'utf8'), version, stop: () => stopChild(child, 5_000) };
+      return {
+        pid: child.pid!,
+        port,
+        caPem: readFileSync(caFile, 'utf8'),
+        version,
+        stop: () => stopChild(child, 5_000),
+      };
     }
     await sleep(100);
   }

@@ -16,7 +16,7 @@ import {
 } from './clients.js';
 import { cli, cliOk, memOf, sampleRss, serveDaemon } from './daemon.js';
 import { holdConnections, type HeldResult } from './held.js';
-import { median, request, runLoad, type RunStats } from './load.js';
+import { cpuPerRequest, median, request, runLoad, type RunStats } from './load.js';
 import type { Mitm } from './mitm.js';
 import { HTTP_HOST, log, MAIN_HOST, TUNNEL_HOST, type Bench } from './setup.js';
 
@@ -130,6 +130,12 @@ export interface MatrixRow {
   authsomeOverMitm?: number;
   /** A plain CONNECT tunnel through the same daemon (no interception): the ceiling for the HTTPS path. */
   tunnelRatio?: number;
+  /**
+   * Per column, CPU microseconds per request of the load generator (client), the origin and the proxy.
+   * Unlike req/s this barely moves with other load on the machine; with every process CPU-bound on
+   * the same cores, req/s ratios follow the ratios of the summed CPU per request.
+   */
+  cpuUsPerRequest: Record<string, Record<string, number>>;
   roundRatios: Record<string, number[]>;
 }
 
@@ -142,15 +148,20 @@ export async function matrix(
   const host = scheme === 'https' ? MAIN_HOST : HTTP_HOST;
   const cols: Column[] = [
     { name: 'direct', make: () => client(b, scheme, 'direct', host, '/json') },
-    { name: 'authsome', make: () => client(b, scheme, 'authsome', host, '/json') },
+    { name: 'authsome', make: () => client(b, scheme, 'authsome', host, '/json'), proxyPid: b.daemon.pid },
   ];
   if (scheme === 'https')
     cols.push({
       name: 'authsome-tunnel',
       make: () => client(b, scheme, 'authsome-tunnel', TUNNEL_HOST, '/json'),
+      proxyPid: b.daemon.pid,
     });
   if (mitm && scheme === 'https')
-    cols.push({ name: 'mitmproxy', make: () => client(b, scheme, 'mitmproxy', host, '/json', { mitm }) });
+    cols.push({
+      name: 'mitmproxy',
+      make: () => client(b, scheme, 'mitmproxy', host, '/json', { mitm }),
+      proxyPid: mitm.pid,
+    });
   const rows: MatrixRow[] = [];
   for (const c of CONCURRENCY) {
     log(`bench: ${scheme} c=${c}`);
@@ -166,6 +177,9 @@ export async function matrix(
       addedP50Ms: a.p50 - r.columns['direct']!.p50,
       ...(mitmRatio !== undefined ? { mitmRatio, authsomeOverMitm: ratio / mitmRatio } : {}),
       ...(r.columns['authsome-tunnel'] ? { tunnelRatio: medianRatio(r, 'authsome-tunnel') } : {}),
+      cpuUsPerRequest: Object.fromEntries(
+        Object.entries(r.columns).map(([k, s]) => [k, cpuPerRequest(s) ?? {}]),
+      ),
       roundRatios: r.roundRatios,
     });
   }
@@ -310,10 +324,15 @@ export async function auditCost(b: Bench, cfg: Cfg): Promise<AuditCost> {
   try {
     const cols: Column[] = [
       { name: 'direct', make: () => client(b, 'https', 'direct', MAIN_HOST, '/json') },
-      { name: 'authsome', make: () => client(b, 'https', 'authsome', MAIN_HOST, '/json') },
+      {
+        name: 'authsome',
+        make: () => client(b, 'https', 'authsome', MAIN_HOST, '/json'),
+        proxyPid: b.daemon.pid,
+      },
       {
         name: 'authsome-tmpfs',
         make: () => client(b, 'https', 'authsome', MAIN_HOST, '/json', { proxyPort: shm.proxyPort }),
+        proxyPid: shm.pid,
       },
     ];
     const cost = (r: { roundRatios: Record<string, number[]> }): number => {

@@ -137,7 +137,33 @@ function rowsTable(title: string, rows: MatrixRow[]): string {
     line.push(`${f0(foreign)}%`);
     return line;
   });
-  return `${title}\n${table([head, ...body])}`;
+  return `${title}\n${table([head, ...body])}\n\n${cpuTable(rows, hasTunnel, hasMitm)}`;
+}
+
+const sum = (x: Record<string, number> | undefined): number =>
+  x ? Object.values(x).reduce((a, b) => a + b, 0) : NaN;
+
+/** CPU per request of each process: the stable view of where the time goes, whatever else runs. */
+function cpuTable(rows: MatrixRow[], hasTunnel: boolean, hasMitm: boolean): string {
+  const head = [
+    'c',
+    'direct: client + origin',
+    'authsome: client + origin + proxy',
+    'of which proxy',
+    'CPU ratio',
+  ];
+  if (hasTunnel) head.push('tunnel: proxy');
+  if (hasMitm) head.push('mitmproxy: proxy');
+  const body = rows.map((r) => {
+    const cpu = r.cpuUsPerRequest;
+    const d = sum(cpu['direct']);
+    const a = sum(cpu['authsome']);
+    const line = [String(r.concurrency), f0(d), f0(a), f0(cpu['authsome']?.['proxy']), f3(d / a)];
+    if (hasTunnel) line.push(f0(cpu['authsome-tunnel']?.['proxy']));
+    if (hasMitm) line.push(f0(cpu['mitmproxy']?.['proxy']));
+    return line;
+  });
+  return `CPU microseconds per request (from /proc, 10 ms ticks; CPU ratio = direct / authsome, what req/s would be if all processes were CPU-bound on the same cores):\n${table([head, ...body])}`;
 }
 
 /** The report as printed, also pasted into docs/performance.md. */

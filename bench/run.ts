@@ -5,15 +5,16 @@
  *   --quick     ~1 minute: fewer and shorter rounds, 4 new hosts instead of 8
  *   --no-mitm   skip the mitmproxy column even when mitmdump is installed
  *   --cpu-prof  run the daemon under `node --cpu-prof`, load HTTPS c=16 only, print its hot spots
+ *   --focus=https:16  only direct vs authsome at one scheme and concurrency (A/B a change quickly)
  */
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { installCleanup } from './children.js';
-import { client } from './clients.js';
+import { alternate, client, medianRatio, type Column } from './clients.js';
 import { REPO } from './daemon.js';
-import { request, runLoad } from './load.js';
+import { cpuPerRequest, request, runLoad, type RunStats } from './load.js';
 import { mitmdumpPath, startMitm, type Mitm } from './mitm.js';
 import {
   auditCost,
@@ -30,7 +31,7 @@ import {
 import { format, targets, type Result } from './print.js';
 import { formatSummary, summarizeProfile } from './profile-summary.js';
 import { f0, f2 } from './report.js';
-import { log, MAIN_HOST, RESULTS, setup, type Bench } from './setup.js';
+import { HTTP_HOST, log, MAIN_HOST, RESULTS, setup, type Bench } from './setup.js';
 
 installCleanup();
 
@@ -38,9 +39,14 @@ const argv = process.argv.slice(2);
 const QUICK = argv.includes('--quick');
 const NO_MITM = argv.includes('--no-mitm');
 const CPU_PROF = argv.includes('--cpu-prof');
-const unknown = argv.filter((a) => !['--quick', '--no-mitm', '--cpu-prof'].includes(a));
-if (unknown.length > 0) {
-  console.error(`bench: unknown option(s) ${unknown.join(' ')}; use --quick, --no-mitm, --cpu-prof`);
+const FOCUS = argv.find((a) => a.startsWith('--focus='))?.slice('--focus='.length);
+const unknown = argv.filter(
+  (a) => !['--quick', '--no-mitm', '--cpu-prof'].includes(a) && !a.startsWith('--focus='),
+);
+if (unknown.length > 0 || (FOCUS !== undefined && !/^https?:\d+$/.test(FOCUS))) {
+  console.error(
+    `bench: unknown option(s) ${unknown.join(' ')}; use --quick, --no-mitm, --cpu-prof, --focus=https:16`,
+  );
   process.exit(2);
 }
 
@@ -115,6 +121,36 @@ async function cpuProfile(b: Bench): Promise<void> {
   const text = `HTTPS c=16 through authsome: ${f0(s.rps)} req/s, p50 ${f2(s.p50)} ms, ${s.errors} errors; other load ${f0(s.cpu?.foreignPct)}%\nprofile: bench/results/profiles/${file}\n\n${formatSummary(summary)}\n`;
   writeFileSync(join(RESULTS, 'profile-https-c16.txt'), text);
   console.log(text);
+}
+
+/**
+ * `--focus=https:16` (or http:N): only direct vs authsome at one concurrency, 6 rounds, for A/B-ing a
+ * change in src/ in about half a minute. Prints req/s, the ratio and the CPU per request.
+ */
+async function focus(b: Bench, what: string): Promise<void> {
+  const [scheme, c] = what.split(':') as ['http' | 'https', string];
+  await sanity(b);
+  await jitWarm(b, 1000);
+  const host = scheme === 'https' ? MAIN_HOST : HTTP_HOST;
+  const cols: Column[] = [
+    { name: 'direct', make: () => client(b, scheme, 'direct', host, '/json') },
+    { name: 'authsome', make: () => client(b, scheme, 'authsome', host, '/json'), proxyPid: b.daemon.pid },
+  ];
+  const r = await alternate(b, scheme.toUpperCase(), scheme, cols, Number(c), QUICK ? 3 : 6, 300, 1500);
+  const d = r.columns['direct']!;
+  const a = r.columns['authsome']!;
+  const cpu = (s: RunStats): string =>
+    Object.entries(cpuPerRequest(s) ?? {})
+      .map(([k, v]) => `${k} ${f0(v)}`)
+      .join(', ');
+  console.log(
+    [
+      `${scheme} c=${c}: direct ${f0(d.rps)} req/s p50 ${f2(d.p50)} ms | authsome ${f0(a.rps)} req/s p50 ${f2(a.p50)} ms | ratio ${f2(medianRatio(r, 'authsome'))} (rounds ${r.roundRatios['authsome']!.map(f2).join(' ')})`,
+      `CPU us/request: direct: ${cpu(d)}; authsome: ${cpu(a)}; other load ${f0(Math.max(d.cpu?.foreignPct ?? 0, a.cpu?.foreignPct ?? 0))}%`,
+      ...(b.problems.length ? ['PROBLEMS:', ...b.problems] : []),
+    ].join('\n'),
+  );
+  await b.daemon.stop();
 }
 
 async function full(b: Bench): Promise<void> {
@@ -192,6 +228,7 @@ try {
     daemonNodeArgs: CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir', PROFILES, '--cpu-prof-interval', '250'] : [],
   });
   if (CPU_PROF) await cpuProfile(bench);
+  else if (FOCUS) await focus(bench, FOCUS);
   else await full(bench);
 } catch (e) {
   console.error('bench failed:', e);

@@ -47,6 +47,7 @@ export interface Provider {
 }
 
 export interface Origin {
+  pid: number;
   httpPort: number;
   httpsPort: number;
   stop(): Promise<void>;
@@ -136,6 +137,7 @@ async function startOrigin(cfgPath: string): Promise<Origin> {
   ]).finally(() => clearTimeout(timer));
   const { httpPort, httpsPort } = JSON.parse(line) as { httpPort: number; httpsPort: number };
   return {
+    pid: child.pid!,
     httpPort,
     httpsPort,
     stop: async () => {

@@ -1,4 +1,5 @@
 import { isIPv4, isIPv6 } from 'node:net';
+import { domainToASCII } from 'node:url';
 import { AppError } from '../errors.js';
 
 /**
@@ -43,6 +44,9 @@ export function canonicalHost(raw: string): { host: string; kind: HostKind } {
   for (const l of labels) if (!LABEL.test(l)) throw bad('host name has an invalid label');
   if (NUMERIC_LABEL.test(labels[labels.length - 1]!))
     throw bad('numeric host that is not a dotted-quad IPv4 address');
+  // An A-label that is not valid Punycode (or not in its canonical form) is refused by URL parsers
+  // (undici's origin among them) or read as another name: never a destination.
+  if (name.includes('xn--') && domainToASCII(name) !== name) throw bad('host name has an invalid IDN label');
   return { host: name, kind: 'name' };
 }
 

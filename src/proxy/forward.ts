@@ -1,10 +1,12 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
+import { AppError } from '../errors.js';
 import { track, type ProxyContext } from './context.js';
 import { dial } from './dial.js';
 import { auditEcho, type Prepared } from './pipeline.js';
 import { ResponseRelay, type EchoGuard } from './relay.js';
+import { SecretScanner } from './secret-scan.js';
 
 function hasBody(req: IncomingMessage): boolean {
   const cl = req.headers['content-length'];
@@ -64,7 +66,58 @@ export async function forwardUpgrade(
   text += 'connection: Upgrade\r\nupgrade: websocket\r\n\r\n';
   upstream.write(text);
   if (head.length > 0) upstream.write(head);
+  if (p.needles) {
+    // The handshake answer of an injected upgrade is checked like any response head (frames after
+    // it are not: see docs/security.md, known limits).
+    let answer: Buffer;
+    try {
+      answer = await readHead(upstream, ctx.settings.upstreamHeadersTimeoutMs);
+    } catch (e) {
+      upstream.destroy();
+      throw e;
+    }
+    const end = answer.indexOf('\r\n\r\n');
+    if (new SecretScanner(p.needles).inText(answer.subarray(0, end).toString('latin1'))) {
+      upstream.destroy();
+      auditEcho(ctx, p.trace, 'header', 502);
+      throw new AppError(
+        'ERR_UPSTREAM_SECRET_ECHO',
+        'the upstream answered with the injected credential in a header',
+      );
+    }
+    client.write(answer);
+  }
   splice(client, upstream, ctx.settings.idleTimeoutMs);
+}
+
+const MAX_HEAD = 64 * 1024;
+
+/** Bytes from the socket up to and including the end of the response head (and whatever came with it). */
+function readHead(socket: Socket, timeoutMs: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    let buf = Buffer.alloc(0);
+    const done = (err?: Error): void => {
+      clearTimeout(timer);
+      socket.off('data', onData).off('error', onFail).off('close', onClose);
+      socket.pause();
+      if (err) reject(err);
+      else resolve(buf);
+    };
+    const onData = (c: Buffer): void => {
+      buf = Buffer.concat([buf, c]);
+      if (buf.indexOf('\r\n\r\n') >= 0) done();
+      else if (buf.length > MAX_HEAD)
+        done(new AppError('ERR_UPSTREAM_FAILED', 'the upstream handshake answer is too large'));
+    };
+    const onFail = (e: Error): void => done(e);
+    const onClose = (): void =>
+      done(new AppError('ERR_UPSTREAM_FAILED', 'the upstream closed during the handshake'));
+    const timer = setTimeout(
+      () => done(new AppError('ERR_UPSTREAM_TIMEOUT', 'the upstream did not answer the handshake in time')),
+      timeoutMs || 2 ** 31 - 1,
+    );
+    socket.on('data', onData).once('error', onFail).once('close', onClose);
+  });
 }
 
 /** Pipes two sockets into each other; an error, close or idle timeout on either ends both. */

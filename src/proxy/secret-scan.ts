@@ -15,6 +15,7 @@ const MASK = 0x2a; // '*'
 
 export class SecretScanner {
   readonly #needles: readonly Buffer[];
+  readonly #texts: readonly string[];
   readonly #maxLen: number;
   #carry: Buffer | undefined;
   /** Occurrences redacted so far. */
@@ -22,12 +23,13 @@ export class SecretScanner {
 
   constructor(needles: readonly Buffer[]) {
     this.#needles = needles;
+    this.#texts = needles.map((n) => n.toString('latin1'));
     this.#maxLen = needles.reduce((m, n) => Math.max(m, n.length), 0);
   }
 
   /** Does any needle occur in this text (latin1, as headers travel)? */
   inText(text: string): boolean {
-    for (const n of this.#needles) if (text.includes(n.toString('latin1'))) return true;
+    for (const n of this.#texts) if (text.includes(n)) return true;
     return false;
   }
 

@@ -24,7 +24,10 @@ export async function selfSigned(names: string[]): Promise<ServerCert> {
     keys,
     extensions: await leafExtensions(names),
   });
-  return { certPem: cert.toString('pem'), keyPem: pkcs8Pem(await subtle.exportKey('pkcs8', keys.privateKey)) };
+  return {
+    certPem: cert.toString('pem'),
+    keyPem: pkcs8Pem(await subtle.exportKey('pkcs8', keys.privateKey)),
+  };
 }
 
 /** A leaf issued by any loaded CA (here: the daemon's local interception CA). */
@@ -41,5 +44,8 @@ export async function issueWith(ca: LocalCa, names: string[]): Promise<ServerCer
     signingKey: ca.key,
     extensions: await leafExtensions(names),
   });
-  return { certPem: cert.toString('pem'), keyPem: pkcs8Pem(await subtle.exportKey('pkcs8', keys.privateKey)) };
+  return {
+    certPem: cert.toString('pem'),
+    keyPem: pkcs8Pem(await subtle.exportKey('pkcs8', keys.privateKey)),
+  };
 }

@@ -100,14 +100,18 @@ describe('authority tricks on CONNECT never reach a provider', () => {
     c.socket.destroy();
   });
 
-  it.each(['127.0.0.1:443', '[::1]:443', '10.1.2.3:443', '169.254.169.254:80', '[::ffff:127.0.0.1]:443', '0.0.0.0:443'])(
-    'IP literal %s → 403, never dialled',
-    async (authority) => {
-      const c = await e.wire.connect(authority, [`Proxy-Authorization: ${e.auth()}`]);
-      expect(c.status, c.head).toBe(403);
-      c.socket.destroy();
-    },
-  );
+  it.each([
+    '127.0.0.1:443',
+    '[::1]:443',
+    '10.1.2.3:443',
+    '169.254.169.254:80',
+    '[::ffff:127.0.0.1]:443',
+    '0.0.0.0:443',
+  ])('IP literal %s → 403, never dialled', async (authority) => {
+    const c = await e.wire.connect(authority, [`Proxy-Authorization: ${e.auth()}`]);
+    expect(c.status, c.head).toBe(403);
+    c.socket.destroy();
+  });
 
   it('a port the provider does not declare is a plain tunnel: no interception, no secret', async () => {
     const c = await e.wire.connect(`${HOST.api}:8443`, [`Proxy-Authorization: ${e.auth()}`]);
@@ -124,7 +128,8 @@ describe('authority tricks on CONNECT never reach a provider', () => {
   it('a punycode name no provider declares is tunnelled, not intercepted', async () => {
     const c = await e.wire.connect('xn--pi-7ka.canary.test:443', [`Proxy-Authorization: ${e.auth()}`]);
     // Not pinned, so it is resolved: refused (403/502) or tunnelled — never intercepted with a leaf.
-    if (c.status === 200) await expect(e.wire.tls(c.socket, e.localCa, 'xn--pi-7ka.canary.test')).rejects.toThrow();
+    if (c.status === 200)
+      await expect(e.wire.tls(c.socket, e.localCa, 'xn--pi-7ka.canary.test')).rejects.toThrow();
     c.socket.destroy();
   });
 });
@@ -181,10 +186,17 @@ describe('cleartext, redirects, TRACE', () => {
 describe('the injected header and the connection header', () => {
   it('every caller copy of the injected header is removed, whatever its case', async () => {
     const r = await tunnel(
-      req('/inspect', ['Authorization: Bearer caller-1', 'AUTHORIZATION: Bearer caller-2', 'authorization: evil']),
+      req('/inspect', [
+        'Authorization: Bearer caller-1',
+        'AUTHORIZATION: Bearer caller-2',
+        'authorization: evil',
+      ]),
     );
     expect(json(r)).toMatchObject({ authorization: 1, injected: 1, callerCopy: false });
-    const k = await tunnel(req('/inspect', ['X-API-KEY: caller', 'x-api-key: evil'], HOST.keys), `${HOST.keys}:443`);
+    const k = await tunnel(
+      req('/inspect', ['X-API-KEY: caller', 'x-api-key: evil'], HOST.keys),
+      `${HOST.keys}:443`,
+    );
     expect(json(k)).toMatchObject({ apiKey: 1, callerCopy: false });
     const q = await tunnel(req('/inspect?key=caller&KEY=evil&x=1', [], HOST.query), `${HOST.query}:443`);
     expect(json(q)).toMatchObject({ keyParams: 1 });

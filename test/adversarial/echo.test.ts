@@ -22,7 +22,8 @@ const get = (host: string, path: string, extra: string[] = []): Promise<string> 
     { auth: e.auth(), ca: e.localCa },
   );
 const masked = (n: number): string => '*'.repeat(n);
-const echoes = (): Array<Record<string, unknown>> => e.auditLines().filter((l) => l['event'] === 'proxy.secret_echo');
+const echoes = (): Array<Record<string, unknown>> =>
+  e.auditLines().filter((l) => l['event'] === 'proxy.secret_echo');
 
 describe('in a response header: refused with 502 before anything is sent', () => {
   it.each([
@@ -105,17 +106,39 @@ describe('compressed bodies', () => {
     expect(JSON.parse(bodyOf(r))).toMatchObject({ acceptEncoding: 1, injected: 0 });
   });
 
-  it.each(['gzip', 'br', 'deflate', 'gzip-gzip'])('%s sent anyway is decoded, scanned and passed on decoded', async (enc) => {
-    const r = await get(HOST.api, `/echo/${enc}`);
-    expect(statusOf(r)).toBe(200);
-    expect(r.slice(0, r.indexOf('\r\n\r\n'))).not.toMatch(/content-encoding/i);
-    const body = JSON.parse(bodyOf(r)) as { authorization: string[] };
-    expect(body.authorization[0]).toMatch(/^\*+$/);
-  });
+  it.each(['gzip', 'br', 'deflate', 'gzip-gzip'])(
+    '%s sent anyway is decoded, scanned and passed on decoded',
+    async (enc) => {
+      const r = await get(HOST.api, `/echo/${enc}`);
+      expect(statusOf(r)).toBe(200);
+      expect(r.slice(0, r.indexOf('\r\n\r\n'))).not.toMatch(/content-encoding/i);
+      const body = JSON.parse(bodyOf(r)) as { authorization: string[] };
+      expect(body.authorization[0]).toMatch(/^\*+$/);
+    },
+  );
 
   it('an encoding the proxy cannot read is refused (502)', async () => {
     const r = await get(HOST.api, '/echo/zstd');
     expect(errorOf(r)).toMatchObject({ status: 502, code: 'ERR_UPSTREAM_FAILED' });
+  });
+});
+
+describe('WebSocket handshakes of injected upgrades', () => {
+  const upgrade = (path: string): Promise<string> =>
+    e.wire.exchange(
+      `${HOST.api}:443`,
+      `GET ${path} HTTP/1.1\nHost: ${HOST.api}\nUpgrade: websocket\nConnection: Upgrade\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\nSec-WebSocket-Version: 13\n\n`,
+      { auth: e.auth(), ca: e.localCa, ms: 1500 },
+    );
+
+  it('a 101 answer carrying the credential is refused with 502', async () => {
+    const r = await upgrade('/ws/echo-header');
+    expect(errorOf(r)).toMatchObject({ status: 502, code: 'ERR_UPSTREAM_SECRET_ECHO' });
+  });
+
+  it('an ordinary 101 goes through', async () => {
+    const r = await upgrade('/ws/plain');
+    expect(statusOf(r)).toBe(101);
   });
 });
 

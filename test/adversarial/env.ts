@@ -159,7 +159,9 @@ export class AdvEnv {
       {
         ...(bearer('basicco', [HOST.basic]) as Record<string, unknown>),
         fields: ['username', 'password'],
-        inject: [{ type: 'header', name: 'Authorization', template: "Basic {{base64(username, ':', password)}}" }],
+        inject: [
+          { type: 'header', name: 'Authorization', template: "Basic {{base64(username, ':', password)}}" },
+        ],
       },
       {
         ...(bearer('queryco', [HOST.query]) as Record<string, unknown>),
@@ -184,7 +186,10 @@ export class AdvEnv {
     ];
     for (const [p, c, input] of logins) await this.ok(['login', p, '--connection', c], `${input}\n`);
     await this.ok(['profile', 'create', 'other']);
-    await this.ok(['--profile', 'other', 'login', 'canaryco', '--connection', 'otherconn'], `${SECRETS.other}\n`);
+    await this.ok(
+      ['--profile', 'other', 'login', 'canaryco', '--connection', 'otherconn'],
+      `${SECRETS.other}\n`,
+    );
     this.tokens = {
       me: await this.mint(['proxy', 'env']),
       other: await this.mint(['--profile', 'other', 'proxy', 'env']),

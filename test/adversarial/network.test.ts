@@ -7,7 +7,7 @@ import { checkControlRequest } from '../../src/daemon/control.js';
 import { readIdentityKey, signPop } from '../../src/identity/index.js';
 import { makeTestCa } from '../helpers/test-ca.js';
 import { issueWith, selfSigned } from './certs.js';
-import { AdvEnv, HOST, SECRETS } from './env.js';
+import { AdvEnv, SECRETS } from './env.js';
 import { startTlsServer } from './servers.js';
 import { crlf, errorOf, statusOf } from './wire.js';
 
@@ -46,7 +46,9 @@ beforeAll(async () => {
     logins: [['tlsco', 'main', SECRETS.tls]],
   });
   // The upstream CA trusted by the daemon did not sign these, except "expired" and "wrongname".
-  e.mustNotSee.push(...bad.map((b, i): [string, (typeof b)['seen']] => [`bad-TLS upstream ${BAD[i]}`, b.seen]));
+  e.mustNotSee.push(
+    ...bad.map((b, i): [string, (typeof b)['seen']] => [`bad-TLS upstream ${BAD[i]}`, b.seen]),
+  );
   const local = await loadCa(join(e.t.home, 'server', 'ca'));
   const leaf = await issueWith(local, [BAD[4]!]);
   (bad[4]!.server as HttpsServer).setSecureContext({ cert: leaf.certPem, key: leaf.keyPem });
@@ -94,23 +96,31 @@ describe('internal addresses are refused unless pinned', () => {
     expect(c.head).toMatch(/ERR_PROXY_DESTINATION_DENIED/);
     c.socket.destroy();
     const r = await e.wire.http(
-      crlf(`GET http://${name}:${e.origin.http.port}/ HTTP/1.1\nHost: x\nProxy-Authorization: ${e.auth()}\nConnection: close\n\n`),
+      crlf(
+        `GET http://${name}:${e.origin.http.port}/ HTTP/1.1\nHost: x\nProxy-Authorization: ${e.auth()}\nConnection: close\n\n`,
+      ),
     );
     expect(errorOf(r)).toMatchObject({ status: 403, code: 'ERR_PROXY_DESTINATION_DENIED' });
   });
 
-  it.each(['169.254.169.254:80', '10.0.0.1:443', '192.168.1.1:443', '[fe80::1]:443', '[fd00::1]:443', '100.64.0.1:443'])(
-    'the literal %s is 403 before any dial',
-    async (a) => {
-      const c = await e.wire.connect(a, [`Proxy-Authorization: ${e.auth()}`]);
-      expect(c.status).toBe(403);
-      c.socket.destroy();
-    },
-  );
+  it.each([
+    '169.254.169.254:80',
+    '10.0.0.1:443',
+    '192.168.1.1:443',
+    '[fe80::1]:443',
+    '[fd00::1]:443',
+    '100.64.0.1:443',
+  ])('the literal %s is 403 before any dial', async (a) => {
+    const c = await e.wire.connect(a, [`Proxy-Authorization: ${e.auth()}`]);
+    expect(c.status).toBe(403);
+    c.socket.destroy();
+  });
 
   it('the metadata service over http:// is 403', async () => {
     const r = await e.wire.http(
-      crlf(`GET http://169.254.169.254/latest/meta-data/ HTTP/1.1\nHost: 169.254.169.254\nProxy-Authorization: ${e.auth()}\nConnection: close\n\n`),
+      crlf(
+        `GET http://169.254.169.254/latest/meta-data/ HTTP/1.1\nHost: 169.254.169.254\nProxy-Authorization: ${e.auth()}\nConnection: close\n\n`,
+      ),
     );
     expect(errorOf(r)).toMatchObject({ status: 403, code: 'ERR_PROXY_DESTINATION_DENIED' });
   });
@@ -125,13 +135,23 @@ describe('the control API answers only local callers that name it', () => {
   };
   const signed = async (host: string): Promise<string> => {
     const key = await readIdentityKey(join(e.t.home, 'client', 'identities', 'me.key'));
-    const jwt = await signPop({ key, handle: 'me', method: 'GET', url: `http://${host}/v1/status`, body: undefined });
+    const jwt = await signPop({
+      key,
+      handle: 'me',
+      method: 'GET',
+      url: `http://${host}/v1/status`,
+      body: undefined,
+    });
     return `Authorization: PoP ${jwt}`;
   };
 
   it('a correctly signed request with the right Host works (so the refusals below mean something)', async () => {
     const host = `127.0.0.1:${e.controlPort}`;
-    expect(statusOf(await raw(`GET /v1/status HTTP/1.1\nHost: ${host}\n${await signed(host)}\nConnection: close\n\n`))).toBe(200);
+    expect(
+      statusOf(
+        await raw(`GET /v1/status HTTP/1.1\nHost: ${host}\n${await signed(host)}\nConnection: close\n\n`),
+      ),
+    ).toBe(200);
   });
 
   it.each([
@@ -143,23 +163,32 @@ describe('the control API answers only local callers that name it', () => {
     () => `127.0.0.2:${e.controlPort}`,
   ])('foreign Host %s → 403, even with a valid token for that URL', async (h) => {
     const host = typeof h === 'function' ? h() : h;
-    const r = await raw(`GET /v1/status HTTP/1.1\nHost: ${host}\n${await signed(host)}\nConnection: close\n\n`);
+    const r = await raw(
+      `GET /v1/status HTTP/1.1\nHost: ${host}\n${await signed(host)}\nConnection: close\n\n`,
+    );
     expect(errorOf(r)).toMatchObject({ status: 403, code: 'ERR_AUTH_FORBIDDEN' });
   });
 
   it('two Host headers, none, or an absolute target → refused', async () => {
     const host = `127.0.0.1:${e.controlPort}`;
-    const two = await raw(`GET /v1/status HTTP/1.1\nHost: ${host}\nHost: ${host}\n${await signed(host)}\nConnection: close\n\n`);
+    const two = await raw(
+      `GET /v1/status HTTP/1.1\nHost: ${host}\nHost: ${host}\n${await signed(host)}\nConnection: close\n\n`,
+    );
     expect(statusOf(two)).toBe(403);
     const none = await raw(`GET /v1/status HTTP/1.0\n${await signed(host)}\n\n`);
     expect(statusOf(none)).toBe(403);
-    const abs = await raw(`GET http://evil.example/v1/status HTTP/1.1\nHost: ${host}\n${await signed(host)}\nConnection: close\n\n`);
+    const abs = await raw(
+      `GET http://evil.example/v1/status HTTP/1.1\nHost: ${host}\n${await signed(host)}\nConnection: close\n\n`,
+    );
     expect(statusOf(abs)).toBe(400);
   });
 
   it('a peer address outside the allowed loopback set is refused (real socket from 127.0.0.2)', async () => {
     const host = `127.0.0.1:${e.controlPort}`;
-    const r = await raw(`GET /v1/status HTTP/1.1\nHost: ${host}\n${await signed(host)}\nConnection: close\n\n`, '127.0.0.2');
+    const r = await raw(
+      `GET /v1/status HTTP/1.1\nHost: ${host}\n${await signed(host)}\nConnection: close\n\n`,
+      '127.0.0.2',
+    );
     expect(errorOf(r)).toMatchObject({ status: 403, code: 'ERR_AUTH_FORBIDDEN' });
   });
 

@@ -23,7 +23,11 @@ const framing: Array<[string, string[], string]> = [
   ['two equal Content-Length', ['Content-Length: 3', 'Content-Length: 3'], 'abc'],
   ['two different Content-Length', ['Content-Length: 3', 'Content-Length: 4'], 'abcd'],
   ['Content-Length list', ['Content-Length: 3, 3'], 'abc'],
-  ['Content-Length and Transfer-Encoding', ['Content-Length: 3', 'Transfer-Encoding: chunked'], '3\nabc\n0\n\n'],
+  [
+    'Content-Length and Transfer-Encoding',
+    ['Content-Length: 3', 'Transfer-Encoding: chunked'],
+    '3\nabc\n0\n\n',
+  ],
   ['Transfer-Encoding twice', ['Transfer-Encoding: chunked', 'Transfer-Encoding: chunked'], '0\n\n'],
   ['Transfer-Encoding not chunked', ['Transfer-Encoding: gzip, chunked'], '0\n\n'],
   ['Transfer-Encoding identity', ['Transfer-Encoding: identity'], ''],
@@ -53,7 +57,10 @@ describe('headers that decide are read raw, once', () => {
   });
 
   it('on CONNECT too', async () => {
-    const c = await e.wire.connect(API, [`Proxy-Authorization: ${e.auth()}`, `Proxy-Authorization: ${e.auth()}`]);
+    const c = await e.wire.connect(API, [
+      `Proxy-Authorization: ${e.auth()}`,
+      `Proxy-Authorization: ${e.auth()}`,
+    ]);
     expect(c.status).toBe(400);
     c.socket.destroy();
     const h = await e.wire.connect(API, [`Proxy-Authorization: ${e.auth()}`, `Host: ${HOST.decoy}:443`]);
@@ -87,7 +94,9 @@ describe('limits are enforced by the proxy, not left to Node', () => {
   });
 
   it('thousands of tiny headers (the truncation case) are 431, never silently cut', async () => {
-    const r = await e.wire.http(crlf(outer([...filler(3000), 'X-Authsome-Connection: a', 'X-Authsome-Connection: b'])));
+    const r = await e.wire.http(
+      crlf(outer([...filler(3000), 'X-Authsome-Connection: a', 'X-Authsome-Connection: b'])),
+    );
     expect(statusOf(r)).toBe(431);
   });
 
@@ -161,7 +170,9 @@ describe('the proxy never forwards to itself or to its control API', () => {
       `http://${HOST.ctl}:443/v1/status`,
     ]) {
       const r = await e.wire.http(
-        crlf(`GET ${target} HTTP/1.1\nHost: 127.0.0.1:${e.controlPort}\nProxy-Authorization: ${e.auth()}\nConnection: close\n\n`),
+        crlf(
+          `GET ${target} HTTP/1.1\nHost: 127.0.0.1:${e.controlPort}\nProxy-Authorization: ${e.auth()}\nConnection: close\n\n`,
+        ),
       );
       expect(statusOf(r), target).toBe(403);
     }

@@ -1,5 +1,11 @@
-import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import {
+  createServer as createHttpServer,
+  type IncomingMessage,
+  type Server,
+  type ServerResponse,
+} from 'node:http';
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
+import { createHash } from 'node:crypto';
 import type { AddressInfo, Socket } from 'node:net';
 import { brotliCompressSync, deflateSync, gzipSync } from 'node:zlib';
 import type { ServerCert } from '../helpers/test-ca.js';
@@ -61,7 +67,8 @@ function originRoute(req: IncomingMessage, res: ServerResponse, decoy: string): 
   const p = url.pathname;
   const json = { 'content-type': 'application/json' };
   if (p === '/echo/body') return void res.writeHead(200, json).end(echoOf(req));
-  if (p === '/echo/header') return void res.writeHead(200, { ...json, 'x-echo': credentialOf(req) }).end('{}');
+  if (p === '/echo/header')
+    return void res.writeHead(200, { ...json, 'x-echo': credentialOf(req) }).end('{}');
   if (p === '/echo/header-full')
     return void res.writeHead(200, { 'x-echo': headerValues(req, 'authorization')[0] ?? '' }).end('{}');
   if (p === '/echo/cookie')
@@ -100,7 +107,12 @@ function originRoute(req: IncomingMessage, res: ServerResponse, decoy: string): 
   }
   if (p === '/echo/b64') {
     const c = Buffer.from(credentialOf(req));
-    const forms = [c.toString('base64'), c.toString('base64url'), c.toString('hex'), encodeURIComponent(c.toString())];
+    const forms = [
+      c.toString('base64'),
+      c.toString('base64url'),
+      c.toString('hex'),
+      encodeURIComponent(c.toString()),
+    ];
     return void res.writeHead(200, { 'content-type': 'text/plain' }).end(forms.join('\n'));
   }
   const enc = /^\/echo\/(gzip|br|deflate|zstd|gzip-gzip)$/.exec(p)?.[1];
@@ -117,7 +129,9 @@ function originRoute(req: IncomingMessage, res: ServerResponse, decoy: string): 
               ? gzipSync(gzipSync(body))
               : body;
     const ce = enc === 'gzip-gzip' ? 'gzip, gzip' : enc;
-    return void res.writeHead(200, { ...json, 'content-encoding': ce, 'content-length': packed.length }).end(packed);
+    return void res
+      .writeHead(200, { ...json, 'content-encoding': ce, 'content-length': packed.length })
+      .end(packed);
   }
   if (p === '/inspect') {
     // What arrived, without echoing a credential: counts and shapes only.
@@ -127,7 +141,8 @@ function originRoute(req: IncomingMessage, res: ServerResponse, decoy: string): 
       JSON.stringify({
         authorization: auth.length,
         callerCopy: [...auth, ...headerValues(req, 'x-api-key')].some((v) => /caller|evil/i.test(v)),
-        injected: auth.filter((v) => /^(Bearer|Basic) /.test(v)).length + headerValues(req, 'x-api-key').length,
+        injected:
+          auth.filter((v) => /^(Bearer|Basic) /.test(v)).length + headerValues(req, 'x-api-key').length,
         scheme: auth.map((v) => v.split(' ')[0]),
         apiKey: headerValues(req, 'x-api-key').length,
         authsome: names.filter((n) => n.startsWith('x-authsome-') || n.startsWith('proxy-')).length,
@@ -186,13 +201,31 @@ async function serverSet(
   };
 }
 
-export function startOrigin(cert: ServerCert, decoyHost: string): Promise<ServerSet> {
-  return serverSet(cert, (req, res) => originRoute(req, res, decoyHost));
+export async function startOrigin(cert: ServerCert, decoyHost: string): Promise<ServerSet> {
+  const set = await serverSet(cert, (req, res) => originRoute(req, res, decoyHost));
+  // WebSocket handshakes: /ws/echo-header puts the credential in the 101 answer; any other path is a
+  // plain 101 whose frames are echoed back byte for byte.
+  for (const l of [set.http, set.https]) {
+    l.server.on('upgrade', (req: IncomingMessage, socket: Socket) => {
+      const key = headerValues(req, 'sec-websocket-key')[0] ?? '';
+      const accept = createHash('sha1').update(`${key}258EAFA5-E914-47DA-95CA-C5AB0DC85B11`).digest('base64');
+      const echo = req.url === '/ws/echo-header' ? `X-Echo: ${credentialOf(req)}\r\n` : '';
+      socket.write(
+        `HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\n${echo}\r\n`,
+      );
+      socket.on('data', (d: Buffer) => socket.write(d));
+      socket.on('error', () => socket.destroy());
+    });
+  }
+  return set;
 }
 
 /** A host that must never receive a secret: answers everything with a bland 200. */
 export function startDecoy(cert: ServerCert): Promise<ServerSet> {
-  return serverSet(cert, (_req, res) => void res.writeHead(200, { 'content-type': 'text/plain' }).end('decoy'));
+  return serverSet(
+    cert,
+    (_req, res) => void res.writeHead(200, { 'content-type': 'text/plain' }).end('decoy'),
+  );
 }
 
 /** One TLS listener with a given certificate (bad-certificate upstreams). */

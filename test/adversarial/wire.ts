@@ -45,11 +45,17 @@ export class Wire {
         socket.off('data', onData);
         socket.pause();
         const head = buf.subarray(0, i).toString('latin1');
-        resolve({ status: Number(/^HTTP\/1\.[01] (\d{3})/.exec(head)?.[1] ?? 0), head, rest: buf.subarray(i + 4) });
+        resolve({
+          status: Number(/^HTTP\/1\.[01] (\d{3})/.exec(head)?.[1] ?? 0),
+          head,
+          rest: buf.subarray(i + 4),
+        });
       };
       socket.on('data', onData);
       socket.once('error', reject);
-      socket.once('close', () => reject(new Error(`closed before a response head: ${buf.toString('latin1')}`)));
+      socket.once('close', () =>
+        reject(new Error(`closed before a response head: ${buf.toString('latin1')}`)),
+      );
     });
   }
 
@@ -83,7 +89,11 @@ export class Wire {
     return all;
   }
 
-  async connect(authority: string, headers: string[] = [], line?: string): Promise<Head & { socket: Socket }> {
+  async connect(
+    authority: string,
+    headers: string[] = [],
+    line?: string,
+  ): Promise<Head & { socket: Socket }> {
     const socket = await this.open();
     socket.write(
       `${line ?? `CONNECT ${authority} HTTP/1.1`}\r\nHost: ${authority}\r\n${headers.map((h) => `${h}\r\n`).join('')}\r\n`,

@@ -45,10 +45,17 @@ describe('damaged vault records (real daemon, real LevelDB)', () => {
     t = new TestHome(pinned.env);
     expect((await cli(['init', '--profile', 'me'])).code).toBe(0);
     expect((await cli(['login', 'github', '--connection', 'personal'], `${PERSONAL}\n`)).code).toBe(0);
-    expect((await cli(['login', 'github', '--connection', 'work'], `${WORK}\n`)).code).toBe(0);
-    expect((await cli(['login', 'openai'], `${OPENAI}\n`)).code).toBe(0);
-    for (const d of DAMAGES) expect((await cli(['login', 'github', '--connection', d.name], `${OTHER}\n`)).code).toBe(0);
-    session = await mintSession(t);
+    // personal first (it becomes github's default), the rest side by side to keep the suite fast.
+    const rest = await Promise.all([
+      cli(['login', 'github', '--connection', 'work'], `${WORK}\n`),
+      cli(['login', 'openai'], `${OPENAI}\n`),
+      ...DAMAGES.map((d) => cli(['login', 'github', '--connection', d.name], `${OTHER}\n`)),
+      mintSession(t).then((s) => {
+        session = s;
+        return { code: 0, stdout: '', stderr: '' };
+      }),
+    ]);
+    for (const r of rest) expect(r.code, output(r)).toBe(0);
     await stop();
     pristine = await dumpStore(t.home);
   });

@@ -53,6 +53,10 @@ export interface HarnessOptions {
   extraProviders?: (up: Upstream) => ProviderDef[];
   extraPins?: (up: Upstream) => Array<[string, string]>;
   lookup?: LookupFn;
+  /** Extra DNS names on the upstream certificate (for unpinned hosts a test resolves itself). */
+  names?: string[];
+  /** The address filter seam (default: the real one). */
+  forbidden?: (address: string) => boolean;
   selfAddresses?: () => ReadonlyArray<{ host: string; port: number }>;
   upstreamCa?: TestCa;
   localCa?: TestCa;
@@ -61,7 +65,14 @@ export interface HarnessOptions {
 export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> {
   const upstreamCa = opts.upstreamCa ?? (await makeTestCa('upstream test CA'));
   const localCa = opts.localCa ?? (await makeTestCa('authsome local CA (test)'));
-  const cert = await upstreamCa.issue([HOSTS.api, HOSTS.keys, HOSTS.query, HOSTS.other, HOSTS.plain]);
+  const cert = await upstreamCa.issue([
+    HOSTS.api,
+    HOSTS.keys,
+    HOSTS.query,
+    HOSTS.other,
+    HOSTS.plain,
+    ...(opts.names ?? []),
+  ]);
   const order: string[] = [];
   const upstream = await startUpstream({ cert, order });
   const sp = upstream.httpsPort;
@@ -110,7 +121,10 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
     aliceKeysOnly: 'tok-alice-keys-only',
   };
   deps.sessions.add('alice', tokens.aliceKeysOnly, { allow: [{ provider: 'keyco' }] });
-  const proxy = createProxy(deps, opts.lookup ? { lookup: opts.lookup } : {});
+  const proxy = createProxy(deps, {
+    ...(opts.lookup ? { lookup: opts.lookup } : {}),
+    ...(opts.forbidden ? { forbidden: opts.forbidden } : {}),
+  });
   const addr = await proxy.listen(0, '127.0.0.1');
   self.push({ host: '127.0.0.1', port: addr.port });
   const agents: ProxyAgent[] = [];

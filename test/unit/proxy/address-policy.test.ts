@@ -21,6 +21,10 @@ describe('isForbiddenAddress', () => {
     '64:ff9b::7f00:1',
     '64:ff9b::10.0.0.1',
     '64:ff9b:1::1',
+    '::127.0.0.1',
+    '2002:7f00:1::1',
+    '2001:0:4136:e378::1',
+    'fec0::1',
     'not-an-ip',
   ])('refuses %s', (a) => expect(isForbiddenAddress(a)).toBe(true));
   it.each([
@@ -100,6 +104,24 @@ describe('AddressPolicy', () => {
     await expect(p.resolve(parseAuthority('localhost:7999'))).rejects.toMatchObject({
       code: 'ERR_PROXY_LOOP',
     });
+  });
+
+  it('pins never reach the daemon, whatever spelling they use (mapped, unspecified)', async () => {
+    for (const pin of [
+      '[::ffff:127.0.0.1]:7998',
+      '0.0.0.0:7998',
+      '[::]:7999',
+      '127.1.2.3:7999',
+      '[::ffff:7f00:1]:7998',
+    ]) {
+      const p = policy([], { 'ctl.example.com:443': pin });
+      expect(() => p.precheck(parseAuthority('ctl.example.com:443')), pin).toThrow(
+        expect.objectContaining({ code: 'ERR_PROXY_LOOP' }),
+      );
+      await expect(p.resolve(parseAuthority('ctl.example.com:443'))).rejects.toMatchObject({
+        code: 'ERR_PROXY_LOOP',
+      });
+    }
   });
 
   it('a failed lookup is 502', async () => {

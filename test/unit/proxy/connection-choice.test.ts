@@ -40,7 +40,9 @@ describe('chooseConnection', () => {
   it('no header and no connection of that provider: no credential, no denial', async () => {
     const none = { resolve: async () => undefined };
     expect(await chooseConnection(none, session(), acme, undefined)).toBeUndefined();
-    await expect(chooseConnection(none, session(), acme, 'work')).rejects.toMatchObject({ code: 'ERR_PROXY_CONNECTION_DENIED' });
+    await expect(chooseConnection(none, session(), acme, 'work')).rejects.toMatchObject({
+      code: 'ERR_PROXY_CONNECTION_DENIED',
+    });
   });
 
   it('another profile’s connection and a missing one give the same denial', async () => {
@@ -65,9 +67,9 @@ describe('chooseConnection', () => {
       (await chooseConnection(creds, session([{ provider: 'acme', connection: 'work' }]), acme, 'work'))
         ?.connection,
     ).toBe('work');
-    expect((await chooseConnection(creds, session([{ provider: 'acme' }]), acme, undefined))?.connection).toBe(
-      'personal',
-    );
+    expect(
+      (await chooseConnection(creds, session([{ provider: 'acme' }]), acme, undefined))?.connection,
+    ).toBe('personal');
   });
 });
 

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import {
   checkHeaderCount,
+  checkRequestHead,
   clientResponseHeaders,
   rawValues,
   singleValue,
@@ -104,5 +105,33 @@ describe('raw header helpers', () => {
         '3',
       ]),
     ).toEqual(['Set-Cookie', 'a=1', 'Set-Cookie', 'b=2', 'Content-Length', '3']);
+  });
+});
+
+describe('checkRequestHead', () => {
+  const ok = ['Host', 'a.example', 'Content-Length', '3', 'Accept', '*/*'];
+  it('passes an ordinary head', () => {
+    expect(() => checkRequestHead(ok, 100)).not.toThrow();
+    expect(() => checkRequestHead(['Transfer-Encoding', 'Chunked'], 100)).not.toThrow();
+  });
+  it.each([
+    [['Content-Length', '3', 'content-length', '3']],
+    [['Content-Length', '3', 'Transfer-Encoding', 'chunked']],
+    [['Transfer-Encoding', 'chunked', 'TRANSFER-ENCODING', 'chunked']],
+    [['Transfer-Encoding', 'gzip, chunked']],
+    [['Host', 'a', 'host', 'a']],
+    [['Proxy-Authorization', 'Basic a', 'proxy-authorization', 'Basic a']],
+    [['X-Authsome-Connection', 'a', 'x-authsome-connection', 'b']],
+  ])('refuses %j with 400', (raw) => {
+    expect(() => checkRequestHead(raw, 100)).toThrow(
+      expect.objectContaining({ code: 'ERR_PROXY_BAD_REQUEST' }),
+    );
+  });
+  it('counts before anything else (431 past the limit, not at it)', () => {
+    const at = Array.from({ length: 10 }, (_, i) => [`X-${i}`, 'v']).flat();
+    expect(() => checkRequestHead(at, 10)).not.toThrow();
+    expect(() => checkRequestHead([...at, 'X-a', 'v'], 10)).toThrow(
+      expect.objectContaining({ code: 'ERR_PROXY_HEADERS_TOO_LARGE' }),
+    );
   });
 });

@@ -1,0 +1,97 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { buildNeedles, MIN_NEEDLE, SecretScanner } from '../../../src/proxy/secret-scan.js';
+
+const SECRET = 'sk-canary-7Hq2ZpX9wLr4';
+
+/** Feeds `text` to a scanner in the given pieces; returns what the caller would receive. */
+function through(needles: Buffer[], pieces: Buffer[]): { out: string; hits: number } {
+  const s = new SecretScanner(needles);
+  const parts: Buffer[] = pieces.map((p) => Buffer.from(s.push(Buffer.from(p))));
+  parts.push(s.flush());
+  return { out: Buffer.concat(parts).toString('latin1'), hits: s.hits };
+}
+
+function split(text: string, cuts: number[]): Buffer[] {
+  const b = Buffer.from(text, 'latin1');
+  const at = [...new Set(cuts.map((c) => c % (b.length + 1)))].sort((x, y) => x - y);
+  const out: Buffer[] = [];
+  let prev = 0;
+  for (const c of [...at, b.length]) {
+    out.push(b.subarray(prev, c));
+    prev = c;
+  }
+  return out;
+}
+
+describe('SecretScanner', () => {
+  const needles = buildNeedles([`Bearer ${SECRET}`], [SECRET]);
+
+  it('masks every occurrence in place, keeping the length', () => {
+    const text = `a ${SECRET} b Bearer ${SECRET} c ${Buffer.from(SECRET).toString('base64')}`;
+    const { out, hits } = through(needles, [Buffer.from(text)]);
+    expect(out).toHaveLength(text.length);
+    expect(out).not.toContain(SECRET);
+    expect(out).not.toContain(Buffer.from(SECRET).toString('base64'));
+    expect(hits).toBeGreaterThanOrEqual(3);
+  });
+
+  it('whatever the chunk boundaries, the output equals the one-piece result (fast-check)', () => {
+    const filler = fc.string({
+      unit: fc.constantFrom('a', 's', 'k', '-', 'B', ' ', '\n', 'x'),
+      maxLength: 40,
+    });
+    fc.assert(
+      fc.property(
+        fc.array(
+          fc.oneof(
+            filler,
+            fc.constant(SECRET),
+            fc.constant(`Bearer ${SECRET}`),
+            fc.constant(SECRET.slice(0, 9)),
+          ),
+          {
+            maxLength: 8,
+          },
+        ),
+        fc.array(fc.nat({ max: 400 }), { maxLength: 30 }),
+        (parts, cuts) => {
+          const text = parts.join('');
+          const whole = through(needles, [Buffer.from(text, 'latin1')]).out;
+          expect(through(needles, split(text, cuts)).out).toBe(whole);
+          expect(whole).not.toContain(SECRET);
+          expect(whole).toHaveLength(text.length);
+        },
+      ),
+      { numRuns: 2000 },
+    );
+  });
+
+  it('holds back only a tail that could start a needle (ordinary chunk ends flow at once)', () => {
+    const s = new SecretScanner(needles);
+    expect(s.push(Buffer.from('data: event\n\n')).toString()).toBe('data: event\n\n');
+    expect(s.push(Buffer.from('abc sk-can')).toString()).toBe('abc ');
+    expect(s.push(Buffer.from('dle')).toString()).toBe('sk-candle');
+    expect(s.flush()).toHaveLength(0);
+  });
+
+  it('finds needles in header text', () => {
+    const s = new SecretScanner(needles);
+    expect(s.inText(`https://x.test/?k=${SECRET}`)).toBe(true);
+    expect(s.inText('nothing here')).toBe(false);
+  });
+
+  it('builds raw, encoded and credential-part needles, never short ones', () => {
+    const n = buildNeedles(
+      [`Basic ${Buffer.from('u:pw').toString('base64')}`, 'Token abc'],
+      ['short', SECRET],
+    ).map((b) => b.toString());
+    expect(n).toContain(SECRET);
+    expect(n).toContain(Buffer.from(SECRET).toString('hex'));
+    expect(n).toContain(Buffer.from(SECRET).toString('base64url'));
+    expect(n).toContain(`Basic ${Buffer.from('u:pw').toString('base64')}`);
+    expect(n).toContain('Token abc');
+    expect(n.every((x) => Buffer.byteLength(x) >= MIN_NEEDLE)).toBe(true);
+    expect(n).not.toContain('short');
+  });
+});
