@@ -4,6 +4,7 @@ import { parseDuration } from '../config/settings.js';
 import { VERSION } from '../version.js';
 import type { App } from '../app.js';
 import { Router, str, type RouteContext } from './router.js';
+import { explainRequest } from './explain.js';
 
 function fieldsOf(body: Record<string, unknown>): Record<string, string> {
   const f = body['fields'];
@@ -198,7 +199,6 @@ export function buildRoutes(app: App): Router {
     const url = query.get('url');
     if (!url) throw new AppError('ERR_INPUT_INVALID', 'the "url" query parameter is required', 'authsome explain https://api.github.com/user');
     const c = query.get('connection');
-    const { explainRequest } = await import('./explain.js');
     return { body: await explainRequest(app, handle, url, c === null ? undefined : assertName('connection', c)) };
   });
 
