@@ -5,7 +5,8 @@ import type { OriginStats } from './origin.js';
 import { LARGE, type Bench } from './setup.js';
 
 export type Scheme = 'http' | 'https';
-export type Via = 'direct' | 'authsome' | 'mitmproxy' | 'authsome-tmpfs' | 'authsome-tunnel';
+export type Via =
+  'direct' | 'authsome' | 'mitmproxy' | 'authsome-tmpfs' | 'authsome-tunnel' | 'reference-mitm';
 
 export interface Client {
   d: Dispatcher;
@@ -62,6 +63,14 @@ export function client(
       ...COMMON,
       uri: `http://127.0.0.1:${proxyPort}`,
       token: b.basic,
+      requestTls: { ca: b.certs.caPem },
+    });
+    return { d, spec: { origin: `https://${host}`, path, headers: {} } };
+  }
+  if (via === 'reference-mitm') {
+    const d = new ProxyAgent({
+      ...COMMON,
+      uri: `http://127.0.0.1:${opts.proxyPort}`,
       requestTls: { ca: b.certs.caPem },
     });
     return { d, spec: { origin: `https://${host}`, path, headers: {} } };

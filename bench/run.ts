@@ -4,17 +4,19 @@
  *
  *   --quick     ~1 minute: fewer and shorter rounds, 4 new hosts instead of 8
  *   --no-mitm   skip the mitmproxy column even when mitmdump is installed
- *   --cpu-prof  run the daemon under `node --cpu-prof`, load HTTPS c=16 only, print its hot spots
- *   --focus=https:16  only direct vs authsome at one scheme and concurrency (A/B a change quickly)
+ *   --cpu-prof[=https:16]  run the daemon under `node --cpu-prof`, load one scheme and concurrency
+ *                          through it, print its hot spots (bench/results/profile-<scheme>-c<N>.txt)
+ *   --focus[=https:16]     only direct vs authsome (+ references) at one scheme and concurrency
  */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, type ChildProcess } from 'node:child_process';
+import { createInterface } from 'node:readline';
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
-import { installCleanup } from './children.js';
+import { installCleanup, spawnTracked } from './children.js';
 import { alternate, client, medianRatio, type Column } from './clients.js';
 import { REPO } from './daemon.js';
-import { cpuPerRequest, request, runLoad, type RunStats } from './load.js';
+import { cpuPerRequest, request, runLoad } from './load.js';
 import { mitmdumpPath, startMitm, type Mitm } from './mitm.js';
 import {
   auditCost,
@@ -30,33 +32,38 @@ import {
 } from './phases.js';
 import { format, targets, type Result } from './print.js';
 import { formatSummary, summarizeProfile } from './profile-summary.js';
-import { f0, f2 } from './report.js';
-import { HTTP_HOST, log, MAIN_HOST, RESULTS, setup, type Bench } from './setup.js';
+import { f0, f2, f3, table } from './report.js';
+import { HTTP_HOST, log, MAIN_HOST, RESULTS, setup, TUNNEL_HOST, type Bench } from './setup.js';
 
 installCleanup();
 
 const argv = process.argv.slice(2);
 const QUICK = argv.includes('--quick');
 const NO_MITM = argv.includes('--no-mitm');
-const CPU_PROF = argv.includes('--cpu-prof');
-const FOCUS = argv.find((a) => a.startsWith('--focus='))?.slice('--focus='.length);
+const valued = (name: string): string | undefined => {
+  const a = argv.find((x) => x === name || x.startsWith(`${name}=`));
+  return a === undefined ? undefined : a === name ? 'https:16' : a.slice(name.length + 1);
+};
+const CPU_PROF = valued('--cpu-prof');
+const FOCUS = valued('--focus');
 const unknown = argv.filter(
-  (a) => !['--quick', '--no-mitm', '--cpu-prof'].includes(a) && !a.startsWith('--focus='),
+  (a) => !['--quick', '--no-mitm'].includes(a) && !/^--(cpu-prof|focus)(=|$)/.test(a),
 );
-if (unknown.length > 0 || (FOCUS !== undefined && !/^https?:\d+$/.test(FOCUS))) {
+if (unknown.length > 0 || [CPU_PROF, FOCUS].some((v) => v !== undefined && !/^https?:\d+$/.test(v))) {
   console.error(
-    `bench: unknown option(s) ${unknown.join(' ')}; use --quick, --no-mitm, --cpu-prof, --focus=https:16`,
+    `bench: bad option in "${argv.join(' ')}"; use --quick, --no-mitm, --cpu-prof[=https:16], --focus[=https:16]`,
   );
   process.exit(2);
 }
 
+/** Run lengths: --quick is about a minute, the full run under five (on an idle 2-core machine). */
 const CFG: Cfg = QUICK
   ? {
       rounds: 2,
-      warmMs: 250,
-      durMs: 800,
-      bodyMs: 1500,
-      rssMs: 2000,
+      warmMs: 200,
+      durMs: 600,
+      bodyMs: 1200,
+      rssMs: 1500,
       auditRounds: 2,
       auditC1: false,
       runSamples: 5,
@@ -65,12 +72,12 @@ const CFG: Cfg = QUICK
       profMs: 6000,
     }
   : {
-      rounds: 4,
+      rounds: 3,
       warmMs: 400,
-      durMs: 2000,
-      bodyMs: 4000,
-      rssMs: 4000,
-      auditRounds: 4,
+      durMs: 1500,
+      bodyMs: 3000,
+      rssMs: 3000,
+      auditRounds: 3,
       auditC1: true,
       runSamples: 11,
       newHosts: 8,
@@ -98,15 +105,16 @@ function gitInfo(): { commit: string; dirtySrc: boolean } {
   }
 }
 
-/** The daemon under --cpu-prof, HTTPS c=16 through it, then its hot spots. */
-async function cpuProfile(b: Bench): Promise<void> {
+/** The daemon under --cpu-prof, load through it (HTTPS c=16 by default), then its hot spots. */
+async function cpuProfile(b: Bench, what: string): Promise<void> {
+  const [scheme, c] = what.split(':') as ['http' | 'https', string];
   await sanity(b);
   await jitWarm(b, 1000);
-  log(`bench: profiling the daemon under HTTPS c=16 for ${CFG.profMs / 1000} s`);
-  const { d, spec } = client(b, 'https', 'authsome', MAIN_HOST, '/json');
+  log(`bench: profiling the daemon under ${scheme} c=${c} for ${CFG.profMs / 1000} s`);
+  const { d, spec } = client(b, scheme, 'authsome', scheme === 'https' ? MAIN_HOST : HTTP_HOST, '/json');
   const from = Number(process.hrtime.bigint() / 1000n);
   const s = await runLoad({
-    concurrency: 16,
+    concurrency: Number(c),
     warmupMs: 0,
     durationMs: CFG.profMs,
     once: () => request(d, spec),
@@ -118,14 +126,16 @@ async function cpuProfile(b: Bench): Promise<void> {
   const file = readdirSync(PROFILES).find((f) => f.endsWith('.cpuprofile') && !before.has(f));
   if (!file) throw new Error(`no .cpuprofile appeared in ${PROFILES}`);
   const summary = summarizeProfile(join(PROFILES, file), 30, [from, to]);
-  const text = `HTTPS c=16 through authsome: ${f0(s.rps)} req/s, p50 ${f2(s.p50)} ms, ${s.errors} errors; other load ${f0(s.cpu?.foreignPct)}%\nprofile: bench/results/profiles/${file}\n\n${formatSummary(summary)}\n`;
-  writeFileSync(join(RESULTS, 'profile-https-c16.txt'), text);
+  const text = `${scheme.toUpperCase()} c=${c} through authsome: ${f0(s.rps)} req/s, p50 ${f2(s.p50)} ms, ${s.errors} errors; other load ${f0(s.cpu?.foreignPct)}%\nprofile: bench/results/profiles/${file}\n\n${formatSummary(summary)}\n`;
+  writeFileSync(join(RESULTS, `profile-${scheme}-c${c}.txt`), text);
   console.log(text);
 }
 
 /**
- * `--focus=https:16` (or http:N): only direct vs authsome at one concurrency, 6 rounds, for A/B-ing a
- * change in src/ in about half a minute. Prints req/s, the ratio and the CPU per request.
+ * `--focus=https:16` (or http:N): direct vs authsome at one scheme and concurrency, 6 rounds, for
+ * A/B-ing a change in src/ in about a minute. For https it adds two reference columns: a plain
+ * CONNECT tunnel through the same daemon (no interception), and a minimal Node MITM that only adds
+ * the header (bench/reference-mitm.ts): what any Node MITM pays before authsome's own work.
  */
 async function focus(b: Bench, what: string): Promise<void> {
   const [scheme, c] = what.split(':') as ['http' | 'https', string];
@@ -136,19 +146,58 @@ async function focus(b: Bench, what: string): Promise<void> {
     { name: 'direct', make: () => client(b, scheme, 'direct', host, '/json') },
     { name: 'authsome', make: () => client(b, scheme, 'authsome', host, '/json'), proxyPid: b.daemon.pid },
   ];
+  let ref: ChildProcess | undefined;
+  if (scheme === 'https') {
+    cols.push({
+      name: 'authsome-tunnel',
+      make: () => client(b, scheme, 'authsome-tunnel', TUNNEL_HOST, '/json'),
+      proxyPid: b.daemon.pid,
+    });
+    ref = spawnTracked(
+      process.execPath,
+      [
+        join(REPO, 'dist/bench/reference-mitm.js'),
+        b.originCfgPath,
+        b.originCaFile,
+        String(b.origin.httpsPort),
+        b.main.header,
+        b.main.value,
+      ],
+      { stdio: ['pipe', 'pipe', 'inherit'] },
+    );
+    const line = await new Promise<string>((resolve) =>
+      createInterface({ input: ref!.stdout! }).once('line', resolve),
+    );
+    const port = (JSON.parse(line) as { port: number }).port;
+    cols.push({
+      name: 'reference-mitm',
+      make: () => client(b, scheme, 'reference-mitm', host, '/json', { proxyPort: port }),
+      proxyPid: ref.pid!,
+    });
+  }
   const r = await alternate(b, scheme.toUpperCase(), scheme, cols, Number(c), QUICK ? 3 : 6, 300, 1500);
-  const d = r.columns['direct']!;
-  const a = r.columns['authsome']!;
-  const cpu = (s: RunStats): string =>
-    Object.entries(cpuPerRequest(s) ?? {})
-      .map(([k, v]) => `${k} ${f0(v)}`)
-      .join(', ');
+  ref?.stdin?.end();
+  const rows = Object.entries(r.columns).map(([name, s]) => {
+    const cpu = cpuPerRequest(s) ?? {};
+    return [
+      name,
+      f0(s.rps),
+      f2(s.p50),
+      f2(s.p99),
+      name === 'direct' ? '1' : f3(medianRatio(r, name)),
+      f0(cpu['client']),
+      f0(cpu['origin']),
+      f0(cpu['proxy']),
+      `${f0(s.cpu?.foreignPct)}%`,
+    ];
+  });
   console.log(
-    [
-      `${scheme} c=${c}: direct ${f0(d.rps)} req/s p50 ${f2(d.p50)} ms | authsome ${f0(a.rps)} req/s p50 ${f2(a.p50)} ms | ratio ${f2(medianRatio(r, 'authsome'))} (rounds ${r.roundRatios['authsome']!.map(f2).join(' ')})`,
-      `CPU us/request: direct: ${cpu(d)}; authsome: ${cpu(a)}; other load ${f0(Math.max(d.cpu?.foreignPct ?? 0, a.cpu?.foreignPct ?? 0))}%`,
-      ...(b.problems.length ? ['PROBLEMS:', ...b.problems] : []),
-    ].join('\n'),
+    `${scheme} c=${c}, ${QUICK ? 3 : 6} rounds (ratio = median of per-round ratios; CPU in microseconds per request)\n${table(
+      [
+        ['', 'req/s', 'p50 ms', 'p99 ms', 'ratio', 'client CPU', 'origin CPU', 'proxy CPU', 'other load'],
+        ...rows,
+      ],
+    )}${b.problems.length ? `\nPROBLEMS:\n${b.problems.map((p) => `  - ${p}`).join('\n')}` : ''}`,
   );
   await b.daemon.stop();
 }
@@ -227,7 +276,7 @@ try {
     newHosts: CFG.newHosts,
     daemonNodeArgs: CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir', PROFILES, '--cpu-prof-interval', '250'] : [],
   });
-  if (CPU_PROF) await cpuProfile(bench);
+  if (CPU_PROF) await cpuProfile(bench, CPU_PROF);
   else if (FOCUS) await focus(bench, FOCUS);
   else await full(bench);
 } catch (e) {

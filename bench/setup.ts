@@ -63,6 +63,7 @@ export interface Bench {
   readonly origin: Origin;
   readonly certs: OriginCerts;
   readonly originCaFile: string;
+  readonly originCfgPath: string;
   readonly providers: Provider[];
   readonly main: Provider;
   readonly newHosts: Provider[];
@@ -234,6 +235,7 @@ export async function setup(o: {
     origin,
     certs,
     originCaFile,
+    originCfgPath: cfgPath,
     providers,
     main: providers[0]!,
     newHosts: providers.slice(1),

@@ -52,7 +52,11 @@ async function withStartLock<T>(paths: HomePaths, timeoutMs: number, fn: () => P
       continue;
     }
     if (Date.now() > deadline) {
-      throw new AppError('ERR_DAEMON_START_FAILED', 'another authsome command has been starting the daemon for too long', `retry; if it persists, remove ${lock}`);
+      throw new AppError(
+        'ERR_DAEMON_START_FAILED',
+        'another authsome command has been starting the daemon for too long',
+        `retry; if it persists, remove ${lock}`,
+      );
     }
     await sleep(20 + Math.random() * 30);
   }
@@ -65,7 +69,10 @@ async function withStartLock<T>(paths: HomePaths, timeoutMs: number, fn: () => P
 
 /** The holder died (kill -9 of a CLI): its pid is gone, or it never got to write one. */
 async function staleLock(lock: string): Promise<boolean> {
-  const [text, st] = await Promise.all([readFile(lock, 'utf8').catch(() => undefined), stat(lock).catch(() => undefined)]);
+  const [text, st] = await Promise.all([
+    readFile(lock, 'utf8').catch(() => undefined),
+    stat(lock).catch(() => undefined),
+  ]);
   if (text === undefined || st === undefined) return false; // just released: retry at once
   const pid = Number(text.trim());
   if (Number.isSafeInteger(pid) && pid > 0) return !isAlive(pid);
@@ -77,7 +84,11 @@ export async function startDaemon(paths: HomePaths, timeoutMs = 15_000): Promise
   const existing = await runningDaemon(paths);
   if (existing) return existing;
   if (!existsSync(paths.masterKey)) {
-    throw new AppError('ERR_HOME_NOT_INITIALISED', `no authsome home at ${paths.home}`, 'run `authsome init` first');
+    throw new AppError(
+      'ERR_HOME_NOT_INITIALISED',
+      `no authsome home at ${paths.home}`,
+      'run `authsome init` first',
+    );
   }
   return withStartLock(paths, timeoutMs, async () => {
     // Another command may have started it while this one waited for the lock.
@@ -108,11 +119,19 @@ async function spawnDaemon(paths: HomePaths, timeoutMs: number): Promise<DaemonI
       const other = await runningDaemon(paths);
       if (other) return other;
       const tail = logTail(paths.daemonLog);
-      throw new AppError('ERR_DAEMON_START_FAILED', `the daemon exited while starting (code ${exited})${tail ? `:\n${tail}` : ''}`, `fix the cause above; the full log is ${paths.daemonLog}`);
+      throw new AppError(
+        'ERR_DAEMON_START_FAILED',
+        `the daemon exited while starting (code ${exited})${tail ? `:\n${tail}` : ''}`,
+        `fix the cause above; the full log is ${paths.daemonLog}`,
+      );
     }
     await sleep(25);
   }
-  throw new AppError('ERR_DAEMON_START_FAILED', `the daemon did not become ready within ${timeoutMs / 1000}s`, `see ${paths.daemonLog}`);
+  throw new AppError(
+    'ERR_DAEMON_START_FAILED',
+    `the daemon did not become ready within ${timeoutMs / 1000}s`,
+    `see ${paths.daemonLog}`,
+  );
 }
 
 /** SIGTERM (drain, flush audit, close store), then wait for the process to go. */
@@ -125,5 +144,9 @@ export async function stopDaemon(paths: HomePaths, timeoutMs = 15_000): Promise<
     if (!isAlive(info.pid)) return info;
     await sleep(25);
   }
-  throw new AppError('ERR_DAEMON_UNREACHABLE', `the daemon (pid ${info.pid}) did not stop within ${timeoutMs / 1000}s`, `kill ${info.pid}`);
+  throw new AppError(
+    'ERR_DAEMON_UNREACHABLE',
+    `the daemon (pid ${info.pid}) did not stop within ${timeoutMs / 1000}s`,
+    `kill ${info.pid}`,
+  );
 }

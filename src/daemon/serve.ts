@@ -22,11 +22,20 @@ const STOP_DEADLINE_MS = DRAIN_MS + 5_000;
 async function authenticate(app: App, req: IncomingMessage, url: string, body: Buffer): Promise<string> {
   const target = { method: req.method ?? 'GET', url, body: new Uint8Array(body) };
   const auths = req.headersDistinct['authorization'] ?? [];
-  if (auths.length > 1) throw new AppError('ERR_AUTH_POP_INVALID', 'more than one Authorization header', 'send exactly one PoP token');
+  if (auths.length > 1)
+    throw new AppError(
+      'ERR_AUTH_POP_INVALID',
+      'more than one Authorization header',
+      'send exactly one PoP token',
+    );
   const auth = auths[0];
   if (new URL(url).pathname !== '/v1/bootstrap') return (await app.pop.verify(auth, target)).handle;
   if ((await app.registry.list()).length > 0) {
-    throw new AppError('ERR_AUTH_FORBIDDEN', 'this daemon already has an owner profile', 'use `authsome profile create` as the owner');
+    throw new AppError(
+      'ERR_AUTH_FORBIDDEN',
+      'this daemon already has an owner profile',
+      'use `authsome profile create` as the owner',
+    );
   }
   const json = parseJsonBody(body);
   const handle = json['handle'];
@@ -38,13 +47,22 @@ async function authenticate(app: App, req: IncomingMessage, url: string, body: B
   return (await once.verify(auth, target)).handle;
 }
 
-export async function serve(home: string, overrides: SettingsOverrides = {}): Promise<{ controlPort: number; proxyPort: number }> {
+export async function serve(
+  home: string,
+  overrides: SettingsOverrides = {},
+): Promise<{ controlPort: number; proxyPort: number }> {
   const settings = loadSettings(home, process.env, overrides);
   const app = await buildApp(settings);
-  const control = createControlServer({ router: buildRoutes(app), authenticate: (req, url, body) => authenticate(app, req, url, body) });
+  const control = createControlServer({
+    router: buildRoutes(app),
+    authenticate: (req, url, body) => authenticate(app, req, url, body),
+  });
   let stopping = false;
   const inFlight = new Set<ServerResponse>();
-  control.server.on('request', (_req: IncomingMessage, res: ServerResponse) => {
+  // Prepended, so it runs before the router (which may answer synchronously) can send the headers.
+  control.server.prependListener('request', (_req: IncomingMessage, res: ServerResponse) => {
+    // A request parsed after SIGTERM (it was already on the wire) is answered, then its connection closed.
+    if (stopping && !res.headersSent) res.setHeader('connection', 'close');
     inFlight.add(res);
     res.once('close', () => inFlight.delete(res));
   });
@@ -54,7 +72,11 @@ export async function serve(home: string, overrides: SettingsOverrides = {}): Pr
     app.setControlAddress(c);
     const p = await app.proxy.listen(settings.proxy.port, settings.proxy.host);
     app.setProxyAddress(p);
-    await app.audit.append({ event: 'daemon.start', profile: '-', detail: { pid: process.pid, control_port: c.port, proxy_port: p.port, version: VERSION } });
+    await app.audit.append({
+      event: 'daemon.start',
+      profile: '-',
+      detail: { pid: process.pid, control_port: c.port, proxy_port: p.port, version: VERSION },
+    });
     const procStart = processStartTime(process.pid);
     await writeDaemonInfo(settings.paths.daemonJson, {
       pid: process.pid,
@@ -67,12 +89,18 @@ export async function serve(home: string, overrides: SettingsOverrides = {}): Pr
       ...(procStart !== undefined ? { procStart } : {}),
     });
     ports = { controlPort: c.port, proxyPort: p.port };
-    console.log(`authsome daemon ${VERSION} pid ${process.pid}: control http://${settings.daemon.host}:${c.port}, proxy http://${settings.proxy.host}:${p.port}`);
+    console.log(
+      `authsome daemon ${VERSION} pid ${process.pid}: control http://${settings.daemon.host}:${c.port}, proxy http://${settings.proxy.host}:${p.port}`,
+    );
   } catch (e) {
     control.server.close();
     await app.close().catch(() => undefined);
     if ((e as NodeJS.ErrnoException).code === 'EADDRINUSE') {
-      throw new AppError('ERR_DAEMON_START_FAILED', `port in use: ${(e as Error).message}`, 'stop the other process, or set AUTHSOME_DAEMON_PORT / AUTHSOME_PROXY_PORT (0 picks a free port)');
+      throw new AppError(
+        'ERR_DAEMON_START_FAILED',
+        `port in use: ${(e as Error).message}`,
+        'stop the other process, or set AUTHSOME_DAEMON_PORT / AUTHSOME_PROXY_PORT (0 picks a free port)',
+      );
     }
     throw e;
   }
@@ -90,9 +118,11 @@ export async function serve(home: string, overrides: SettingsOverrides = {}): Pr
       // Stop taking work, and let what is in flight finish while the audit log and the store are still
       // open: an in-flight login completes its write and its audit line, a proxied request its response.
       await Promise.all([app.proxy.close(DRAIN_MS), drainControl(control.server, inFlight, DRAIN_MS)]);
-      await app.audit.append({ event: 'daemon.stop', profile: '-', detail: { signal } }).catch((e: unknown) => {
-        console.error('authsome daemon: could not audit daemon.stop:', e);
-      });
+      await app.audit
+        .append({ event: 'daemon.stop', profile: '-', detail: { signal } })
+        .catch((e: unknown) => {
+          console.error('authsome daemon: could not audit daemon.stop:', e);
+        });
       await app.close(); // audit writer (flushes what is queued) and store (waits for queued writes)
     } catch (e) {
       console.error('authsome daemon: error while stopping:', e);

@@ -70,6 +70,20 @@ describe('Host, CONNECT authority and SNI must agree', () => {
     }
   });
 
+  it('the Host header of a CONNECT never chooses: the CONNECT line does', async () => {
+    const before = decoySeen();
+    const c = await e.wire.connect(
+      `${HOST.decoy}:443`,
+      [`Proxy-Authorization: ${e.auth()}`],
+      `CONNECT ${API} HTTP/1.1`,
+    );
+    expect(c.status).toBe(200);
+    const t = await e.wire.tls(c.socket, e.localCa, HOST.api);
+    expect(t.getPeerCertificate().subjectaltname).toBe(`DNS:${HOST.api}`);
+    t.destroy();
+    expect(decoySeen()).toBe(before);
+  });
+
   it('an absolute-form target inside the tunnel is refused (it would name another host)', async () => {
     expect(statusOf(await tunnel(req(`https://${HOST.decoy}/x`)))).toBe(400);
     expect(statusOf(await tunnel(req('*', [], HOST.api, 'OPTIONS')))).toBe(400);

@@ -6,7 +6,17 @@ import type { DaemonInfo } from '../../src/daemon/daemon-file.js';
 import { readIdentityKey } from '../../src/identity/index.js';
 import { TestHome, type CliResult } from '../helpers/cli.js';
 import { filesContaining, findCanary } from '../helpers/canary.js';
-import { auditLines, daemonJson, kill9, mintSession, mountSmallDisk, output, pinnedUpstream, viaProxy, type Pinned } from './helpers.js';
+import {
+  auditLines,
+  daemonJson,
+  kill9,
+  mintSession,
+  mountSmallDisk,
+  output,
+  pinnedUpstream,
+  viaProxy,
+  type Pinned,
+} from './helpers.js';
 
 /**
  * Issue 6 item 6: the disk holding AUTHSOME_HOME fills up. As root, file modes do not stop writes, so the
@@ -34,10 +44,17 @@ describe.skipIf(!disk)('the disk fills up under a running daemon (tmpfs, real EN
   };
   /** In-process PoP client: control-API writes in a tight loop (a CLI spawn per write is too slow). */
   const client = async (): Promise<DaemonClient> =>
-    new DaemonClient(daemonJson(t.home) as DaemonInfo, 'me', await readIdentityKey(join(t.home, 'client/identities/me.key')));
+    new DaemonClient(
+      daemonJson(t.home) as DaemonInfo,
+      'me',
+      await readIdentityKey(join(t.home, 'client/identities/me.key')),
+    );
   const putConnection = async (c: DaemonClient, name: string): Promise<string> => {
     try {
-      await c.call('PUT', `/v1/connections/github/${name}`, { fields: { access_token: `${SECRET}-${name}` }, flow: 'api-key' });
+      await c.call('PUT', `/v1/connections/github/${name}`, {
+        fields: { access_token: `${SECRET}-${name}` },
+        flow: 'api-key',
+      });
       return 'ok';
     } catch (e) {
       return (e as { code?: string }).code ?? String(e);
@@ -133,7 +150,12 @@ describe.skipIf(!disk)('the disk fills up under a running daemon (tmpfs, real EN
 
   it('after a kill -9, every acknowledged write is there and every record opens (none half-written)', async () => {
     expect(await kill9(t.home)).toBeDefined();
-    const list = await t.json<{ connections: Array<{ connection: string; fields: string[] }> }>(['connection', 'list', '--provider', 'github']);
+    const list = await t.json<{ connections: Array<{ connection: string; fields: string[] }> }>([
+      'connection',
+      'list',
+      '--provider',
+      'github',
+    ]);
     const names = list.connections.map((x) => x.connection);
     for (const name of acked) expect(names, name).toContain(name);
     // A refused write is absent, or (stored, then its audit line failed) complete: the listing opened it.

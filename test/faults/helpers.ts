@@ -1,10 +1,14 @@
 import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Level } from 'level';
 import { ProxyAgent, request } from 'undici';
+import { homePaths } from '../../src/config/paths.js';
+import type { DaemonInfo } from '../../src/daemon/daemon-file.js';
+import type * as Lifecycle from '../../src/daemon/lifecycle.js';
 import { CLI, TestHome, type CliResult } from '../helpers/cli.js';
 import { makeTestCa } from '../helpers/test-ca.js';
 import { startUpstream, type Upstream } from '../helpers/upstream.js';
@@ -57,9 +61,27 @@ export async function kill9(home: string): Promise<number | undefined> {
   return info.pid;
 }
 
+/**
+ * The CLI's own startDaemon (start lock, stale daemon.json handling), called in-process to save a CLI
+ * spawn per restart. Loaded from the build, so that it spawns the built CLI. The daemon inherits this
+ * process's environment: the home's env is copied in (each test file runs in its own fork).
+ */
+export async function startBuiltDaemon(t: TestHome): Promise<DaemonInfo> {
+  Object.assign(process.env, t.env);
+  const url = pathToFileURL(resolve(import.meta.dirname, '../../dist/src/daemon/lifecycle.js')).href;
+  const lifecycle = (await import(url)) as typeof Lifecycle;
+  return lifecycle.startDaemon(homePaths(t.home));
+}
+
 /** The same LevelDB the vault opens (utf8 keys, raw value bytes), without sealing: for tampering. */
-export async function withRawStore<T>(home: string, fn: (db: Level<string, Uint8Array>) => Promise<T>): Promise<T> {
-  const db = new Level<string, Uint8Array>(join(home, 'server/kv_store'), { keyEncoding: 'utf8', valueEncoding: 'view' });
+export async function withRawStore<T>(
+  home: string,
+  fn: (db: Level<string, Uint8Array>) => Promise<T>,
+): Promise<T> {
+  const db = new Level<string, Uint8Array>(join(home, 'server/kv_store'), {
+    keyEncoding: 'utf8',
+    valueEncoding: 'view',
+  });
   await db.open();
   try {
     return await fn(db);
@@ -110,7 +132,11 @@ export async function pinnedUpstream(): Promise<Pinned> {
 
 /** A session token for a profile, minted through the CLI (it lives in the store: it survives restarts). */
 export async function mintSession(t: TestHome, profile?: string): Promise<{ handle: string; token: string }> {
-  const out = await t.json<{ env: Record<string, string> }>(['proxy', 'env', ...(profile ? ['--profile', profile] : [])]);
+  const out = await t.json<{ env: Record<string, string> }>([
+    'proxy',
+    'env',
+    ...(profile ? ['--profile', profile] : []),
+  ]);
   const url = new URL(out.env['HTTPS_PROXY'] ?? '');
   return { handle: decodeURIComponent(url.username), token: decodeURIComponent(url.password) };
 }
@@ -162,7 +188,10 @@ export function auditLines(home: string): Array<Record<string, unknown>> {
 /** `authsome daemon serve` in the foreground, for at most timeoutMs (then SIGKILLed by us). */
 export function serveForeground(t: TestHome, timeoutMs: number): Promise<CliResult & { timedOut: boolean }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, 'daemon', 'serve'], { env: t.env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [CLI, 'daemon', 'serve'], {
+      env: t.env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let stdout = '';
     let stderr = '';
     let timedOut = false;
@@ -200,7 +229,9 @@ export function mountSmallDisk(sizeBytes: number): SmallDisk | undefined {
   if (process.platform !== 'linux' || process.getuid?.() !== 0) return undefined;
   const dir = mkdtempSync(join(tmpdir(), 'authsome-tmpfs-'));
   try {
-    execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${sizeBytes},mode=0700`, 'tmpfs', dir], { stdio: 'ignore' });
+    execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${sizeBytes},mode=0700`, 'tmpfs', dir], {
+      stdio: 'ignore',
+    });
   } catch {
     rmSync(dir, { recursive: true, force: true });
     return undefined;

@@ -8,7 +8,16 @@ import type { DaemonInfo } from '../../src/daemon/daemon-file.js';
 import { readIdentityKey } from '../../src/identity/index.js';
 import { loadMasterKey, openVault } from '../../src/vault/index.js';
 import { TestHome, type CliResult } from '../helpers/cli.js';
-import { auditLines, daemonJson, mintSession, output, pinnedUpstream, viaProxy, waitGone, type Pinned } from './helpers.js';
+import {
+  auditLines,
+  daemonJson,
+  mintSession,
+  output,
+  pinnedUpstream,
+  viaProxy,
+  waitGone,
+  type Pinned,
+} from './helpers.js';
 
 /**
  * SPEC section 4: SIGTERM drains in-flight requests, flushes the audit log, closes the store. A slow
@@ -23,7 +32,8 @@ describe('SIGTERM drains, flushes and closes', () => {
   let pinned: Pinned;
   let t: TestHome;
   let session: { handle: string; token: string };
-  const cli = async (args: string[], input?: string): Promise<CliResult> => t.run(args, input === undefined ? {} : { input });
+  const cli = async (args: string[], input?: string): Promise<CliResult> =>
+    t.run(args, input === undefined ? {} : { input });
 
   beforeAll(async () => {
     pinned = await pinnedUpstream();
@@ -67,7 +77,10 @@ describe('SIGTERM drains, flushes and closes', () => {
     expect((await cli(['audit', 'verify'])).code).toBe(0);
 
     // Closed cleanly: the lock is free and the store opens here, with every record readable.
-    const store = await openVault({ dir: join(t.home, 'server/kv_store'), masterKey: await loadMasterKey(join(t.home, 'server/master.key')) });
+    const store = await openVault({
+      dir: join(t.home, 'server/kv_store'),
+      masterKey: await loadMasterKey(join(t.home, 'server/master.key')),
+    });
     try {
       expect((await store.keys('profile/me/')).length).toBeGreaterThan(0);
       expect((await store.list('profile/')).length).toBeGreaterThan(0);
@@ -78,29 +91,53 @@ describe('SIGTERM drains, flushes and closes', () => {
 
   it('control-API writes racing the signal are acknowledged and kept, or refused', async () => {
     const up = await t.json<DaemonInfo>(['daemon', 'start']);
-    const client = new DaemonClient(daemonJson(t.home) as DaemonInfo, 'me', await readIdentityKey(join(t.home, 'client/identities/me.key')));
+    const client = new DaemonClient(
+      daemonJson(t.home) as DaemonInfo,
+      'me',
+      await readIdentityKey(join(t.home, 'client/identities/me.key')),
+    );
     const names = Array.from({ length: 12 }, (_, i) => `race-${i}`);
+    let firstAck: () => void = () => undefined;
+    const acked = new Promise<void>((resolve) => (firstAck = resolve));
     const results = names.map(async (name, i) => {
       await sleep(i * 15);
       try {
-        await client.call('PUT', `/v1/connections/github/${name}`, { fields: { access_token: `${SECRET}-${name}` }, flow: 'api-key' });
+        await client.call('PUT', `/v1/connections/github/${name}`, {
+          fields: { access_token: `${SECRET}-${name}` },
+          flow: 'api-key',
+        });
+        firstAck();
         return true;
       } catch {
         return false;
       }
     });
-    await sleep(60);
+    // Signal as soon as one write is acknowledged: the others are in flight, queued, or not sent yet.
+    await acked;
     process.kill(up.pid, 'SIGTERM');
     const ok = await Promise.all(results);
     await waitGone(up.pid, 15_000);
-    expect(auditLines(t.home).at(-1)).toMatchObject({ event: 'daemon.stop' });
-    const list = await t.json<{ connections: Array<{ connection: string }> }>(['connection', 'list', '--provider', 'github']);
+    const diagnose = (): string =>
+      `audit tail: ${JSON.stringify(auditLines(t.home).slice(-6).map((l) => [l['seq'], l['event'], l['connection']]))}\n` +
+      `daemon log: ${readFileSync(join(t.home, 'server/daemon.log'), 'utf8').split('\n').slice(-15).join('\n')}\n` +
+      `acked: ${JSON.stringify(ok)}`;
+    expect(auditLines(t.home).at(-1), diagnose()).toMatchObject({ event: 'daemon.stop' });
+    const list = await t.json<{ connections: Array<{ connection: string }> }>([
+      'connection',
+      'list',
+      '--provider',
+      'github',
+    ]);
     const present = new Set(list.connections.map((c) => c.connection));
     names.forEach((name, i) => {
       if (ok[i]) expect(present, name).toContain(name);
     });
     // Every acknowledged write also has its audit line, before daemon.stop.
-    const added = new Set(auditLines(t.home).filter((l) => l['event'] === 'connection.add').map((l) => l['connection']));
+    const added = new Set(
+      auditLines(t.home)
+        .filter((l) => l['event'] === 'connection.add')
+        .map((l) => l['connection']),
+    );
     names.forEach((name, i) => {
       if (ok[i]) expect(added, name).toContain(name);
     });

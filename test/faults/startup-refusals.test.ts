@@ -97,7 +97,10 @@ describe('the daemon refuses to start on a bad key, and never runs twice', () =>
     }
   });
 
-  it.each([0o644, 0o640])('a master key with mode %o: ERR_HOME_PERMISSIONS', async (mode) => {
+  it.each([
+    ['644', 0o644],
+    ['640', 0o640],
+  ] as const)('a master key with mode %s: ERR_HOME_PERMISSIONS', async (_label, mode) => {
     chmodSync(path('server/master.key'), mode);
     try {
       await expectRefusal('ERR_HOME_PERMISSIONS', 6, mode === 0o644);
@@ -143,10 +146,14 @@ describe('the daemon refuses to start on a bad key, and never runs twice', () =>
     expect(again.pid).toBe(first.pid);
     expect((await cli(['daemon', 'stop'])).code).toBe(0);
     const logBefore = readFileSync(path('server/daemon.log'), 'utf8').length;
-    const all = await Promise.all(Array.from({ length: 4 }, () => t.json<{ pid: number }>(['daemon', 'start'])));
+    const all = await Promise.all(
+      Array.from({ length: 4 }, () => t.json<{ pid: number }>(['daemon', 'start'])),
+    );
     expect(new Set(all.map((s) => s.pid)).size).toBe(1);
     // No loser was even spawned: none hit the store lock.
-    expect(readFileSync(path('server/daemon.log'), 'utf8').slice(logBefore)).not.toContain('ERR_VAULT_LOCKED');
+    expect(readFileSync(path('server/daemon.log'), 'utf8').slice(logBefore)).not.toContain(
+      'ERR_VAULT_LOCKED',
+    );
     expect((await cli(['daemon', 'stop'])).code).toBe(0);
   });
 
@@ -156,7 +163,18 @@ describe('the daemon refuses to start on a bad key, and never runs twice', () =>
     const dead = spawn(process.execPath, ['-e', '0']);
     await new Promise((r) => dead.once('exit', r));
     await waitGone(dead.pid!);
-    writeFileSync(path('server/daemon.json'), JSON.stringify({ pid: dead.pid, host: '127.0.0.1', controlPort: 9, proxyHost: '127.0.0.1', proxyPort: 9, startedAt: new Date().toISOString(), version: '0' }));
+    writeFileSync(
+      path('server/daemon.json'),
+      JSON.stringify({
+        pid: dead.pid,
+        host: '127.0.0.1',
+        controlPort: 9,
+        proxyHost: '127.0.0.1',
+        proxyPort: 9,
+        startedAt: new Date().toISOString(),
+        version: '0',
+      }),
+    );
     const status = await cli(['daemon', 'status']);
     expect(status.code).toBe(10);
     expect(status.stdout).toContain('not running');

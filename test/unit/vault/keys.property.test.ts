@@ -23,13 +23,32 @@ import { profileScope } from '../../../src/vault/scope.js';
  */
 
 const valid = fc.stringMatching(/^[a-z0-9][a-z0-9._-]{0,63}$/);
-const tricky = fc.constantFrom('a', 'a0', 'a.', 'a-', 'a_', 'alice', 'alice2', 'alice.x', 'conn', 'default', 'oauth-client', 'profile', '0');
+const tricky = fc.constantFrom(
+  'a',
+  'a0',
+  'a.',
+  'a-',
+  'a_',
+  'alice',
+  'alice2',
+  'alice.x',
+  'conn',
+  'default',
+  'oauth-client',
+  'profile',
+  '0',
+);
 /** A handle and a sibling made by extending or truncating it: the pairs where a naive prefix leaks. */
 const siblings = fc
   .tuple(valid, fc.stringMatching(/^[a-z0-9._-]{1,6}$/))
   .map(([h, tail]) => [h, (h + tail).slice(0, 64)] as const)
   .filter(([x, y]) => x !== y);
-const handlePair = fc.oneof(siblings, fc.tuple(tricky, tricky), fc.tuple(valid, tricky), fc.tuple(valid, valid));
+const handlePair = fc.oneof(
+  siblings,
+  fc.tuple(tricky, tricky),
+  fc.tuple(valid, tricky),
+  fc.tuple(valid, valid),
+);
 const part = fc.oneof(valid, tricky);
 
 /** Every key a profile owns. */
@@ -41,7 +60,8 @@ const profileKeys = (h: string, p: string, c: string): string[] => [
 
 /** LevelDB's default comparator is bytewise over UTF-8. */
 const within = (key: string, r: { gte: string; lt: string }): boolean =>
-  Buffer.compare(Buffer.from(key), Buffer.from(r.gte)) >= 0 && Buffer.compare(Buffer.from(key), Buffer.from(r.lt)) < 0;
+  Buffer.compare(Buffer.from(key), Buffer.from(r.gte)) >= 0 &&
+  Buffer.compare(Buffer.from(key), Buffer.from(r.lt)) < 0;
 
 describe('key encoding properties (fast-check)', () => {
   it('profile prefixes are prefix-free: neither of two handles’ prefixes starts the other', () => {
@@ -70,7 +90,12 @@ describe('key encoding properties (fast-check)', () => {
   });
 
   it('is injective across kinds and profiles: equal keys only from equal parts', () => {
-    const spec = fc.tuple(fc.constantFrom('conn', 'default', 'oauth', 'registry', 'provider'), part, part, part);
+    const spec = fc.tuple(
+      fc.constantFrom('conn', 'default', 'oauth', 'registry', 'provider'),
+      part,
+      part,
+      part,
+    );
     const build = ([kind, h, p, c]: readonly [string, string, string, string]): string =>
       kind === 'conn'
         ? connectionKey(h, p, c)
@@ -84,7 +109,13 @@ describe('key encoding properties (fast-check)', () => {
     /** The parts that kind actually encodes. */
     const significant = ([kind, h, p, c]: readonly [string, string, string, string]): string =>
       JSON.stringify(
-        kind === 'conn' ? [kind, h, p, c] : kind === 'registry' ? [kind, h] : kind === 'provider' ? [kind, p] : [kind, h, p],
+        kind === 'conn'
+          ? [kind, h, p, c]
+          : kind === 'registry'
+            ? [kind, h]
+            : kind === 'provider'
+              ? [kind, p]
+              : [kind, h, p],
       );
     fc.assert(
       fc.property(spec, spec, (s1, s2) => {
@@ -98,7 +129,10 @@ describe('key encoding properties (fast-check)', () => {
     // Separators, dots, upper case, NUL, non-ASCII look-alikes: nothing may be normalised or smuggled.
     const hostile = fc.oneof(
       fc.string({ maxLength: 70 }),
-      fc.string({ unit: fc.constantFrom('a', '/', '.', '\\', '%', '2', 'f', 'A', '\u0000', '\u2044', ' ', '-'), maxLength: 12 }),
+      fc.string({
+        unit: fc.constantFrom('a', '/', '.', '\\', '%', '2', 'f', 'A', '\u0000', '\u2044', ' ', '-'),
+        maxLength: 12,
+      }),
       fc.constantFrom('..', '.', 'a/b', 'a%2fb', 'A', 'a\u0000', 'ａ', 'alice/', '/alice'),
     );
     fc.assert(

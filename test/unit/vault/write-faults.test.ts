@@ -8,7 +8,9 @@ const b = connectionKey('alice', 'github', 'b');
 const c = connectionKey('alice', 'github', 'c');
 
 function ioError(): Error {
-  return Object.assign(new Error('IO error: 000003.log: No space left on device'), { code: 'LEVEL_IO_ERROR' });
+  return Object.assign(new Error('IO error: 000003.log: No space left on device'), {
+    code: 'LEVEL_IO_ERROR',
+  });
 }
 
 /**
@@ -46,7 +48,10 @@ describe('vault store after a failed write', () => {
     const order: string[] = [];
     const realPut = Level.prototype.put;
     let fail = true;
-    vi.spyOn(Level.prototype, 'put').mockImplementation(async function (this: Level<string, Uint8Array>, ...args) {
+    vi.spyOn(Level.prototype, 'put').mockImplementation(async function (
+      this: Level<string, Uint8Array>,
+      ...args
+    ) {
       const key = args[0] as string;
       order.push(`put:${key.slice(-1)}`);
       if (fail) {
@@ -57,11 +62,18 @@ describe('vault store after a failed write', () => {
       return (realPut as (...x: unknown[]) => Promise<void>).apply(this, args);
     });
     const realOpen = Level.prototype.open;
-    vi.spyOn(Level.prototype, 'open').mockImplementation(async function (this: Level<string, Uint8Array>, ...args) {
+    vi.spyOn(Level.prototype, 'open').mockImplementation(async function (
+      this: Level<string, Uint8Array>,
+      ...args
+    ) {
       order.push('reopen');
       return (realOpen as (...x: unknown[]) => Promise<void>).apply(this, args);
     });
-    const results = await Promise.allSettled([store.put(a, { v: 1 }), store.put(b, { v: 2 }), store.put(c, { v: 3 })]);
+    const results = await Promise.allSettled([
+      store.put(a, { v: 1 }),
+      store.put(b, { v: 2 }),
+      store.put(c, { v: 3 }),
+    ]);
     expect(results.map((r) => r.status)).toEqual(['rejected', 'fulfilled', 'fulfilled']);
     expect(order).toEqual(['put:a', 'reopen', 'put:b', 'put:c']);
     expect(await store.keys('profile/alice/')).toEqual([b, c]);
