@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { openSync, closeSync, existsSync, readFileSync } from 'node:fs';
+import { openSync, closeSync, existsSync, fstatSync, readFileSync } from 'node:fs';
 import { open, readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -19,12 +19,34 @@ export async function runningDaemon(paths: HomePaths): Promise<DaemonInfo | unde
   return info && isDaemonProcess(info) ? info : undefined;
 }
 
-function logTail(path: string): string {
+/**
+ * Why a daemon that exited while starting failed, from what it printed to the log since `from`: its own
+ * `authsome: … [ERR_…]` line and next step when it printed one (the usual case), else the last lines.
+ */
+function startFailure(path: string, from: number, exited: number | null): AppError {
+  let text = '';
   try {
-    return readFileSync(path, 'utf8').trim().split('\n').slice(-6).join('\n');
+    text = readFileSync(path).subarray(from).toString('utf8').trim();
   } catch {
-    return '';
+    // no log: report the exit code alone
   }
+  const lines = text.split('\n');
+  const at = lines.findLastIndex((l) => /^authsome: .*\[ERR_[A-Z_]+\]$/.test(l));
+  const where = `the full log is ${path}`;
+  if (at !== -1) {
+    const next = lines[at + 1]?.match(/^\s+next: (.*)$/)?.[1];
+    return new AppError(
+      'ERR_DAEMON_START_FAILED',
+      `the daemon could not start: ${lines[at]!.slice('authsome: '.length)}`,
+      next ? `${next} (${where})` : where,
+    );
+  }
+  const tail = lines.slice(-6).join('\n');
+  return new AppError(
+    'ERR_DAEMON_START_FAILED',
+    `the daemon exited while starting (code ${exited})${tail ? `:\n${tail}` : ''}`,
+    `fix the cause above; ${where}`,
+  );
 }
 
 /**
@@ -99,6 +121,7 @@ export async function startDaemon(paths: HomePaths, timeoutMs = 15_000): Promise
 
 async function spawnDaemon(paths: HomePaths, timeoutMs: number): Promise<DaemonInfo> {
   const log = openSync(paths.daemonLog, 'a', 0o600);
+  const logStart = fstatSync(log).size;
   const child = spawn(process.execPath, [CLI_MAIN, 'daemon', 'serve', '--home', paths.home], {
     detached: true,
     stdio: ['ignore', log, log],
@@ -118,12 +141,7 @@ async function spawnDaemon(paths: HomePaths, timeoutMs: number): Promise<DaemonI
       // It may have lost a race for the store to a daemon started outside this lock (`daemon serve`).
       const other = await runningDaemon(paths);
       if (other) return other;
-      const tail = logTail(paths.daemonLog);
-      throw new AppError(
-        'ERR_DAEMON_START_FAILED',
-        `the daemon exited while starting (code ${exited})${tail ? `:\n${tail}` : ''}`,
-        `fix the cause above; the full log is ${paths.daemonLog}`,
-      );
+      throw startFailure(paths.daemonLog, logStart, exited);
     }
     await sleep(25);
   }

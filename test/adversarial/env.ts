@@ -132,7 +132,12 @@ export class AdvEnv {
       { mode: 0o600 },
     );
     const env = new AdvEnv(t, ca, origin, decoy, ports);
-    await env.setup(o);
+    try {
+      await env.setup(o);
+    } catch (e) {
+      await env.stop().catch(() => undefined);
+      throw e;
+    }
     return env;
   }
 
