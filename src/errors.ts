@@ -16,6 +16,7 @@ export const ERROR_CODES = {
   ERR_PROXY_MISDIRECTED: { status: 421, exit: 2 },
   ERR_PROXY_HEADERS_TOO_LARGE: { status: 431, exit: 2 },
   ERR_PROXY_LOOP: { status: 403, exit: 5 },
+  ERR_PROXY_BUSY: { status: 503, exit: 10 },
   ERR_UPSTREAM_FAILED: { status: 502, exit: 7 },
   ERR_UPSTREAM_TLS: { status: 502, exit: 7 },
   ERR_UPSTREAM_TIMEOUT: { status: 504, exit: 7 },

@@ -26,6 +26,9 @@ export interface ProxySettings {
   readonly upstreamBodyTimeoutMs: number;
   readonly maxHeaderSize: number;
   readonly maxHeaderCount: number;
+  /** Open client connections, all profiles (excess closed at accept) and per profile (503). */
+  readonly maxConnections: number;
+  readonly maxConnectionsPerProfile: number;
 }
 
 export interface Settings {
@@ -132,6 +135,8 @@ export function loadSettings(home: string, env: NodeJS.ProcessEnv = process.env,
       upstreamBodyTimeoutMs: num('upstreamBodyTimeoutMs'),
       maxHeaderSize: num('maxHeaderSize'),
       maxHeaderCount: num('maxHeaderCount'),
+      maxConnections: num('maxConnections'),
+      maxConnectionsPerProfile: num('maxConnectionsPerProfile'),
     },
     session: { defaultTtl: String(s['defaultTtl'] ?? '12h'), maxTtl: String(s['maxTtl'] ?? '720h') },
     resolve: parseResolve(resolveSpec),

@@ -1,6 +1,6 @@
 import type { Socket } from 'node:net';
 import type { ProxySettings } from '../config/settings.js';
-import { AppError, type ErrorCode } from '../errors.js';
+import { AppError } from '../errors.js';
 
 /**
  * Connection caps (issue 6 item 2): a global cap on client connections (the outer server's
@@ -22,32 +22,16 @@ function positive(v: unknown, fallback: number): number {
   return typeof v === 'number' && Number.isSafeInteger(v) && v > 0 ? v : fallback;
 }
 
-export function limitsOf(s: ProxySettings): ProxyLimits {
-  const x = s as ProxySettings & Partial<ProxyLimits>;
+export function limitsOf(s: Partial<ProxyLimits>): ProxyLimits {
   return {
-    maxConnections: positive(x.maxConnections, DEFAULT_LIMITS.maxConnections),
-    maxConnectionsPerProfile: positive(x.maxConnectionsPerProfile, DEFAULT_LIMITS.maxConnectionsPerProfile),
+    maxConnections: positive(s.maxConnections, DEFAULT_LIMITS.maxConnections),
+    maxConnectionsPerProfile: positive(s.maxConnectionsPerProfile, DEFAULT_LIMITS.maxConnectionsPerProfile),
   };
 }
 
-/**
- * 503 for a profile over its cap. The catalogue in src/errors.ts has no code for this yet
- * (ERR_PROXY_BUSY, 503, is requested); until then this subclass supplies status and exit code.
- */
-export class ProxyBusyError extends AppError {
-  constructor() {
-    super(
-      'ERR_PROXY_BUSY' as ErrorCode,
-      'too many open connections for this profile',
-      'close idle connections, or raise proxy.maxConnectionsPerProfile',
-    );
-  }
-  override get status(): number {
-    return 503;
-  }
-  override get exitCode(): number {
-    return 10;
-  }
+/** 503 for a profile over its cap. */
+export function proxyBusy(): AppError {
+  return new AppError('ERR_PROXY_BUSY', 'too many open connections for this profile', 'close idle connections, or raise proxy.maxConnectionsPerProfile');
 }
 
 export class ConnectionLimiter {
@@ -59,11 +43,11 @@ export class ConnectionLimiter {
     this.#max = limits.maxConnectionsPerProfile;
   }
 
-  /** Counts this client socket against the profile (once); throws ProxyBusyError over the cap. */
+  /** Counts this client socket against the profile (once); throws ERR_PROXY_BUSY over the cap. */
   claim(socket: Socket, profile: string): void {
     if (this.#counted.has(socket)) return;
     const n = this.#byProfile.get(profile) ?? 0;
-    if (n >= this.#max) throw new ProxyBusyError();
+    if (n >= this.#max) throw proxyBusy();
     this.#byProfile.set(profile, n + 1);
     this.#counted.add(socket);
     socket.once('close', () => {

@@ -170,6 +170,8 @@ export function testSettings(over: Partial<ProxySettings> = {}): ProxySettings {
     upstreamBodyTimeoutMs: 30_000,
     maxHeaderSize: 16_384,
     maxHeaderCount: 100,
+    maxConnections: 4096,
+    maxConnectionsPerProfile: 2048,
     ...over,
   };
 }

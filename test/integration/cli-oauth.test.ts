@@ -38,6 +38,8 @@ describe('OAuth logins through the daemon, refreshed before injection', () => {
   let t: TestHome;
   let up: Upstream;
   let fake: FakeOAuth;
+  // Logins issue tokens that live 30 s (inside the 60 s refresh margin: due at once); refreshes may issue longer ones.
+  let fakeOpts: { tls: { certPem: string; keyPem: string }; publicBase: string; expiresIn: number; tokenLatencyMs: number };
   let caPem: string;
   let agent: ProxyAgent;
 
@@ -45,7 +47,8 @@ describe('OAuth logins through the daemon, refreshed before injection', () => {
     const ca = await makeTestCa('oauth test CA');
     caPem = ca.certPem;
     up = await startUpstream({ cert: await ca.issue(['api.acme.test']) });
-    fake = await startFakeOAuth({ tls: await ca.issue(['oauth.acme.test']), publicBase: 'https://oauth.acme.test', expiresIn: 30, tokenLatencyMs: 50 });
+    fakeOpts = { tls: await ca.issue(['oauth.acme.test']), publicBase: 'https://oauth.acme.test', expiresIn: 30, tokenLatencyMs: 50 };
+    fake = await startFakeOAuth(fakeOpts);
     t = new TestHome();
     const caFile = join(t.dir, 'ca.pem');
     writeFileSync(caFile, caPem);
@@ -123,6 +126,10 @@ describe('OAuth logins through the daemon, refreshed before injection', () => {
   });
 
   it('refreshes an expiring token once for 50 concurrent requests and persists it', async () => {
+    // A fresh login whose token is due, then a refresh that yields an hour-long token: exactly one refresh.
+    fake.script(['success']);
+    expect((await t.run(['login', 'acme', '--flow', 'device'])).code).toBe(0);
+    fakeOpts.expiresIn = 3600;
     const before = fake.counters.refreshes;
     const results = await Promise.all(Array.from({ length: 50 }, () => call()));
     expect(results.map((r) => r.status)).toEqual(Array(50).fill(200));
@@ -132,6 +139,9 @@ describe('OAuth logins through the daemon, refreshed before injection', () => {
   });
 
   it('a revoked refresh token yields 502 ERR_TOKEN_REFRESH_FAILED naming the fix', async () => {
+    fakeOpts.expiresIn = 30;
+    fake.script(['success']);
+    expect((await t.run(['login', 'acme', '--flow', 'device'])).code).toBe(0);
     for (const rt of fake.issued.refreshTokens) fake.revoke(rt);
     // Let the cached credential pass its refresh point (tokens live 30 s, the margin is 60 s: always due).
     const res = await call();
