@@ -48,7 +48,10 @@ export async function buildApp(settings: Settings): Promise<App> {
     const purge = setInterval(() => void sessions.purgeExpired().catch(() => undefined), 10 * 60_000);
     purge.unref();
     opened.unshift(async () => clearInterval(purge));
-    const pop = new PopVerifier({ lookupKey: (h) => registry.lookupKey(h), startedAtMs: startedAt.getTime() });
+    const pop = new PopVerifier({
+      lookupKey: (h) => registry.lookupKey(h),
+      startedAtMs: startedAt.getTime(),
+    });
     const providers = await ProviderCatalog.open(store);
     const connections = new ConnectionService(store, (n) => providers.require(n));
     let control: AddressInfo | undefined;
@@ -57,12 +60,21 @@ export async function buildApp(settings: Settings): Promise<App> {
       ...(control ? [{ host: control.address, port: control.port }] : []),
       ...(proxyAddr ? [{ host: proxyAddr.address, port: proxyAddr.port }] : []),
     ];
-    const oauth = new OAuthService(store, (n) => providers.get(n), connections, audit, upstreamFetch(settings, selfAddresses));
+    const oauth = new OAuthService(
+      store,
+      (n) => providers.get(n),
+      connections,
+      audit,
+      upstreamFetch(settings, selfAddresses),
+    );
     connections.setRefresher((h, rec) => oauth.refreshIfDue(h, rec));
     const leaves = await LeafCache.create(ca);
     // Mint leaves for the providers' exact hosts in the background, off the first request's path.
     const warm = setTimeout(() => {
-      const hosts = providers.list().flatMap((p) => p.def.hosts.map((h) => h.host)).filter((h) => !h.startsWith('*.'));
+      const hosts = providers
+        .list()
+        .flatMap((p) => p.def.hosts.map((h) => h.host))
+        .filter((h) => !h.startsWith('*.'));
       void leaves.warm(hosts).catch(() => undefined);
     }, 200);
     warm.unref();

@@ -38,13 +38,21 @@ export class Ctx {
     try {
       text = await readFile(this.paths.clientConfig, 'utf8');
     } catch {
-      throw new AppError('ERR_HOME_NOT_INITIALISED', `no authsome home at ${this.paths.home}`, 'run `authsome init` (or pass --home / set AUTHSOME_HOME)');
+      throw new AppError(
+        'ERR_HOME_NOT_INITIALISED',
+        `no authsome home at ${this.paths.home}`,
+        'run `authsome init` (or pass --home / set AUTHSOME_HOME)',
+      );
     }
     try {
       const c = JSON.parse(text) as Partial<ClientConfig>;
       return { activeProfile: assertName('profile', c.activeProfile), owner: assertName('profile', c.owner) };
     } catch {
-      throw new AppError('ERR_INPUT_INVALID', `${this.paths.clientConfig} is damaged`, 'restore it: {"activeProfile":"<name>","owner":"<owner>"}');
+      throw new AppError(
+        'ERR_INPUT_INVALID',
+        `${this.paths.clientConfig} is damaged`,
+        'restore it: {"activeProfile":"<name>","owner":"<owner>"}',
+      );
     }
   }
 
@@ -65,7 +73,11 @@ export class Ctx {
     const who = handle ?? (await this.profile());
     const keyPath = this.paths.identityKey(who);
     if (!existsSync(keyPath)) {
-      throw new AppError('ERR_PROFILE_NOT_FOUND', `no profile "${who}" on this machine (no key at ${keyPath})`, 'run `authsome profile list`, or create it with `authsome profile create`');
+      throw new AppError(
+        'ERR_PROFILE_NOT_FOUND',
+        `no profile "${who}" on this machine (no key at ${keyPath})`,
+        'run `authsome profile list`, or create it with `authsome profile create`',
+      );
     }
     const key = await readIdentityKey(keyPath);
     const info = await startDaemon(this.paths);

@@ -21,24 +21,52 @@ import { completionCommand } from './commands/completion.js';
 import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
-const COMMANDS = [initCommand, profileCommand, loginCommand, connectionCommand, providerCommand, proxyCommand, runCommand, auditCommand, caCommand, daemonCommand, doctorCommand, explainCommand, importCommand, completionCommand];
+const COMMANDS = [
+  initCommand,
+  profileCommand,
+  loginCommand,
+  connectionCommand,
+  providerCommand,
+  proxyCommand,
+  runCommand,
+  auditCommand,
+  caCommand,
+  daemonCommand,
+  doctorCommand,
+  explainCommand,
+  importCommand,
+  completionCommand,
+];
 
 export function buildCli(argv: string[]) {
   let y: Argv<GlobalArgs> = yargs(argv)
     .scriptName('authsome')
     .version(VERSION)
-    .usage('authsome — a credential-injecting HTTP(S) proxy for agents and dev shells\n\nUsage: $0 <command> [options]')
-    .option('home', { type: 'string', describe: 'authsome home (default $AUTHSOME_HOME or ~/.authsome)', global: true })
+    .usage(
+      'authsome — a credential-injecting HTTP(S) proxy for agents and dev shells\n\nUsage: $0 <command> [options]',
+    )
+    .option('home', {
+      type: 'string',
+      describe: 'authsome home (default $AUTHSOME_HOME or ~/.authsome)',
+      global: true,
+    })
     .option('profile', { type: 'string', describe: 'act as this profile for this one command', global: true })
     .option('json', { type: 'boolean', describe: 'machine-readable output', global: true })
-    .option('color', { type: 'boolean', default: true, describe: 'colour output (--no-color, or NO_COLOR)', global: true })
+    .option('color', {
+      type: 'boolean',
+      default: true,
+      describe: 'colour output (--no-color, or NO_COLOR)',
+      global: true,
+    })
     .parserConfiguration({ 'populate--': true })
     .strict()
     .demandCommand(1, 'name a command (see --help)')
     .recommendCommands()
     .help()
     .alias('help', 'h')
-    .epilogue('Exit codes: 0 ok, 1 internal, 2 bad input, 3 not found, 4 identity, 5 forbidden, 6 home not set up, 7 upstream, 8 vault/audit unavailable, 9 audit chain broken, 10 daemon. Docs: docs/cli.md')
+    .epilogue(
+      'Exit codes: 0 ok, 1 internal, 2 bad input, 3 not found, 4 identity, 5 forbidden, 6 home not set up, 7 upstream, 8 vault/audit unavailable, 9 audit chain broken, 10 daemon. Docs: docs/cli.md',
+    )
     .fail((msg, err) => {
       throw err ?? new AppError('ERR_INPUT_INVALID', msg, 'see `authsome --help`');
     }) as unknown as Argv<GlobalArgs>;

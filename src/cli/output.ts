@@ -30,12 +30,20 @@ export function dim(out: Output, s: string): string {
 export function table(rows: string[][]): string {
   if (rows.length === 0) return '';
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
-  return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join('  ')).join('\n');
+  return rows
+    .map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join('  '))
+    .join('\n');
 }
 
 /** Prints an error (JSON on stderr with --json) and returns the documented exit code. */
 export function reportError(e: unknown, json: boolean): number {
-  const err = isAppError(e) ? e : new AppError('ERR_INTERNAL', e instanceof Error ? e.message : String(e), 'this is a bug: please report it with the command you ran');
+  const err = isAppError(e)
+    ? e
+    : new AppError(
+        'ERR_INTERNAL',
+        e instanceof Error ? e.message : String(e),
+        'this is a bug: please report it with the command you ran',
+      );
   if (json) process.stderr.write(JSON.stringify({ error: err.toJSON() }) + '\n');
   else {
     process.stderr.write(`authsome: ${err.message} [${err.code}]\n`);

@@ -12,12 +12,17 @@ export async function readSecrets(labels: readonly string[]): Promise<string[]> 
   }
   const chunks: Buffer[] = [];
   for await (const c of process.stdin) chunks.push(c as Buffer);
-  const lines = Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '').split(/\r?\n/);
+  const lines = Buffer.concat(chunks)
+    .toString('utf8')
+    .replace(/\r?\n$/, '')
+    .split(/\r?\n/);
   if (lines.length !== labels.length || lines.some((l) => l === '')) {
     throw new AppError(
       'ERR_INPUT_INVALID',
       `expected ${labels.length} non-empty line(s) on stdin (${labels.join(', ')}), got ${lines.filter(Boolean).length}`,
-      labels.length === 1 ? `pipe it in: printf '%s\\n' "$KEY" | authsome login …, or run in a terminal to be prompted` : `pipe one line per field, in this order: ${labels.join(', ')}`,
+      labels.length === 1
+        ? `pipe it in: printf '%s\\n' "$KEY" | authsome login …, or run in a terminal to be prompted`
+        : `pipe one line per field, in this order: ${labels.join(', ')}`,
     );
   }
   return lines;
@@ -36,7 +41,8 @@ async function promptHidden(label: string): Promise<string> {
           if (ch === '\r' || ch === '\n') {
             stdin.off('data', onData);
             process.stderr.write('\n');
-            if (!value) reject(new AppError('ERR_INPUT_INVALID', `empty ${label}`, 'paste the value and press Enter'));
+            if (!value)
+              reject(new AppError('ERR_INPUT_INVALID', `empty ${label}`, 'paste the value and press Enter'));
             else resolve(value);
             return;
           }

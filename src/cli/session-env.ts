@@ -8,7 +8,14 @@ import type { DaemonClient } from '../daemon/client.js';
 
 export const PLACEHOLDER = 'authsome-managed';
 const PRELOAD = fileURLToPath(new URL('../preload/fetch-proxy.js', import.meta.url));
-const CA_VARS = ['SSL_CERT_FILE', 'REQUESTS_CA_BUNDLE', 'CURL_CA_BUNDLE', 'GIT_SSL_CAINFO', 'PIP_CERT', 'npm_config_cafile'];
+const CA_VARS = [
+  'SSL_CERT_FILE',
+  'REQUESTS_CA_BUNDLE',
+  'CURL_CA_BUNDLE',
+  'GIT_SSL_CAINFO',
+  'PIP_CERT',
+  'npm_config_cafile',
+];
 
 export interface SessionEnv {
   id: string;
@@ -18,25 +25,46 @@ export interface SessionEnv {
 }
 
 /** "openai,github:work" -> [{provider:'openai'},{provider:'github',connection:'work'}] */
-export function parseAllow(text: string | undefined): Array<{ provider: string; connection?: string }> | undefined {
+export function parseAllow(
+  text: string | undefined,
+): Array<{ provider: string; connection?: string }> | undefined {
   if (text === undefined) return undefined;
-  const items = text.split(',').map((s) => s.trim()).filter(Boolean);
-  if (items.length === 0) throw new AppError('ERR_INPUT_INVALID', '--allow is empty', 'use --allow provider[:connection],…');
+  const items = text
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+  if (items.length === 0)
+    throw new AppError('ERR_INPUT_INVALID', '--allow is empty', 'use --allow provider[:connection],…');
   return items.map((item) => {
     const [provider, connection, extra] = item.split(':');
-    if (extra !== undefined) throw new AppError('ERR_INPUT_INVALID', `--allow entry ${JSON.stringify(item)} has too many ':'`, 'use provider or provider:connection');
-    return connection === undefined ? { provider: assertName('provider', provider) } : { provider: assertName('provider', provider), connection: assertName('connection', connection) };
+    if (extra !== undefined)
+      throw new AppError(
+        'ERR_INPUT_INVALID',
+        `--allow entry ${JSON.stringify(item)} has too many ':'`,
+        'use provider or provider:connection',
+      );
+    return connection === undefined
+      ? { provider: assertName('provider', provider) }
+      : { provider: assertName('provider', provider), connection: assertName('connection', connection) };
   });
 }
 
 function mergeNoProxy(existing: string | undefined): string {
-  const set = new Set((existing ?? '').split(',').map((s) => s.trim()).filter(Boolean));
+  const set = new Set(
+    (existing ?? '')
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean),
+  );
   for (const h of ['localhost', '127.0.0.1', '::1']) set.add(h);
   return [...set].join(',');
 }
 
 /** Mints a session token and builds the SPEC section 7 environment for a child process. */
-export async function mintSessionEnv(ctx: Ctx, opts: { allow?: string | undefined; ttl?: string | undefined; label: string }): Promise<SessionEnv> {
+export async function mintSessionEnv(
+  ctx: Ctx,
+  opts: { allow?: string | undefined; ttl?: string | undefined; label: string },
+): Promise<SessionEnv> {
   const allow = parseAllow(opts.allow);
   const client = await ctx.client();
   const minted = await client.call<{ id: string; token: string; expiresAt: string }>('POST', '/v1/sessions', {
@@ -65,7 +93,9 @@ export async function mintSessionEnv(ctx: Ctx, opts: { allow?: string | undefine
     AUTHSOME_SESSION_ID: minted.id,
   };
   for (const v of CA_VARS) env[v] = paths.caBundle;
-  const { providers } = await client.call<{ providers: Array<{ name: string; env: string[]; connections: string[] }> }>('GET', '/v1/providers');
+  const { providers } = await client.call<{
+    providers: Array<{ name: string; env: string[]; connections: string[] }>;
+  }>('GET', '/v1/providers');
   for (const p of providers) {
     if (p.connections.length === 0) continue;
     if (allow && !allow.some((a) => a.provider === p.name)) continue;

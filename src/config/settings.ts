@@ -52,7 +52,11 @@ function readJson(path: string): Json {
     if (v === null || typeof v !== 'object' || Array.isArray(v)) throw new Error('not an object');
     return v as Json;
   } catch (e) {
-    throw new AppError('ERR_INPUT_INVALID', `cannot read settings file ${path}: ${(e as Error).message}`, 'fix or remove that file');
+    throw new AppError(
+      'ERR_INPUT_INVALID',
+      `cannot read settings file ${path}: ${(e as Error).message}`,
+      'fix or remove that file',
+    );
   }
 }
 
@@ -71,19 +75,33 @@ function merge(base: Json, over: Json): Json {
 function port(value: unknown, what: string): number {
   const n = typeof value === 'string' && /^\d+$/.test(value) ? Number(value) : value;
   if (typeof n !== 'number' || !Number.isInteger(n) || n < 0 || n > 65535) {
-    throw new AppError('ERR_INPUT_INVALID', `${what} must be a port number 0-65535, got ${JSON.stringify(value)}`, `set ${what} to a number such as 7999, or 0 for a free port`);
+    throw new AppError(
+      'ERR_INPUT_INVALID',
+      `${what} must be a port number 0-65535, got ${JSON.stringify(value)}`,
+      `set ${what} to a number such as 7999, or 0 for a free port`,
+    );
   }
   return n;
 }
 
 export function parseResolve(spec: string): Map<string, string> {
   const out = new Map<string, string>();
-  for (const part of spec.split(',').map((s) => s.trim()).filter(Boolean)) {
+  for (const part of spec
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)) {
     const m = /^([a-z0-9.-]+):(\d{1,5})=(\[[0-9a-f:.]+\]|[0-9.]+):(\d{1,5})$/i.exec(part);
     if (!m) {
-      throw new AppError('ERR_INPUT_INVALID', `AUTHSOME_RESOLVE entry ${JSON.stringify(part)} is not host:port=ip:port`, 'write it as api.example.test:443=127.0.0.1:8443');
+      throw new AppError(
+        'ERR_INPUT_INVALID',
+        `AUTHSOME_RESOLVE entry ${JSON.stringify(part)} is not host:port=ip:port`,
+        'write it as api.example.test:443=127.0.0.1:8443',
+      );
     }
-    out.set(`${m[1]!.toLowerCase()}:${port(m[2], 'AUTHSOME_RESOLVE port')}`, `${m[3]}:${port(m[4], 'AUTHSOME_RESOLVE port')}`);
+    out.set(
+      `${m[1]!.toLowerCase()}:${port(m[2], 'AUTHSOME_RESOLVE port')}`,
+      `${m[3]}:${port(m[4], 'AUTHSOME_RESOLVE port')}`,
+    );
   }
   return out;
 }
@@ -93,7 +111,11 @@ function readPemOption(value: string): string {
   try {
     return readFileSync(value, 'utf8');
   } catch {
-    throw new AppError('ERR_INPUT_INVALID', `AUTHSOME_UPSTREAM_CA is neither PEM text nor a readable file: ${value}`, 'point it at a PEM file of CA certificates');
+    throw new AppError(
+      'ERR_INPUT_INVALID',
+      `AUTHSOME_UPSTREAM_CA is neither PEM text nor a readable file: ${value}`,
+      'point it at a PEM file of CA certificates',
+    );
   }
 }
 
@@ -104,22 +126,33 @@ export interface SettingsOverrides {
 }
 
 /** defaults <- $AUTHSOME_HOME/server/config.json <- env <- flags; validated once, frozen. */
-export function loadSettings(home: string, env: NodeJS.ProcessEnv = process.env, flags: SettingsOverrides = {}): Settings {
+export function loadSettings(
+  home: string,
+  env: NodeJS.ProcessEnv = process.env,
+  flags: SettingsOverrides = {},
+): Settings {
   const paths = homePaths(home);
   let raw = readJson(join(packageRoot(), 'config', 'default.json'));
   if (existsSync(paths.serverConfig)) raw = merge(raw, readJson(paths.serverConfig));
   const d = raw['daemon'] as Json;
   const p = raw['proxy'] as Json;
   const s = raw['session'] as Json;
-  const daemonPort = flags.daemonPort ?? port(env['AUTHSOME_DAEMON_PORT'] ?? d['port'], 'AUTHSOME_DAEMON_PORT');
+  const daemonPort =
+    flags.daemonPort ?? port(env['AUTHSOME_DAEMON_PORT'] ?? d['port'], 'AUTHSOME_DAEMON_PORT');
   const proxyPort = flags.proxyPort ?? port(env['AUTHSOME_PROXY_PORT'] ?? p['port'], 'AUTHSOME_PROXY_PORT');
   const num = (k: string): number => {
     const v = p[k];
-    if (typeof v !== 'number' || v < 0) throw new AppError('ERR_INPUT_INVALID', `proxy.${k} must be a non-negative number`, 'fix server/config.json');
+    if (typeof v !== 'number' || v < 0)
+      throw new AppError(
+        'ERR_INPUT_INVALID',
+        `proxy.${k} must be a non-negative number`,
+        'fix server/config.json',
+      );
     return v;
   };
   const resolveSpec = env['AUTHSOME_RESOLVE'] ?? (typeof raw['resolve'] === 'string' ? raw['resolve'] : '');
-  const caSpec = env['AUTHSOME_UPSTREAM_CA'] ?? (typeof raw['upstreamCa'] === 'string' ? raw['upstreamCa'] : undefined);
+  const caSpec =
+    env['AUTHSOME_UPSTREAM_CA'] ?? (typeof raw['upstreamCa'] === 'string' ? raw['upstreamCa'] : undefined);
   const settings: Settings = {
     paths,
     daemon: { host: String(d['host'] ?? '127.0.0.1'), port: daemonPort },
@@ -143,9 +176,16 @@ export function loadSettings(home: string, env: NodeJS.ProcessEnv = process.env,
     upstreamCaPem: caSpec ? readPemOption(caSpec) : undefined,
     allowRemoteBind: raw['allowRemoteBind'] === true,
   };
-  for (const [what, host] of [['daemon', settings.daemon.host], ['proxy', settings.proxy.host]] as const) {
+  for (const [what, host] of [
+    ['daemon', settings.daemon.host],
+    ['proxy', settings.proxy.host],
+  ] as const) {
     if (!isLoopbackHost(host) && !settings.allowRemoteBind) {
-      throw new AppError('ERR_INPUT_INVALID', `${what} is set to bind ${host}, which is not loopback`, 'set "allowRemoteBind": true in server/config.json if you really mean it');
+      throw new AppError(
+        'ERR_INPUT_INVALID',
+        `${what} is set to bind ${host}, which is not loopback`,
+        'set "allowRemoteBind": true in server/config.json if you really mean it',
+      );
     }
   }
   return Object.freeze(settings);
@@ -158,7 +198,12 @@ export function isLoopbackHost(host: string): boolean {
 /** "90s", "15m", "12h", "7d" -> milliseconds. */
 export function parseDuration(text: string): number {
   const m = /^(\d+)(s|m|h|d)$/.exec(text.trim());
-  if (!m) throw new AppError('ERR_INPUT_INVALID', `invalid duration ${JSON.stringify(text)}`, 'write a duration such as 90s, 15m, 12h or 7d');
+  if (!m)
+    throw new AppError(
+      'ERR_INPUT_INVALID',
+      `invalid duration ${JSON.stringify(text)}`,
+      'write a duration such as 90s, 15m, 12h or 7d',
+    );
   const unit = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[m[2] as 's' | 'm' | 'h' | 'd'];
   return Number(m[1]) * unit;
 }

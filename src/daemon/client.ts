@@ -30,16 +30,29 @@ export class DaemonClient {
     const jwt = await signPop({ key: this.#key, handle: this.#handle, method, url, body: payload });
     let res: { statusCode: number; text: string };
     try {
-      res = await send(url, method, { authorization: `PoP ${jwt}`, ...(payload ? { 'content-type': 'application/json' } : {}) }, payload);
+      res = await send(
+        url,
+        method,
+        { authorization: `PoP ${jwt}`, ...(payload ? { 'content-type': 'application/json' } : {}) },
+        payload,
+      );
     } catch (e) {
-      throw new AppError('ERR_DAEMON_UNREACHABLE', `cannot reach the daemon at 127.0.0.1:${this.#info.controlPort}: ${(e as Error).message}`, 'run `authsome daemon start`, or `authsome daemon status` to see what is wrong');
+      throw new AppError(
+        'ERR_DAEMON_UNREACHABLE',
+        `cannot reach the daemon at 127.0.0.1:${this.#info.controlPort}: ${(e as Error).message}`,
+        'run `authsome daemon start`, or `authsome daemon status` to see what is wrong',
+      );
     }
     const text = res.text;
     let json: unknown;
     try {
       json = JSON.parse(text);
     } catch {
-      throw new AppError('ERR_INTERNAL', `the daemon answered ${res.statusCode} with a non-JSON body`, 'see server/daemon.log');
+      throw new AppError(
+        'ERR_INTERNAL',
+        `the daemon answered ${res.statusCode} with a non-JSON body`,
+        'see server/daemon.log',
+      );
     }
     if (res.statusCode >= 400) {
       const err = (json as { error?: { code?: string; message?: string; hint?: string } }).error ?? {};
@@ -51,14 +64,29 @@ export class DaemonClient {
 }
 
 /** node:http rather than undici here: the CLI starts faster without loading undici. */
-function send(url: string, method: string, headers: Record<string, string>, body: Buffer | undefined): Promise<{ statusCode: number; text: string }> {
+function send(
+  url: string,
+  method: string,
+  headers: Record<string, string>,
+  body: Buffer | undefined,
+): Promise<{ statusCode: number; text: string }> {
   return new Promise((resolve, reject) => {
-    const req = request(url, { method, headers: { ...headers, ...(body ? { 'content-length': String(body.length) } : {}) }, timeout: 30_000 }, (res: IncomingMessage) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => resolve({ statusCode: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }));
-      res.on('error', reject);
-    });
+    const req = request(
+      url,
+      {
+        method,
+        headers: { ...headers, ...(body ? { 'content-length': String(body.length) } : {}) },
+        timeout: 30_000,
+      },
+      (res: IncomingMessage) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () =>
+          resolve({ statusCode: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }),
+        );
+        res.on('error', reject);
+      },
+    );
     req.on('timeout', () => req.destroy(new Error('timed out after 30 s')));
     req.on('error', reject);
     req.end(body);

@@ -66,20 +66,36 @@ export class ConnectionService implements CredentialSource {
     return this.#provider(assertName('provider', name));
   }
 
-  async put(handle: string, provider: string, connection: string, fields: Record<string, string>, flow: string): Promise<{ created: boolean; isDefault: boolean }> {
+  async put(
+    handle: string,
+    provider: string,
+    connection: string,
+    fields: Record<string, string>,
+    flow: string,
+  ): Promise<{ created: boolean; isDefault: boolean }> {
     const def = this.#requireProvider(provider);
     assertName('connection', connection);
     const missing = def.fields.filter((f) => typeof fields[f] !== 'string' || fields[f] === '');
     const extra = Object.keys(fields).filter((f) => !def.fields.includes(f));
     if (missing.length > 0 || extra.length > 0) {
-      throw new AppError('ERR_INPUT_INVALID', `provider "${provider}" needs the fields ${def.fields.join(', ')}${missing.length ? `; missing ${missing.join(', ')}` : ''}${extra.length ? `; unknown ${extra.join(', ')}` : ''}`, `run \`authsome provider show ${provider}\` to see what it needs`);
+      throw new AppError(
+        'ERR_INPUT_INVALID',
+        `provider "${provider}" needs the fields ${def.fields.join(', ')}${missing.length ? `; missing ${missing.join(', ')}` : ''}${extra.length ? `; unknown ${extra.join(', ')}` : ''}`,
+        `run \`authsome provider show ${provider}\` to see what it needs`,
+      );
     }
     const { created, isDefault } = await this.#write(handle, provider, connection, { fields, flow });
     return { created, isDefault };
   }
 
   /** Stores an OAuth token set as the connection's access_token (+ refresh token and expiry). */
-  async putTokens(handle: string, provider: string, connection: string, tokens: TokenSet, flow: string): Promise<StoredConnection> {
+  async putTokens(
+    handle: string,
+    provider: string,
+    connection: string,
+    tokens: TokenSet,
+    flow: string,
+  ): Promise<StoredConnection> {
     this.#requireProvider(provider);
     assertName('connection', connection);
     const prior = await this.stored(handle, provider, connection);
@@ -94,18 +110,37 @@ export class ConnectionService implements CredentialSource {
     ).record;
   }
 
-  async #write(handle: string, provider: string, connection: string, data: Pick<StoredConnection, 'fields' | 'flow' | 'expiresAt' | 'refreshToken'>): Promise<{ created: boolean; isDefault: boolean; record: StoredConnection }> {
+  async #write(
+    handle: string,
+    provider: string,
+    connection: string,
+    data: Pick<StoredConnection, 'fields' | 'flow' | 'expiresAt' | 'refreshToken'>,
+  ): Promise<{ created: boolean; isDefault: boolean; record: StoredConnection }> {
     for (const [name, value] of Object.entries(data.fields)) {
-      if (/[\r\n\0]/.test(value)) throw new AppError('ERR_INPUT_INVALID', `field ${name} contains a line break or NUL`, 'paste the value on one line');
+      if (/[\r\n\0]/.test(value))
+        throw new AppError(
+          'ERR_INPUT_INVALID',
+          `field ${name} contains a line break or NUL`,
+          'paste the value on one line',
+        );
     }
     const scope = profileScope(this.#store, handle);
     const key = `conn/${provider}/${connection}`;
     const prior = (await scope.get(key)) as StoredConnection | undefined;
     const now = new Date().toISOString();
-    const record: StoredConnection = { provider, connection, createdAt: prior?.createdAt ?? now, updatedAt: now, ...data };
+    const record: StoredConnection = {
+      provider,
+      connection,
+      createdAt: prior?.createdAt ?? now,
+      updatedAt: now,
+      ...data,
+    };
     const defaultName = await this.#defaultName(handle, provider);
-    const ops: Array<{ type: 'put'; key: string; value: RecordValue }> = [{ type: 'put', key, value: record as unknown as RecordValue }];
-    if (defaultName === undefined) ops.push({ type: 'put', key: `default/${provider}`, value: { connection } });
+    const ops: Array<{ type: 'put'; key: string; value: RecordValue }> = [
+      { type: 'put', key, value: record as unknown as RecordValue },
+    ];
+    if (defaultName === undefined)
+      ops.push({ type: 'put', key: `default/${provider}`, value: { connection } });
     await scope.batch(ops);
     this.#invalidate(handle);
     return { created: prior === undefined, isDefault: (defaultName ?? connection) === connection, record };
@@ -113,7 +148,8 @@ export class ConnectionService implements CredentialSource {
 
   /** The raw record (daemon-internal: refresh and revocation need the tokens). */
   async stored(handle: string, provider: string, connection: string): Promise<StoredConnection | undefined> {
-    return (await profileScope(this.#store, handle).get(`conn/${provider}/${connection}`)) as StoredConnection | undefined;
+    return (await profileScope(this.#store, handle).get(`conn/${provider}/${connection}`)) as
+      StoredConnection | undefined;
   }
 
   async #defaultName(handle: string, provider: string): Promise<string | undefined> {
@@ -154,7 +190,9 @@ export class ConnectionService implements CredentialSource {
     assertName('connection', connection);
     const rec = await profileScope(this.#store, handle).get(`conn/${provider}/${connection}`);
     if (!rec) {
-      const names = (await profileScope(this.#store, handle).list(`conn/${provider}/`)).map((r) => r.key.split('/')[2]!);
+      const names = (await profileScope(this.#store, handle).list(`conn/${provider}/`)).map(
+        (r) => r.key.split('/')[2]!,
+      );
       const guess = closest(connection, names);
       throw new AppError(
         'ERR_CONNECTION_NOT_FOUND',
@@ -171,13 +209,22 @@ export class ConnectionService implements CredentialSource {
   }
 
   /** Removes one connection; when it was the default and exactly one other remains, that one becomes the default. */
-  async remove(handle: string, provider: string, connection: string, before?: (rec: StoredConnection) => Promise<unknown>): Promise<{ newDefault?: string }> {
+  async remove(
+    handle: string,
+    provider: string,
+    connection: string,
+    before?: (rec: StoredConnection) => Promise<unknown>,
+  ): Promise<{ newDefault?: string }> {
     const rec = await this.#get(handle, provider, connection);
     if (before) await before(rec);
     const scope = profileScope(this.#store, handle);
     const wasDefault = (await this.#defaultName(handle, provider)) === connection;
-    const others = (await scope.list(`conn/${provider}/`)).map((r) => r.key.split('/')[2]!).filter((c) => c !== connection);
-    const ops: Array<{ type: 'del'; key: string } | { type: 'put'; key: string; value: RecordValue }> = [{ type: 'del', key: `conn/${provider}/${connection}` }];
+    const others = (await scope.list(`conn/${provider}/`))
+      .map((r) => r.key.split('/')[2]!)
+      .filter((c) => c !== connection);
+    const ops: Array<{ type: 'del'; key: string } | { type: 'put'; key: string; value: RecordValue }> = [
+      { type: 'del', key: `conn/${provider}/${connection}` },
+    ];
     let newDefault: string | undefined;
     if (wasDefault) {
       if (others.length === 1) {
@@ -199,7 +246,11 @@ export class ConnectionService implements CredentialSource {
   }
 
   /** CredentialSource for the proxy: undefined when the profile has no such connection. */
-  async resolve(profile: string, provider: string, connection: string | undefined): Promise<ResolvedCredential | undefined> {
+  async resolve(
+    profile: string,
+    provider: string,
+    connection: string | undefined,
+  ): Promise<ResolvedCredential | undefined> {
     const cacheKey = `${profile}/${provider}/${connection ?? ''}`;
     const now = Date.now();
     const hit = this.#cache.get(cacheKey);

@@ -8,7 +8,8 @@ export async function readBody(req: IncomingMessage): Promise<Buffer> {
   let size = 0;
   for await (const chunk of req) {
     size += (chunk as Buffer).length;
-    if (size > MAX_BODY) throw new AppError('ERR_INPUT_INVALID', 'request body too large', 'send at most 1 MiB');
+    if (size > MAX_BODY)
+      throw new AppError('ERR_INPUT_INVALID', 'request body too large', 'send at most 1 MiB');
     chunks.push(chunk as Buffer);
   }
   return Buffer.concat(chunks);

@@ -66,69 +66,159 @@ export class OAuthService {
 
   #oauthOf(name: string): { def: ProviderDef; oauth: OAuthConfig } {
     const def = this.provider(name);
-    if (!def) throw new AppError('ERR_PROVIDER_NOT_FOUND', `unknown provider "${name}"`, 'run `authsome provider list`');
-    if (!def.oauth) throw new AppError('ERR_INPUT_INVALID', `provider "${name}" has no OAuth login`, `use: authsome login ${name} --flow api-key`);
+    if (!def)
+      throw new AppError(
+        'ERR_PROVIDER_NOT_FOUND',
+        `unknown provider "${name}"`,
+        'run `authsome provider list`',
+      );
+    if (!def.oauth)
+      throw new AppError(
+        'ERR_INPUT_INVALID',
+        `provider "${name}" has no OAuth login`,
+        `use: authsome login ${name} --flow api-key`,
+      );
     return { def, oauth: def.oauth };
   }
 
-  async setClient(handle: string, provider: string, clientId: string, clientSecret: string | undefined): Promise<void> {
+  async setClient(
+    handle: string,
+    provider: string,
+    clientId: string,
+    clientSecret: string | undefined,
+  ): Promise<void> {
     this.#oauthOf(provider);
-    if (!/^[\x21-\x7e]{1,512}$/.test(clientId)) throw new AppError('ERR_INPUT_INVALID', 'the client id must be printable ASCII without spaces', 'copy it again from the provider');
-    await profileScope(this.store, handle).put(`oauth-client/${provider}`, { clientId, ...(clientSecret ? { clientSecret } : {}) });
-    await this.audit.append({ event: 'provider.client', profile: handle, provider, detail: { confidential: clientSecret !== undefined } });
+    if (!/^[\x21-\x7e]{1,512}$/.test(clientId))
+      throw new AppError(
+        'ERR_INPUT_INVALID',
+        'the client id must be printable ASCII without spaces',
+        'copy it again from the provider',
+      );
+    await profileScope(this.store, handle).put(`oauth-client/${provider}`, {
+      clientId,
+      ...(clientSecret ? { clientSecret } : {}),
+    });
+    await this.audit.append({
+      event: 'provider.client',
+      profile: handle,
+      provider,
+      detail: { confidential: clientSecret !== undefined },
+    });
   }
 
   async #client(handle: string, provider: string): Promise<Client> {
     const { oauth } = this.#oauthOf(provider);
     const rec = await profileScope(this.store, handle).get(`oauth-client/${provider}`);
     if (!rec || typeof rec['clientId'] !== 'string') {
-      throw new AppError('ERR_INPUT_INVALID', `no OAuth client registered for "${provider}" in this profile`, `run: authsome provider client ${provider} --client-id <id>`);
+      throw new AppError(
+        'ERR_INPUT_INVALID',
+        `no OAuth client registered for "${provider}" in this profile`,
+        `run: authsome provider client ${provider} --client-id <id>`,
+      );
     }
     const secret = typeof rec['clientSecret'] === 'string' ? new Secret(rec['clientSecret']) : undefined;
     return { oauth, clientId: rec['clientId'], ...(secret ? { clientSecret: secret } : {}) };
   }
 
   #options(c: Client, provider: string) {
-    return { oauth: c.oauth, clientId: c.clientId, ...(c.clientSecret ? { clientSecret: c.clientSecret } : {}), fetchImpl: this.fetchImpl, provider };
+    return {
+      oauth: c.oauth,
+      clientId: c.clientId,
+      ...(c.clientSecret ? { clientSecret: c.clientSecret } : {}),
+      fetchImpl: this.fetchImpl,
+      provider,
+    };
   }
 
-  async startFlow(handle: string, provider: string, connection: string, kind: 'device' | 'pkce', scopes: string[] | undefined): Promise<FlowStart> {
+  async startFlow(
+    handle: string,
+    provider: string,
+    connection: string,
+    kind: 'device' | 'pkce',
+    scopes: string[] | undefined,
+  ): Promise<FlowStart> {
     const client = await this.#client(handle, provider);
     this.#prune();
-    const flow: Flow = { id: randomBytes(12).toString('hex'), handle, provider, connection, state: 'pending', abort: new AbortController(), createdAt: Date.now() };
+    const flow: Flow = {
+      id: randomBytes(12).toString('hex'),
+      handle,
+      provider,
+      connection,
+      state: 'pending',
+      abort: new AbortController(),
+      createdAt: Date.now(),
+    };
     const opts = { ...this.#options(client, provider), ...(scopes ? { scopes } : {}) };
     let start: FlowStart;
     let finish: Promise<TokenSet>;
     if (kind === 'device') {
       const d = await startDeviceFlow(opts);
-      start = { id: flow.id, userCode: d.userCode, verificationUri: d.verificationUri, ...(d.verificationUriComplete ? { verificationUriComplete: d.verificationUriComplete } : {}), expiresIn: d.expiresIn };
-      finish = pollDeviceToken({ ...opts, deviceCode: d.deviceCode, interval: d.interval, expiresIn: d.expiresIn, signal: flow.abort.signal });
+      start = {
+        id: flow.id,
+        userCode: d.userCode,
+        verificationUri: d.verificationUri,
+        ...(d.verificationUriComplete ? { verificationUriComplete: d.verificationUriComplete } : {}),
+        expiresIn: d.expiresIn,
+      };
+      finish = pollDeviceToken({
+        ...opts,
+        deviceCode: d.deviceCode,
+        interval: d.interval,
+        expiresIn: d.expiresIn,
+        signal: flow.abort.signal,
+      });
     } else {
       const p = await startPkceFlow({ ...opts, host: '127.0.0.1' });
       start = { id: flow.id, authorizeUrl: p.authorizeUrl, expiresIn: FLOW_TTL_MS / 1000 };
       finish = p
         .waitForCode(flow.abort.signal)
-        .then((code) => exchangeCode({ ...opts, code, codeVerifier: p.codeVerifier, redirectUri: p.redirectUri }))
+        .then((code) =>
+          exchangeCode({ ...opts, code, codeVerifier: p.codeVerifier, redirectUri: p.redirectUri }),
+        )
         .finally(() => p.close());
     }
     this.#flows.set(flow.id, flow);
     finish
       .then(async (tokens) => {
         await this.connections.putTokens(handle, provider, connection, tokens, kind);
-        await this.audit.append({ event: 'login', profile: handle, provider, connection, detail: { flow: kind } });
+        await this.audit.append({
+          event: 'login',
+          profile: handle,
+          provider,
+          connection,
+          detail: { flow: kind },
+        });
         flow.state = 'done';
       })
       .catch((e: unknown) => {
         flow.state = 'error';
-        flow.error = isAppError(e) ? e : new AppError('ERR_OAUTH_FAILED', 'the login failed', `run: authsome login ${provider} --flow ${kind}`);
+        flow.error = isAppError(e)
+          ? e
+          : new AppError(
+              'ERR_OAUTH_FAILED',
+              'the login failed',
+              `run: authsome login ${provider} --flow ${kind}`,
+            );
       });
     return start;
   }
 
-  flowStatus(handle: string, id: string): { state: Flow['state']; error?: ReturnType<AppError['toJSON']>; connection: string } {
+  flowStatus(
+    handle: string,
+    id: string,
+  ): { state: Flow['state']; error?: ReturnType<AppError['toJSON']>; connection: string } {
     const flow = this.#flows.get(id);
-    if (!flow || flow.handle !== handle) throw new AppError('ERR_NOT_FOUND', 'no such login in progress', 'start it again with `authsome login`');
-    return { state: flow.state, connection: flow.connection, ...(flow.error ? { error: flow.error.toJSON() } : {}) };
+    if (!flow || flow.handle !== handle)
+      throw new AppError(
+        'ERR_NOT_FOUND',
+        'no such login in progress',
+        'start it again with `authsome login`',
+      );
+    return {
+      state: flow.state,
+      connection: flow.connection,
+      ...(flow.error ? { error: flow.error.toJSON() } : {}),
+    };
   }
 
   cancel(handle: string, id: string): void {
@@ -150,24 +240,51 @@ export class OAuthService {
 
   /** Called by the credential source: refreshes a token near expiry, once for all concurrent callers. */
   async refreshIfDue(handle: string, rec: StoredConnection): Promise<StoredConnection> {
-    if (!rec.expiresAt || !rec.refreshToken || Date.parse(rec.expiresAt) - Date.now() > REFRESH_MARGIN_MS) return rec;
+    if (!rec.expiresAt || !rec.refreshToken || Date.parse(rec.expiresAt) - Date.now() > REFRESH_MARGIN_MS)
+      return rec;
     const key = `${handle}/${rec.provider}/${rec.connection}`;
     return this.#coordinator.refresh(key, async () => {
       // Another caller may have refreshed while we waited to get here.
       const current = await this.connections.stored(handle, rec.provider, rec.connection);
-      if (current?.expiresAt && Date.parse(current.expiresAt) - Date.now() > REFRESH_MARGIN_MS) return current;
+      if (current?.expiresAt && Date.parse(current.expiresAt) - Date.now() > REFRESH_MARGIN_MS)
+        return current;
       const fixIt = `authsome login ${rec.provider} --connection ${rec.connection} --flow ${rec.flow === 'pkce' ? 'pkce' : 'device'}`;
       try {
         const client = await this.#client(handle, rec.provider);
-        const tokens = await refreshTokens({ ...this.#options(client, rec.provider), refreshToken: new Secret(rec.refreshToken!) });
-        const saved = await this.connections.putTokens(handle, rec.provider, rec.connection, tokens, rec.flow);
-        await this.audit.append({ event: 'token.refresh', profile: handle, provider: rec.provider, connection: rec.connection });
+        const tokens = await refreshTokens({
+          ...this.#options(client, rec.provider),
+          refreshToken: new Secret(rec.refreshToken!),
+        });
+        const saved = await this.connections.putTokens(
+          handle,
+          rec.provider,
+          rec.connection,
+          tokens,
+          rec.flow,
+        );
+        await this.audit.append({
+          event: 'token.refresh',
+          profile: handle,
+          provider: rec.provider,
+          connection: rec.connection,
+        });
         return saved;
       } catch (e) {
         await this.audit
-          .append({ event: 'token.refresh_failed', profile: handle, provider: rec.provider, connection: rec.connection, reason: isAppError(e) ? e.code : 'error' })
+          .append({
+            event: 'token.refresh_failed',
+            profile: handle,
+            provider: rec.provider,
+            connection: rec.connection,
+            reason: isAppError(e) ? e.code : 'error',
+          })
           .catch(() => undefined);
-        throw new AppError('ERR_TOKEN_REFRESH_FAILED', `the OAuth token of ${rec.provider} connection "${rec.connection}" could not be refreshed; log in again: ${fixIt}`, `log in again: ${fixIt}`, { cause: e });
+        throw new AppError(
+          'ERR_TOKEN_REFRESH_FAILED',
+          `the OAuth token of ${rec.provider} connection "${rec.connection}" could not be refreshed; log in again: ${fixIt}`,
+          `log in again: ${fixIt}`,
+          { cause: e },
+        );
       }
     });
   }
@@ -180,7 +297,11 @@ export class OAuthService {
       const client = await this.#client(handle, rec.provider);
       const token = rec.refreshToken ?? rec.fields['access_token'];
       if (!token) return false;
-      return await revokeToken({ ...this.#options(client, rec.provider), token: new Secret(token), hint: rec.refreshToken ? 'refresh_token' : 'access_token' });
+      return await revokeToken({
+        ...this.#options(client, rec.provider),
+        token: new Secret(token),
+        hint: rec.refreshToken ? 'refresh_token' : 'access_token',
+      });
     } catch {
       return false;
     }

@@ -55,8 +55,15 @@ export class ProviderCatalog implements ProviderMatcher {
     assertName('provider', name);
     const def = this.get(name);
     if (!def) {
-      const guess = closest(name, this.#registry.list().map((d) => d.name));
-      throw new AppError('ERR_PROVIDER_NOT_FOUND', `unknown provider "${name}"${guess ? ` — did you mean "${guess}"?` : ''}`, 'run `authsome provider list` to see the providers');
+      const guess = closest(
+        name,
+        this.#registry.list().map((d) => d.name),
+      );
+      throw new AppError(
+        'ERR_PROVIDER_NOT_FOUND',
+        `unknown provider "${name}"${guess ? ` — did you mean "${guess}"?` : ''}`,
+        'run `authsome provider list` to see the providers',
+      );
     }
     return def;
   }
@@ -78,12 +85,19 @@ export class ProviderCatalog implements ProviderMatcher {
     const def = validateProvider(definition, file);
     const isBundled = this.#bundled.some((b) => b.name === def.name);
     if (isBundled && !force) {
-      throw new AppError('ERR_PROVIDER_EXISTS', `"${def.name}" is a bundled provider`, 'add --force to override it, or choose another name');
+      throw new AppError(
+        'ERR_PROVIDER_EXISTS',
+        `"${def.name}" is a bundled provider`,
+        'add --force to override it, or choose another name',
+      );
     }
     const next = [...this.#custom.filter((c) => c.def.name !== def.name), { def, override: isBundled }];
     // Build first: a clash (two providers claiming one host) refuses the change before anything is stored.
     new ProviderRegistry({ bundled: this.#bundled, custom: next });
-    await this.#store.put(providerKey(def.name), { definition: def as unknown as Record<string, unknown>, override: isBundled });
+    await this.#store.put(providerKey(def.name), {
+      definition: def as unknown as Record<string, unknown>,
+      override: isBundled,
+    });
     this.#custom = next;
     this.#rebuild();
     return def;
@@ -91,7 +105,9 @@ export class ProviderCatalog implements ProviderMatcher {
 
   async removeCustom(name: string): Promise<void> {
     if (!this.#custom.some((c) => c.def.name === name)) {
-      const hint = this.#bundled.some((b) => b.name === name) ? 'bundled providers cannot be removed' : 'run `authsome provider list`';
+      const hint = this.#bundled.some((b) => b.name === name)
+        ? 'bundled providers cannot be removed'
+        : 'run `authsome provider list`';
       throw new AppError('ERR_PROVIDER_NOT_FOUND', `no custom provider "${name}"`, hint);
     }
     await this.#store.del(providerKey(name));

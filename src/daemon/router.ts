@@ -53,13 +53,18 @@ export class Router {
       pathMatched = true;
       if (r.method === method) return { handler: r.handler, params };
     }
-    throw new AppError('ERR_NOT_FOUND', pathMatched ? `method ${method} not allowed here` : `no such endpoint ${pathname}`, 'upgrade the CLI and the daemon together');
+    throw new AppError(
+      'ERR_NOT_FOUND',
+      pathMatched ? `method ${method} not allowed here` : `no such endpoint ${pathname}`,
+      'upgrade the CLI and the daemon together',
+    );
   }
 }
 
 export function str(body: Record<string, unknown>, key: string): string | undefined {
   const v = body[key];
   if (v === undefined || v === null) return undefined;
-  if (typeof v !== 'string') throw new AppError('ERR_INPUT_INVALID', `"${key}" must be a string`, 'check the request');
+  if (typeof v !== 'string')
+    throw new AppError('ERR_INPUT_INVALID', `"${key}" must be a string`, 'check the request');
   return v;
 }

@@ -8,10 +8,12 @@ import { explainRequest } from './explain.js';
 
 function fieldsOf(body: Record<string, unknown>): Record<string, string> {
   const f = body['fields'];
-  if (!f || typeof f !== 'object' || Array.isArray(f)) throw new AppError('ERR_INPUT_INVALID', '"fields" must be an object of strings', 'check the request');
+  if (!f || typeof f !== 'object' || Array.isArray(f))
+    throw new AppError('ERR_INPUT_INVALID', '"fields" must be an object of strings', 'check the request');
   const out: Record<string, string> = {};
   for (const [k, v] of Object.entries(f)) {
-    if (typeof v !== 'string') throw new AppError('ERR_INPUT_INVALID', `field "${k}" must be a string`, 'check the request');
+    if (typeof v !== 'string')
+      throw new AppError('ERR_INPUT_INVALID', `field "${k}" must be a string`, 'check the request');
     out[k] = v;
   }
   return out;
@@ -19,11 +21,14 @@ function fieldsOf(body: Record<string, unknown>): Record<string, string> {
 
 function parseAllow(v: unknown): Array<{ provider: string; connection?: string }> | undefined {
   if (v === undefined || v === null) return undefined;
-  if (!Array.isArray(v)) throw new AppError('ERR_INPUT_INVALID', '"allow" must be a list', 'use --allow provider[:connection],…');
+  if (!Array.isArray(v))
+    throw new AppError('ERR_INPUT_INVALID', '"allow" must be a list', 'use --allow provider[:connection],…');
   return v.map((item: unknown) => {
     const o = item as { provider?: unknown; connection?: unknown };
     const provider = assertName('provider', o?.provider);
-    return o.connection === undefined ? { provider } : { provider, connection: assertName('connection', o.connection) };
+    return o.connection === undefined
+      ? { provider }
+      : { provider, connection: assertName('connection', o.connection) };
   });
 }
 
@@ -32,7 +37,12 @@ export function buildRoutes(app: App): Router {
   const isOwner = async (h: string) => (await app.registry.get(h))?.owner === true;
   // Providers decide where secrets go, for every profile: only the owner changes them.
   const requireOwner = async (h: string) => {
-    if (!(await isOwner(h))) throw new AppError('ERR_AUTH_NOT_OWNER', 'only the owner profile can change providers', 'run this as the owner: --profile <owner>');
+    if (!(await isOwner(h)))
+      throw new AppError(
+        'ERR_AUTH_NOT_OWNER',
+        'only the owner profile can change providers',
+        'run this as the owner: --profile <owner>',
+      );
   };
 
   r.add('POST', '/v1/bootstrap', async ({ handle, body }) => {
@@ -58,7 +68,9 @@ export function buildRoutes(app: App): Router {
   r.add('GET', '/v1/profiles', async ({ handle }) => {
     const all = await app.registry.list();
     const visible = (await isOwner(handle)) ? all : all.filter((p) => p.handle === handle);
-    return { body: { profiles: visible.map((p) => ({ handle: p.handle, owner: p.owner, createdAt: p.createdAt })) } };
+    return {
+      body: { profiles: visible.map((p) => ({ handle: p.handle, owner: p.owner, createdAt: p.createdAt })) },
+    };
   });
   r.add('POST', '/v1/profiles', async ({ handle, body }) => {
     const name = assertName('profile', str(body, 'handle'));
@@ -70,7 +82,11 @@ export function buildRoutes(app: App): Router {
     const name = assertName('profile', params['name']);
     await app.registry.remove(handle, name);
     const removed = await app.deleteProfileData(name);
-    await app.audit.append({ event: 'profile.delete', profile: name, detail: { by: handle, records: removed } });
+    await app.audit.append({
+      event: 'profile.delete',
+      profile: name,
+      detail: { by: handle, records: removed },
+    });
     return { body: { profile: name, records: removed } };
   });
 
@@ -86,9 +102,19 @@ export function buildRoutes(app: App): Router {
     const connection = params['connection']!;
     const flow = str(body, 'flow') ?? 'api-key';
     const out = await app.connections.put(handle, provider, connection, fieldsOf(body), flow);
-    await app.audit.append({ event: 'connection.add', profile: handle, provider, connection, detail: { flow, replaced: !out.created } });
-    if (flow !== 'api-key' || out.created) await app.audit.append({ event: 'login', profile: handle, provider, connection, detail: { flow } });
-    return { status: out.created ? 201 : 200, body: await app.connections.show(handle, provider, connection) };
+    await app.audit.append({
+      event: 'connection.add',
+      profile: handle,
+      provider,
+      connection,
+      detail: { flow, replaced: !out.created },
+    });
+    if (flow !== 'api-key' || out.created)
+      await app.audit.append({ event: 'login', profile: handle, provider, connection, detail: { flow } });
+    return {
+      status: out.created ? 201 : 200,
+      body: await app.connections.show(handle, provider, connection),
+    };
   });
   r.add('DELETE', '/v1/connections/:provider/:connection', async ({ handle, params, query }) => {
     const provider = params['provider']!;
@@ -100,8 +126,15 @@ export function buildRoutes(app: App): Router {
       if (logout) revoked = await app.oauth.revoke(handle, rec);
     });
     await app.audit.append({ event: 'connection.remove', profile: handle, provider, connection });
-    if (logout) await app.audit.append({ event: 'logout', profile: handle, provider, connection, detail: { revoked } });
-    if (out.newDefault) await app.audit.append({ event: 'connection.default', profile: handle, provider, connection: out.newDefault });
+    if (logout)
+      await app.audit.append({ event: 'logout', profile: handle, provider, connection, detail: { revoked } });
+    if (out.newDefault)
+      await app.audit.append({
+        event: 'connection.default',
+        profile: handle,
+        provider,
+        connection: out.newDefault,
+      });
     return { body: { provider, connection, removed: true, revokedAtProvider: revoked, ...out } };
   });
   r.add('PUT', '/v1/defaults/:provider', async ({ handle, params, body }) => {
@@ -117,16 +150,44 @@ export function buildRoutes(app: App): Router {
     const ttlText = str(body, 'ttl') ?? app.settings.session.defaultTtl;
     const ttlMs = parseDuration(ttlText);
     if (ttlMs <= 0 || ttlMs > parseDuration(app.settings.session.maxTtl)) {
-      throw new AppError('ERR_INPUT_INVALID', `ttl ${ttlText} is out of range`, `choose at most ${app.settings.session.maxTtl}`);
+      throw new AppError(
+        'ERR_INPUT_INVALID',
+        `ttl ${ttlText} is out of range`,
+        `choose at most ${app.settings.session.maxTtl}`,
+      );
     }
     const allow = parseAllow(body['allow']);
     for (const a of allow ?? []) app.providers.require(a.provider);
     const label = str(body, 'label');
-    const minted = await app.sessions.mint({ profile: handle, ttlMs, ...(allow ? { allow } : {}), ...(label ? { label } : {}) });
-    await app.audit.append({ event: 'session.mint', profile: handle, detail: { id: minted.id, ttl: ttlText, ...(allow ? { allow: allow.map((a) => (a.connection ? `${a.provider}:${a.connection}` : a.provider)).join(',') } : {}) } });
-    return { status: 201, body: { id: minted.id, token: minted.token, expiresAt: new Date(minted.expiresAt).toISOString() } };
+    const minted = await app.sessions.mint({
+      profile: handle,
+      ttlMs,
+      ...(allow ? { allow } : {}),
+      ...(label ? { label } : {}),
+    });
+    await app.audit.append({
+      event: 'session.mint',
+      profile: handle,
+      detail: {
+        id: minted.id,
+        ttl: ttlText,
+        ...(allow
+          ? {
+              allow: allow
+                .map((a) => (a.connection ? `${a.provider}:${a.connection}` : a.provider))
+                .join(','),
+            }
+          : {}),
+      },
+    });
+    return {
+      status: 201,
+      body: { id: minted.id, token: minted.token, expiresAt: new Date(minted.expiresAt).toISOString() },
+    };
   });
-  r.add('GET', '/v1/sessions', async ({ handle }) => ({ body: { sessions: await app.sessions.list(handle) } }));
+  r.add('GET', '/v1/sessions', async ({ handle }) => ({
+    body: { sessions: await app.sessions.list(handle) },
+  }));
   r.add('DELETE', '/v1/sessions/:id', async ({ handle, params }) => {
     await app.sessions.revoke(handle, params['id']!);
     await app.audit.append({ event: 'session.revoke', profile: handle, detail: { id: params['id']! } });
@@ -148,7 +209,9 @@ export function buildRoutes(app: App): Router {
           displayName: p.def.displayName,
           source: p.source,
           env: p.def.env ?? [],
-          hosts: p.def.hosts.map((h) => `${h.host}${h.port && h.port !== 443 ? `:${h.port}` : ''}${h.pathPrefix ?? ''}`),
+          hosts: p.def.hosts.map(
+            (h) => `${h.host}${h.port && h.port !== 443 ? `:${h.port}` : ''}${h.pathPrefix ?? ''}`,
+          ),
           connections: conns.filter((c) => c.provider === p.def.name).map((c) => c.connection),
         })),
       },
@@ -160,7 +223,11 @@ export function buildRoutes(app: App): Router {
   });
   r.add('POST', '/v1/providers', async ({ handle, body }) => {
     await requireOwner(handle);
-    const def = await app.providers.addCustom(body['definition'], body['force'] === true, str(body, 'file') ?? 'request');
+    const def = await app.providers.addCustom(
+      body['definition'],
+      body['force'] === true,
+      str(body, 'file') ?? 'request',
+    );
     await app.audit.append({ event: 'provider.add', profile: handle, provider: def.name });
     return { status: 201, body: { name: def.name } };
   });
@@ -184,11 +251,18 @@ export function buildRoutes(app: App): Router {
     const provider = assertName('provider', str(body, 'provider'));
     const connection = assertName('connection', str(body, 'connection') ?? 'default');
     const flow = str(body, 'flow');
-    if (flow !== 'device' && flow !== 'pkce') throw new AppError('ERR_INPUT_INVALID', 'flow must be device or pkce', 'use --flow device or --flow pkce');
+    if (flow !== 'device' && flow !== 'pkce')
+      throw new AppError(
+        'ERR_INPUT_INVALID',
+        'flow must be device or pkce',
+        'use --flow device or --flow pkce',
+      );
     const scopes = str(body, 'scopes')?.split(/[ ,]+/).filter(Boolean);
     return { status: 201, body: await app.oauth.startFlow(handle, provider, connection, flow, scopes) };
   });
-  r.add('GET', '/v1/oauth/flows/:id', async ({ handle, params }) => ({ body: app.oauth.flowStatus(handle, params['id']!) }));
+  r.add('GET', '/v1/oauth/flows/:id', async ({ handle, params }) => ({
+    body: app.oauth.flowStatus(handle, params['id']!),
+  }));
   r.add('DELETE', '/v1/oauth/flows/:id', async ({ handle, params }) => {
     app.oauth.cancel(handle, params['id']!);
     return { body: { cancelled: true } };
@@ -197,9 +271,16 @@ export function buildRoutes(app: App): Router {
   // explain (issue 7): what the proxy would do with one URL for this profile; values masked, never a secret
   r.add('GET', '/v1/explain', async ({ handle, query }) => {
     const url = query.get('url');
-    if (!url) throw new AppError('ERR_INPUT_INVALID', 'the "url" query parameter is required', 'authsome explain https://api.github.com/user');
+    if (!url)
+      throw new AppError(
+        'ERR_INPUT_INVALID',
+        'the "url" query parameter is required',
+        'authsome explain https://api.github.com/user',
+      );
     const c = query.get('connection');
-    return { body: await explainRequest(app, handle, url, c === null ? undefined : assertName('connection', c)) };
+    return {
+      body: await explainRequest(app, handle, url, c === null ? undefined : assertName('connection', c)),
+    };
   });
 
   return r;

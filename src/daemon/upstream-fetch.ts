@@ -10,17 +10,25 @@ import type { Settings } from '../config/settings.js';
  * way as proxied traffic: operator pins, the private-address policy, TLS verified against the
  * system roots plus the operator CA only, the checked address dialled.
  */
-export function upstreamFetch(settings: Settings, selfAddresses: () => ReadonlyArray<{ host: string; port: number }>): FetchLike {
+export function upstreamFetch(
+  settings: Settings,
+  selfAddresses: () => ReadonlyArray<{ host: string; port: number }>,
+): FetchLike {
   const policy = new AddressPolicy({ resolve: settings.resolve, selfAddresses });
   const trust = upstreamTrust(settings.upstreamCaPem);
   const agent = new Agent({
     connect: (opts, cb) => {
       const secure = opts.protocol === 'https:';
       Promise.resolve()
-        .then(() => parseAuthority(opts.port ? `${opts.hostname}:${opts.port}` : opts.hostname, secure ? 443 : 80))
+        .then(() =>
+          parseAuthority(opts.port ? `${opts.hostname}:${opts.port}` : opts.hostname, secure ? 443 : 80),
+        )
         .then(async (authority) => {
           const addr = await policy.resolve(authority);
-          return dial(addr, { timeoutMs: settings.proxy.upstreamConnectTimeoutMs, ...(secure ? { tls: { servername: authority.host, context: trust } } : {}) });
+          return dial(addr, {
+            timeoutMs: settings.proxy.upstreamConnectTimeoutMs,
+            ...(secure ? { tls: { servername: authority.host, context: trust } } : {}),
+          });
         })
         .then((socket) => cb(null, socket))
         .catch((e: Error) => cb(e, null));

@@ -31,7 +31,11 @@ export function limitsOf(s: Partial<ProxyLimits>): ProxyLimits {
 
 /** 503 for a profile over its cap. */
 export function proxyBusy(): AppError {
-  return new AppError('ERR_PROXY_BUSY', 'too many open connections for this profile', 'close idle connections, or raise proxy.maxConnectionsPerProfile');
+  return new AppError(
+    'ERR_PROXY_BUSY',
+    'too many open connections for this profile',
+    'close idle connections, or raise proxy.maxConnectionsPerProfile',
+  );
 }
 
 export class ConnectionLimiter {

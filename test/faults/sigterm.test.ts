@@ -118,7 +118,11 @@ describe('SIGTERM drains, flushes and closes', () => {
     const ok = await Promise.all(results);
     await waitGone(up.pid, 15_000);
     const diagnose = (): string =>
-      `audit tail: ${JSON.stringify(auditLines(t.home).slice(-6).map((l) => [l['seq'], l['event'], l['connection']]))}\n` +
+      `audit tail: ${JSON.stringify(
+        auditLines(t.home)
+          .slice(-6)
+          .map((l) => [l['seq'], l['event'], l['connection']]),
+      )}\n` +
       `daemon log: ${readFileSync(join(t.home, 'server/daemon.log'), 'utf8').split('\n').slice(-15).join('\n')}\n` +
       `acked: ${JSON.stringify(ok)}`;
     expect(auditLines(t.home).at(-1), diagnose()).toMatchObject({ event: 'daemon.stop' });

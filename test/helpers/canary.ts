@@ -4,7 +4,13 @@ import { join } from 'node:path';
 /** Every form a leaked secret could take in bytes we inspect. */
 export function canaryForms(secret: string): string[] {
   const b = Buffer.from(secret);
-  return [secret, b.toString('base64'), b.toString('base64url'), b.toString('hex'), encodeURIComponent(secret)];
+  return [
+    secret,
+    b.toString('base64'),
+    b.toString('base64url'),
+    b.toString('hex'),
+    encodeURIComponent(secret),
+  ];
 }
 
 export function findCanary(haystack: string | Buffer, secret: string): string | undefined {

@@ -267,7 +267,9 @@ export async function startFakeOAuth(opts: FakeOAuthOptions = {}): Promise<FakeO
       })();
     });
   };
-  const server = opts.tls ? createHttpsServer({ cert: opts.tls.certPem, key: opts.tls.keyPem }, handler) : createServer(handler);
+  const server = opts.tls
+    ? createHttpsServer({ cert: opts.tls.certPem, key: opts.tls.keyPem }, handler)
+    : createServer(handler);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const port = (server.address() as AddressInfo).port;
   const base = opts.publicBase ?? `${opts.tls ? 'https' : 'http'}://127.0.0.1:${port}`;

@@ -55,7 +55,9 @@ describe('foundation: a CLI session in a temp home', () => {
   it('keeps two GitHub accounts reachable in one profile (connections)', async () => {
     expect((await run(['login', 'github', '--connection', 'personal'], CANARY_PERSONAL + '\n')).code).toBe(0);
     expect((await run(['login', 'github', '--connection', 'work'], CANARY_WORK + '\n')).code).toBe(0);
-    const list = await t.json<{ connections: Array<{ provider: string; connection: string; isDefault: boolean }> }>(['connection', 'list']);
+    const list = await t.json<{
+      connections: Array<{ provider: string; connection: string; isDefault: boolean }>;
+    }>(['connection', 'list']);
     expect(list.connections.map((c) => c.connection).sort()).toEqual(['personal', 'work']);
     expect(list.connections.find((c) => c.connection === 'personal')?.isDefault).toBe(true);
     const show = await run(['connection', 'show', 'github', '--connection', 'work']);
@@ -63,18 +65,39 @@ describe('foundation: a CLI session in a temp home', () => {
     expect(show.stdout).toContain('connection: work');
     expect(show.stdout).toContain('access_token');
     await run(['connection', 'default', 'github', 'work']);
-    const after = await t.json<{ connections: Array<{ connection: string; isDefault: boolean }> }>(['connection', 'list', '--provider', 'github']);
+    const after = await t.json<{ connections: Array<{ connection: string; isDefault: boolean }> }>([
+      'connection',
+      'list',
+      '--provider',
+      'github',
+    ]);
     expect(after.connections.find((c) => c.connection === 'work')?.isDefault).toBe(true);
   });
 
   it('isolates profiles: a second profile sees neither connection', async () => {
     expect((await run(['profile', 'create', 'agent-pr-bot'])).code).toBe(0);
-    const other = await t.json<{ connections: unknown[] }>(['connection', 'list', '--profile', 'agent-pr-bot']);
+    const other = await t.json<{ connections: unknown[] }>([
+      'connection',
+      'list',
+      '--profile',
+      'agent-pr-bot',
+    ]);
     expect(other.connections).toEqual([]);
-    const show = await run(['connection', 'show', 'github', '--connection', 'work', '--profile', 'agent-pr-bot']);
+    const show = await run([
+      'connection',
+      'show',
+      'github',
+      '--connection',
+      'work',
+      '--profile',
+      'agent-pr-bot',
+    ]);
     expect(show.code).toBe(3);
     expect(show.stderr).toContain('ERR_CONNECTION_NOT_FOUND');
-    const profiles = await t.json<{ profiles: Array<{ handle: string; owner: boolean }> }>(['profile', 'list']);
+    const profiles = await t.json<{ profiles: Array<{ handle: string; owner: boolean }> }>([
+      'profile',
+      'list',
+    ]);
     expect(profiles.profiles.map((p) => p.handle).sort()).toEqual(['agent-pr-bot', 'me']);
     // a non-owner cannot create profiles (it signs as itself when it is the active one)
     expect((await run(['profile', 'use', 'agent-pr-bot'])).code).toBe(0);
@@ -98,9 +121,15 @@ describe('foundation: a CLI session in a temp home', () => {
   });
 
   it('writes a tagged, verifiable audit log and catches an edited line', async () => {
-    const audit = await t.json<{ events: Array<{ event: string; profile: string }> }>(['audit', '--limit', '500']);
+    const audit = await t.json<{ events: Array<{ event: string; profile: string }> }>([
+      'audit',
+      '--limit',
+      '500',
+    ]);
     const events = audit.events.map((e) => e.event);
-    expect(events).toEqual(expect.arrayContaining(['daemon.start', 'profile.create', 'connection.add', 'connection.default']));
+    expect(events).toEqual(
+      expect.arrayContaining(['daemon.start', 'profile.create', 'connection.add', 'connection.default']),
+    );
     expect(audit.events.every((e) => typeof e.profile === 'string' && e.profile.length > 0)).toBe(true);
     expect(audit.events.some((e) => e.event === 'connection.add' && e.profile === 'me')).toBe(true);
     const ok = await run(['audit', 'verify']);
@@ -114,7 +143,10 @@ describe('foundation: a CLI session in a temp home', () => {
     expect(existsSync(join(t.home, 'client/identities/agent-pr-bot.key'))).toBe(false);
     const again = await run(['profile', 'create', 'agent-pr-bot']);
     expect(again.code).toBe(0);
-    expect((await t.json<{ connections: unknown[] }>(['connection', 'list', '--profile', 'agent-pr-bot'])).connections).toEqual([]);
+    expect(
+      (await t.json<{ connections: unknown[] }>(['connection', 'list', '--profile', 'agent-pr-bot']))
+        .connections,
+    ).toEqual([]);
   });
 
   it('stays sealed with a wrong master key and loses nothing', async () => {
@@ -140,7 +172,10 @@ describe('foundation: a CLI session in a temp home', () => {
     const original = readFileSync(path, 'utf8');
     const lines = original.trimEnd().split('\n');
     const target = 3;
-    lines[target - 1] = lines[target - 1]!.replace('"profile":"me"', '"profile":"mallory"').replace('"profile":"-"', '"profile":"mallory"');
+    lines[target - 1] = lines[target - 1]!.replace('"profile":"me"', '"profile":"mallory"').replace(
+      '"profile":"-"',
+      '"profile":"mallory"',
+    );
     writeFileSync(path, lines.join('\n') + '\n');
     const r = await run(['audit', 'verify', '--json']);
     expect(r.code).toBe(9);

@@ -30,7 +30,8 @@ const PROVIDER = {
 };
 
 function authOf(rawHeaders: string[]): string | undefined {
-  for (let i = 0; i < rawHeaders.length; i += 2) if (rawHeaders[i]!.toLowerCase() === 'authorization') return rawHeaders[i + 1];
+  for (let i = 0; i < rawHeaders.length; i += 2)
+    if (rawHeaders[i]!.toLowerCase() === 'authorization') return rawHeaders[i + 1];
   return undefined;
 }
 
@@ -39,7 +40,12 @@ describe('OAuth logins through the daemon, refreshed before injection', () => {
   let up: Upstream;
   let fake: FakeOAuth;
   // Logins issue tokens that live 30 s (inside the 60 s refresh margin: due at once); refreshes may issue longer ones.
-  let fakeOpts: { tls: { certPem: string; keyPem: string }; publicBase: string; expiresIn: number; tokenLatencyMs: number };
+  let fakeOpts: {
+    tls: { certPem: string; keyPem: string };
+    publicBase: string;
+    expiresIn: number;
+    tokenLatencyMs: number;
+  };
   let caPem: string;
   let agent: ProxyAgent;
 
@@ -47,18 +53,26 @@ describe('OAuth logins through the daemon, refreshed before injection', () => {
     const ca = await makeTestCa('oauth test CA');
     caPem = ca.certPem;
     up = await startUpstream({ cert: await ca.issue(['api.acme.test']) });
-    fakeOpts = { tls: await ca.issue(['oauth.acme.test']), publicBase: 'https://oauth.acme.test', expiresIn: 30, tokenLatencyMs: 50 };
+    fakeOpts = {
+      tls: await ca.issue(['oauth.acme.test']),
+      publicBase: 'https://oauth.acme.test',
+      expiresIn: 30,
+      tokenLatencyMs: 50,
+    };
     fake = await startFakeOAuth(fakeOpts);
     t = new TestHome();
     const caFile = join(t.dir, 'ca.pem');
     writeFileSync(caFile, caPem);
     writeFileSync(join(t.dir, 'acme.json'), JSON.stringify(PROVIDER));
-    t.env['AUTHSOME_RESOLVE'] = `api.acme.test:443=127.0.0.1:${up.httpsPort},oauth.acme.test:443=127.0.0.1:${fake.port}`;
+    t.env['AUTHSOME_RESOLVE'] =
+      `api.acme.test:443=127.0.0.1:${up.httpsPort},oauth.acme.test:443=127.0.0.1:${fake.port}`;
     t.env['AUTHSOME_UPSTREAM_CA'] = caFile;
     expect((await t.run(['init'])).code).toBe(0);
     const add = await t.run(['provider', 'add', join(t.dir, 'acme.json')]);
     expect(add.code, add.stderr).toBe(0);
-    const client = await t.run(['provider', 'client', 'acme', '--client-id', fake.clientId], { input: `${fake.clientSecret}\n` });
+    const client = await t.run(['provider', 'client', 'acme', '--client-id', fake.clientId], {
+      input: `${fake.clientSecret}\n`,
+    });
     expect(client.code, client.stderr).toBe(0);
     const env = await t.json<{ env: Record<string, string> }>(['proxy', 'env']);
     const u = new URL(env.env['HTTPS_PROXY']!);
@@ -77,7 +91,10 @@ describe('OAuth logins through the daemon, refreshed before injection', () => {
   });
 
   const call = (connection?: string) =>
-    request('https://api.acme.test/v1/me', { dispatcher: agent, headers: connection ? { 'x-authsome-connection': connection } : {} }).then(async (r) => ({
+    request('https://api.acme.test/v1/me', {
+      dispatcher: agent,
+      headers: connection ? { 'x-authsome-connection': connection } : {},
+    }).then(async (r) => ({
       status: r.statusCode,
       body: await r.body.text(),
       error: r.headers['x-authsome-error'],
@@ -96,7 +113,9 @@ describe('OAuth logins through the daemon, refreshed before injection', () => {
   });
 
   it('pkce flow: the browser round trip completes the login (state checked)', async () => {
-    const child = spawn(process.execPath, [CLI, 'login', 'acme', '--flow', 'pkce', '--connection', 'web'], { env: { ...t.env, DISPLAY: '' } });
+    const child = spawn(process.execPath, [CLI, 'login', 'acme', '--flow', 'pkce', '--connection', 'web'], {
+      env: { ...t.env, DISPLAY: '' },
+    });
     let stderr = '';
     const authorizeUrl = await new Promise<string>((resolve, reject) => {
       child.stderr.on('data', (d: Buffer) => {
@@ -109,16 +128,29 @@ describe('OAuth logins through the daemon, refreshed before injection', () => {
     const u = new URL(authorizeUrl);
     // Be the browser: the fake server redirects straight back to the loopback redirect_uri.
     const location = await new Promise<string>((resolve, reject) =>
-      httpsGet({ host: '127.0.0.1', port: fake.port, path: u.pathname + u.search, servername: 'oauth.acme.test', ca: caPem }, (res) => {
-        res.resume();
-        resolve(res.headers.location ?? '');
-      }).on('error', reject),
+      httpsGet(
+        {
+          host: '127.0.0.1',
+          port: fake.port,
+          path: u.pathname + u.search,
+          servername: 'oauth.acme.test',
+          ca: caPem,
+        },
+        (res) => {
+          res.resume();
+          resolve(res.headers.location ?? '');
+        },
+      ).on('error', reject),
     );
     const forged = new URL(location);
     forged.searchParams.set('state', 'forged');
-    const forgedStatus = await new Promise<number>((resolve) => httpGet(forged, (res) => (res.resume(), resolve(res.statusCode ?? 0))));
+    const forgedStatus = await new Promise<number>((resolve) =>
+      httpGet(forged, (res) => (res.resume(), resolve(res.statusCode ?? 0))),
+    );
     expect(forgedStatus).toBe(400);
-    const okStatus = await new Promise<number>((resolve) => httpGet(location, (res) => (res.resume(), resolve(res.statusCode ?? 0))));
+    const okStatus = await new Promise<number>((resolve) =>
+      httpGet(location, (res) => (res.resume(), resolve(res.statusCode ?? 0))),
+    );
     expect(okStatus).toBe(200);
     const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
     expect(code, stderr).toBe(0);
@@ -134,7 +166,11 @@ describe('OAuth logins through the daemon, refreshed before injection', () => {
     const results = await Promise.all(Array.from({ length: 50 }, () => call()));
     expect(results.map((r) => r.status)).toEqual(Array(50).fill(200));
     expect(fake.counters.refreshes - before).toBe(1);
-    const audit = await t.json<{ events: Array<{ event: string; connection?: string }> }>(['audit', '--event', 'token.refresh']);
+    const audit = await t.json<{ events: Array<{ event: string; connection?: string }> }>([
+      'audit',
+      '--event',
+      'token.refresh',
+    ]);
     expect(audit.events.length).toBeGreaterThanOrEqual(1);
   });
 

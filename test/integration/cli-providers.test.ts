@@ -5,7 +5,14 @@ import { TestHome } from '../helpers/cli.js';
 import { makeTestCa } from '../helpers/test-ca.js';
 import { startUpstream, type Upstream } from '../helpers/upstream.js';
 
-const HOSTS = ['api.anthropic.com', 'api.twilio.com', 'api.datadoghq.com', 'serpapi.com', 'api.openai.com', 'api.custom.test'];
+const HOSTS = [
+  'api.anthropic.com',
+  'api.twilio.com',
+  'api.datadoghq.com',
+  'serpapi.com',
+  'api.openai.com',
+  'api.custom.test',
+];
 
 function headers(raw: string[]): Record<string, string[]> {
   const out: Record<string, string[]> = {};
@@ -43,13 +50,22 @@ describe('providers through the real daemon: documented formats, custom files', 
   });
 
   const curl = async (url: string, extra = '') => {
-    const r = await t.run(['run', '--', 'sh', '-c', `curl -sS -o /dev/null -w '%{http_code}' ${extra} '${url}'`]);
+    const r = await t.run([
+      'run',
+      '--',
+      'sh',
+      '-c',
+      `curl -sS -o /dev/null -w '%{http_code}' ${extra} '${url}'`,
+    ]);
     expect(r.stdout, r.stderr).toBe('200');
     return up.received.at(-1)!;
   };
 
   it('anthropic: raw x-api-key, a caller copy removed', async () => {
-    const rec = await curl('https://api.anthropic.com/v1/messages', "-H 'X-Api-Key: caller-guess' -H 'anthropic-version: 2023-06-01'");
+    const rec = await curl(
+      'https://api.anthropic.com/v1/messages',
+      "-H 'X-Api-Key: caller-guess' -H 'anthropic-version: 2023-06-01'",
+    );
     const h = headers(rec.rawHeaders);
     expect(h['x-api-key']).toEqual(['sk-ant-test-1']);
     expect(h['anthropic-version']).toEqual(['2023-06-01']);
@@ -57,7 +73,9 @@ describe('providers through the real daemon: documented formats, custom files', 
 
   it('twilio: HTTP Basic from account_sid and auth_token', async () => {
     const rec = await curl('https://api.twilio.com/2010-04-01/Accounts.json');
-    expect(headers(rec.rawHeaders)['authorization']).toEqual([`Basic ${Buffer.from('ACsid123:authtok456').toString('base64')}`]);
+    expect(headers(rec.rawHeaders)['authorization']).toEqual([
+      `Basic ${Buffer.from('ACsid123:authtok456').toString('base64')}`,
+    ]);
   });
 
   it('datadog: two headers at once', async () => {
@@ -79,7 +97,14 @@ describe('providers through the real daemon: documented formats, custom files', 
   });
 
   it('refuses a custom provider file with mistakes, naming the field and the reason', async () => {
-    const bad = { name: 'custom', displayName: 'C', docsUrl: 'https://c.test', hosts: [{ host: 'api.custom.test:8443' }], fields: ['key'], inject: [{ type: 'header', name: 'Host', template: 'Bearer {{token}}' }] };
+    const bad = {
+      name: 'custom',
+      displayName: 'C',
+      docsUrl: 'https://c.test',
+      hosts: [{ host: 'api.custom.test:8443' }],
+      fields: ['key'],
+      inject: [{ type: 'header', name: 'Host', template: 'Bearer {{token}}' }],
+    };
     writeFileSync(join(t.dir, 'bad.json'), JSON.stringify(bad));
     const r = await t.run(['provider', 'add', join(t.dir, 'bad.json')]);
     expect(r.code).toBe(2);
@@ -90,16 +115,35 @@ describe('providers through the real daemon: documented formats, custom files', 
   });
 
   it('adds, lists, uses and removes a custom provider; a bundled name needs --force', async () => {
-    const def = { name: 'custom', displayName: 'Custom', docsUrl: 'https://c.test/docs', hosts: [{ host: 'api.custom.test' }], fields: ['key'], inject: [{ type: 'header', name: 'X-Custom-Key', template: 'Key {{key}}' }], env: ['CUSTOM_KEY'] };
+    const def = {
+      name: 'custom',
+      displayName: 'Custom',
+      docsUrl: 'https://c.test/docs',
+      hosts: [{ host: 'api.custom.test' }],
+      fields: ['key'],
+      inject: [{ type: 'header', name: 'X-Custom-Key', template: 'Key {{key}}' }],
+      env: ['CUSTOM_KEY'],
+    };
     writeFileSync(join(t.dir, 'custom.json'), JSON.stringify(def));
     expect((await t.run(['provider', 'add', join(t.dir, 'custom.json')])).code).toBe(0);
     expect((await t.run(['login', 'custom'], { input: 'k-1\n' })).code).toBe(0);
-    const list = await t.json<{ providers: Array<{ name: string; source: string; connections: string[] }> }>(['provider', 'list']);
-    expect(list.providers.find((p) => p.name === 'custom')).toMatchObject({ source: 'custom', connections: ['default'] });
+    const list = await t.json<{ providers: Array<{ name: string; source: string; connections: string[] }> }>([
+      'provider',
+      'list',
+    ]);
+    expect(list.providers.find((p) => p.name === 'custom')).toMatchObject({
+      source: 'custom',
+      connections: ['default'],
+    });
     expect(list.providers.length).toBeGreaterThanOrEqual(50);
-    expect(headers((await curl('https://api.custom.test/x')).rawHeaders)['x-custom-key']).toEqual(['Key k-1']);
+    expect(headers((await curl('https://api.custom.test/x')).rawHeaders)['x-custom-key']).toEqual([
+      'Key k-1',
+    ]);
 
-    writeFileSync(join(t.dir, 'openai.json'), JSON.stringify({ ...def, name: 'openai', hosts: [{ host: 'api.openai.com' }] }));
+    writeFileSync(
+      join(t.dir, 'openai.json'),
+      JSON.stringify({ ...def, name: 'openai', hosts: [{ host: 'api.openai.com' }] }),
+    );
     const clash = await t.run(['provider', 'add', join(t.dir, 'openai.json')]);
     expect(clash.code).toBe(3);
     expect(clash.stderr).toContain('--force');
@@ -113,7 +157,17 @@ describe('providers through the real daemon: documented formats, custom files', 
 
   it('only the owner changes providers and profiles', async () => {
     expect((await t.run(['profile', 'create', 'agent'])).code).toBe(0);
-    writeFileSync(join(t.dir, 'x.json'), JSON.stringify({ name: 'xprov', displayName: 'X', docsUrl: 'https://x.test', hosts: [{ host: 'api.x.test' }], fields: ['k'], inject: [{ type: 'header', name: 'X-K', template: '{{k}}' }] }));
+    writeFileSync(
+      join(t.dir, 'x.json'),
+      JSON.stringify({
+        name: 'xprov',
+        displayName: 'X',
+        docsUrl: 'https://x.test',
+        hosts: [{ host: 'api.x.test' }],
+        fields: ['k'],
+        inject: [{ type: 'header', name: 'X-K', template: '{{k}}' }],
+      }),
+    );
     const add = await t.run(['provider', 'add', join(t.dir, 'x.json'), '--profile', 'agent']);
     expect(add.code).toBe(5);
     expect(add.stderr).toContain('ERR_AUTH_NOT_OWNER');
@@ -121,6 +175,10 @@ describe('providers through the real daemon: documented formats, custom files', 
     expect(create.code).toBe(5);
     const del = await t.run(['profile', 'delete', 'default', '--profile', 'agent']);
     expect(del.code).not.toBe(0);
-    expect((await t.json<{ profiles: Array<{ handle: string }> }>(['profile', 'list'])).profiles.map((p) => p.handle).sort()).toEqual(['agent', 'default']);
+    expect(
+      (await t.json<{ profiles: Array<{ handle: string }> }>(['profile', 'list'])).profiles
+        .map((p) => p.handle)
+        .sort(),
+    ).toEqual(['agent', 'default']);
   });
 });

@@ -12,7 +12,8 @@ const WORK = `ghp_CANARYw${randomBytes(10).toString('hex')}`;
 
 function header(rawHeaders: string[], name: string): string[] {
   const out: string[] = [];
-  for (let i = 0; i < rawHeaders.length; i += 2) if (rawHeaders[i]!.toLowerCase() === name) out.push(rawHeaders[i + 1]!);
+  for (let i = 0; i < rawHeaders.length; i += 2)
+    if (rawHeaders[i]!.toLowerCase() === name) out.push(rawHeaders[i + 1]!);
   return out;
 }
 
@@ -29,7 +30,9 @@ describe('the proxy end to end: real daemon, real curl, real node', () => {
     const { spawn } = await import('node:child_process');
     const authsome = `${process.execPath} ${CLI}`;
     return new Promise<CliResult>((resolve) => {
-      const c = spawn('sh', ['-c', `eval "$(${authsome} proxy env ${envArgs.join(' ')})" && ${script}`], { env: t.env });
+      const c = spawn('sh', ['-c', `eval "$(${authsome} proxy env ${envArgs.join(' ')})" && ${script}`], {
+        env: t.env,
+      });
       let stdout = '';
       let stderr = '';
       c.stdout.on('data', (d: Buffer) => (stdout += d));
@@ -49,10 +52,13 @@ describe('the proxy end to end: real daemon, real curl, real node', () => {
     const dir = (t = new TestHome()).dir;
     const caFile = join(dir, 'upstream-ca.pem');
     writeFileSync(caFile, ca.certPem);
-    t.env['AUTHSOME_RESOLVE'] = `api.github.com:443=127.0.0.1:${up.httpsPort},plain.example.test:443=127.0.0.1:${up.httpsPort}`;
+    t.env['AUTHSOME_RESOLVE'] =
+      `api.github.com:443=127.0.0.1:${up.httpsPort},plain.example.test:443=127.0.0.1:${up.httpsPort}`;
     t.env['AUTHSOME_UPSTREAM_CA'] = caFile;
     expect((await t.run(['init', '--profile', 'me'])).code).toBe(0);
-    expect((await t.run(['login', 'github', '--connection', 'personal'], { input: PERSONAL + '\n' })).code).toBe(0);
+    expect(
+      (await t.run(['login', 'github', '--connection', 'personal'], { input: PERSONAL + '\n' })).code,
+    ).toBe(0);
     expect((await t.run(['login', 'github', '--connection', 'work'], { input: WORK + '\n' })).code).toBe(0);
     expect((await t.run(['profile', 'create', 'other'])).code).toBe(0);
   });
@@ -76,23 +82,44 @@ describe('the proxy end to end: real daemon, real curl, real node', () => {
   });
 
   it('writes the proxy.inject audit line with profile, provider, connection, and no query', async () => {
-    const r = await sh(`curl -sS -H 'X-Authsome-Connection: work' 'https://api.github.com/repos?q=secretquery'`);
+    const r = await sh(
+      `curl -sS -H 'X-Authsome-Connection: work' 'https://api.github.com/repos?q=secretquery'`,
+    );
     expect(r.code, r.stderr).toBe(0);
-    const lines = readFileSync(join(t.home, 'audit.log'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    const lines = readFileSync(join(t.home, 'audit.log'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     const inject = lines.filter((l) => l.event === 'proxy.inject').at(-1);
-    expect(inject).toMatchObject({ profile: 'me', provider: 'github', connection: 'work', method: 'GET', host: 'api.github.com', path: '/repos' });
+    expect(inject).toMatchObject({
+      profile: 'me',
+      provider: 'github',
+      connection: 'work',
+      method: 'GET',
+      host: 'api.github.com',
+      path: '/repos',
+    });
     expect(JSON.stringify(lines)).not.toContain('secretquery');
   });
 
   it('works for node fetch and curl under `authsome run` with no extra flags', async () => {
     const before = up.received.length;
-    const node = await t.run(['run', '--', process.execPath, '-e', "fetch('https://api.github.com/user').then(async r => { console.log(r.status, await r.text()) })"]);
+    const node = await t.run([
+      'run',
+      '--',
+      process.execPath,
+      '-e',
+      "fetch('https://api.github.com/user').then(async r => { console.log(r.status, await r.text()) })",
+    ]);
     outputs.push(node);
     expect(node.code, node.stderr).toBe(0);
     expect(node.stdout).toContain('200');
     const curl = await sh('curl -sS https://api.github.com/user');
     expect(curl.code, curl.stderr).toBe(0);
-    expect(up.received.slice(before).map((r) => header(r.rawHeaders, 'authorization')[0])).toEqual([`Bearer ${PERSONAL}`, `Bearer ${PERSONAL}`]);
+    expect(up.received.slice(before).map((r) => header(r.rawHeaders, 'authorization')[0])).toEqual([
+      `Bearer ${PERSONAL}`,
+      `Bearer ${PERSONAL}`,
+    ]);
   });
 
   it('sets placeholders, never secrets, in the child environment', async () => {
@@ -102,15 +129,31 @@ describe('the proxy end to end: real daemon, real curl, real node', () => {
 
   it('a second profile cannot reach the first profile’s connections', async () => {
     const before = up.received.length;
-    const r = await sh(`curl -s -o /dev/null -w '%{http_code}' -H 'X-Authsome-Connection: work' https://api.github.com/user`, 'other');
+    const r = await sh(
+      `curl -s -o /dev/null -w '%{http_code}' -H 'X-Authsome-Connection: work' https://api.github.com/user`,
+      'other',
+    );
     expect(r.stdout).toBe('403');
-    const missing = await sh(`curl -s -o /dev/null -w '%{http_code}' -H 'X-Authsome-Connection: nope' https://api.github.com/user`, 'other');
+    const missing = await sh(
+      `curl -s -o /dev/null -w '%{http_code}' -H 'X-Authsome-Connection: nope' https://api.github.com/user`,
+      'other',
+    );
     expect(missing.stdout).toBe('403');
-    expect(up.received.slice(before).filter((x) => header(x.rawHeaders, 'authorization').length > 0)).toEqual([]);
+    expect(up.received.slice(before).filter((x) => header(x.rawHeaders, 'authorization').length > 0)).toEqual(
+      [],
+    );
   });
 
   it('an --allow limited token cannot use anything else', async () => {
-    const r = await t.run(['run', '--allow', 'github:personal', '--', 'sh', '-c', `curl -s -o /dev/null -w '%{http_code}' -H 'X-Authsome-Connection: work' https://api.github.com/user`]);
+    const r = await t.run([
+      'run',
+      '--allow',
+      'github:personal',
+      '--',
+      'sh',
+      '-c',
+      `curl -s -o /dev/null -w '%{http_code}' -H 'X-Authsome-Connection: work' https://api.github.com/user`,
+    ]);
     outputs.push(r);
     expect(r.stdout).toBe('403');
   });
@@ -127,7 +170,16 @@ describe('the proxy end to end: real daemon, real curl, real node', () => {
   it('answers 407 without a session token', async () => {
     const info = JSON.parse(readFileSync(join(t.home, 'server/daemon.json'), 'utf8'));
     const { spawnSync } = await import('node:child_process');
-    const r = spawnSync('curl', ['-s', '-o', '/dev/null', '-w', '%{http_connect}', '--proxy', `http://127.0.0.1:${info.proxyPort}`, 'https://api.github.com/user']);
+    const r = spawnSync('curl', [
+      '-s',
+      '-o',
+      '/dev/null',
+      '-w',
+      '%{http_connect}',
+      '--proxy',
+      `http://127.0.0.1:${info.proxyPort}`,
+      'https://api.github.com/user',
+    ]);
     expect(r.stdout.toString()).toBe('407');
   });
 

@@ -5,7 +5,10 @@ import { ERROR_CODES } from '../../src/errors.js';
 
 describe('docs/errors.md', () => {
   const doc = readFileSync(resolve(import.meta.dirname, '../../docs/errors.md'), 'utf8');
-  it.each(Object.entries(ERROR_CODES))('documents %s with its status and exit code', (code, { status, exit }) => {
-    expect(doc).toContain(`| \`${code}\` | ${status} | ${exit} |`);
-  });
+  it.each(Object.entries(ERROR_CODES))(
+    'documents %s with its status and exit code',
+    (code, { status, exit }) => {
+      expect(doc).toContain(`| \`${code}\` | ${status} | ${exit} |`);
+    },
+  );
 });

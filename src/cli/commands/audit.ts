@@ -8,10 +8,26 @@ import type { AuditRecord } from '../../audit/types.js';
 import { Ctx, type GlobalArgs } from '../context.js';
 import { emit, table, type Output } from '../output.js';
 
-type AuditArgs = GlobalArgs & { provider?: string; connection?: string; event?: string; since?: string; limit?: number; follow?: boolean; all?: boolean };
+type AuditArgs = GlobalArgs & {
+  provider?: string;
+  connection?: string;
+  event?: string;
+  since?: string;
+  limit?: number;
+  follow?: boolean;
+  all?: boolean;
+};
 
 function line(r: AuditRecord): string[] {
-  return [r.ts, r.event, r.profile, r.provider ?? '', r.connection ?? '', [r.method, r.host, r.path].filter(Boolean).join(' '), r.reason ?? (r.status !== undefined ? String(r.status) : '')];
+  return [
+    r.ts,
+    r.event,
+    r.profile,
+    r.provider ?? '',
+    r.connection ?? '',
+    [r.method, r.host, r.path].filter(Boolean).join(' '),
+    r.reason ?? (r.status !== undefined ? String(r.status) : ''),
+  ];
 }
 
 function print(out: Output, r: AuditRecord): void {
@@ -62,7 +78,10 @@ export function auditCommand(y: Argv<GlobalArgs>): Argv<GlobalArgs> {
             .option('since', { type: 'string', describe: 'ISO time, or a duration such as 1h' })
             .option('limit', { type: 'number', default: 50, describe: 'last N events' })
             .option('follow', { alias: 'f', type: 'boolean', describe: 'keep printing new events' })
-            .option('all', { type: 'boolean', describe: 'events of every profile (default: the --profile given, else all)' }),
+            .option('all', {
+              type: 'boolean',
+              describe: 'events of every profile (default: the --profile given, else all)',
+            }),
         async (argv) => {
           const ctx = new Ctx(argv);
           const o = argv as AuditArgs;
@@ -80,26 +99,47 @@ export function auditCommand(y: Argv<GlobalArgs>): Argv<GlobalArgs> {
             for (const r of records) print(ctx.out, r);
             await follow(ctx.paths.auditLog, { ...filter, limit: undefined } as AuditFilter, ctx.out);
           }
-          emit(ctx.out, { events: records }, () => (records.length ? table([['TS', 'EVENT', 'PROFILE', 'PROVIDER', 'CONNECTION', 'REQUEST', 'STATUS/REASON'], ...records.map(line)]) : 'no matching events'));
+          emit(ctx.out, { events: records }, () =>
+            records.length
+              ? table([
+                  ['TS', 'EVENT', 'PROFILE', 'PROVIDER', 'CONNECTION', 'REQUEST', 'STATUS/REASON'],
+                  ...records.map(line),
+                ])
+              : 'no matching events',
+          );
         },
       )
       .command('verify', 'check the hash chain; names the first broken line', {}, async (argv) => {
         const ctx = new Ctx(argv);
         requireLog(ctx.paths.auditLog);
         const res = await verifyAudit(ctx.paths.auditLog);
-        emit(ctx.out, res, () => (res.ok ? `audit log OK: ${res.lines} lines, chain intact` : `audit log BROKEN at line ${res.firstBroken?.line}: ${res.firstBroken?.reason}`));
+        emit(ctx.out, res, () =>
+          res.ok
+            ? `audit log OK: ${res.lines} lines, chain intact`
+            : `audit log BROKEN at line ${res.firstBroken?.line}: ${res.firstBroken?.reason}`,
+        );
         if (!res.ok) process.exitCode = 9;
       }),
   );
 }
 
 function requireLog(path: string): void {
-  if (!existsSync(path)) throw new AppError('ERR_HOME_NOT_INITIALISED', `no audit log at ${path}`, 'run `authsome init` (or pass --home)');
+  if (!existsSync(path))
+    throw new AppError(
+      'ERR_HOME_NOT_INITIALISED',
+      `no audit log at ${path}`,
+      'run `authsome init` (or pass --home)',
+    );
 }
 
 function parseSince(s: string): Date {
   if (/^\d+[smhd]$/.test(s)) return new Date(Date.now() - parseDuration(s));
   const d = new Date(s);
-  if (Number.isNaN(d.getTime())) throw new AppError('ERR_INPUT_INVALID', `--since ${JSON.stringify(s)} is neither a time nor a duration`, 'use e.g. --since 1h or --since 2026-11-25T10:00:00Z');
+  if (Number.isNaN(d.getTime()))
+    throw new AppError(
+      'ERR_INPUT_INVALID',
+      `--since ${JSON.stringify(s)} is neither a time nor a duration`,
+      'use e.g. --since 1h or --since 2026-11-25T10:00:00Z',
+    );
   return d;
 }

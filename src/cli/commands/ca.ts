@@ -14,46 +14,119 @@ export function caCommand(y: Argv<GlobalArgs>): Argv<GlobalArgs> {
     c
       .command('path', 'print the CA certificate path', {}, async (argv) => {
         const ctx = new Ctx(argv);
-        if (!existsSync(ctx.paths.caCert)) throw new AppError('ERR_CA_UNAVAILABLE', `no CA at ${ctx.paths.caCert}`, 'run `authsome init`');
+        if (!existsSync(ctx.paths.caCert))
+          throw new AppError('ERR_CA_UNAVAILABLE', `no CA at ${ctx.paths.caCert}`, 'run `authsome init`');
         emit(ctx.out, { path: ctx.paths.caCert }, () => ctx.paths.caCert);
       })
-      .command('install', 'trust the CA system-wide (asks first; `run` does not need this)', (a) => a.option('yes', { type: 'boolean', describe: 'do not ask' }), async (argv) => {
-        const ctx = new Ctx(argv);
-        const ca = ctx.paths.caCert;
-        if (!existsSync(ca)) throw new AppError('ERR_CA_UNAVAILABLE', `no CA at ${ca}`, 'run `authsome init`');
-        const plan =
-          process.platform === 'darwin'
-            ? { text: `security add-trusted-cert -r trustRoot -k ~/Library/Keychains/login.keychain-db ${ca}`, run: () => spawnSync('security', ['add-trusted-cert', '-r', 'trustRoot', '-k', `${process.env['HOME']}/Library/Keychains/login.keychain-db`, ca], { stdio: 'inherit' }).status }
-            : existsSync('/usr/sbin/update-ca-certificates')
-              ? { text: `copy ${ca} to ${DEBIAN_TARGET}, then run update-ca-certificates`, run: async () => (await copyFile(ca, DEBIAN_TARGET), spawnSync('update-ca-certificates', [], { stdio: 'inherit' }).status) }
-              : undefined;
-        if (!plan) throw new AppError('ERR_INPUT_INVALID', 'no supported trust store found (Debian/Ubuntu update-ca-certificates or macOS keychain)', `trust ${ca} by hand; \`authsome run\` works without it`);
-        process.stderr.write(`This will: ${plan.text}\n`);
-        const yes = (argv as { yes?: boolean }).yes === true || (await confirm('Proceed?'));
-        if (!yes) throw new AppError('ERR_INPUT_INVALID', 'not confirmed; nothing was changed', 'run it in a terminal and answer y, or pass --yes');
-        const status = await plan.run();
-        if (status !== 0) throw new AppError('ERR_INTERNAL', `the trust-store command failed (exit ${status})`, 'run it as a user allowed to change the system trust store (sudo)');
-        emit(ctx.out, { installed: true, path: ca }, () => 'CA installed in the system trust store.');
-      })
-      .command('uninstall', 'remove the CA from the system trust store (asks first)', (a) => a.option('yes', { type: 'boolean', describe: 'do not ask' }), async (argv) => {
-        const ctx = new Ctx(argv);
-        const plan =
-          process.platform === 'darwin'
-            ? { text: `security remove-trusted-cert ${ctx.paths.caCert}`, run: async () => spawnSync('security', ['remove-trusted-cert', ctx.paths.caCert], { stdio: 'inherit' }).status }
-            : existsSync(DEBIAN_TARGET)
-              ? { text: `remove ${DEBIAN_TARGET}, then run update-ca-certificates --fresh`, run: async () => (await rm(DEBIAN_TARGET), spawnSync('update-ca-certificates', ['--fresh'], { stdio: 'inherit' }).status) }
-              : undefined;
-        if (!plan) {
-          emit(ctx.out, { installed: false }, () => 'The authsome CA is not in the system trust store; nothing to do.');
-          return;
-        }
-        process.stderr.write(`This will: ${plan.text}\n`);
-        const yes = (argv as { yes?: boolean }).yes === true || (await confirm('Proceed?'));
-        if (!yes) throw new AppError('ERR_INPUT_INVALID', 'not confirmed; nothing was changed', 'run it in a terminal and answer y, or pass --yes');
-        const status = await plan.run();
-        if (status !== 0) throw new AppError('ERR_INTERNAL', `the trust-store command failed (exit ${status})`, 'run it as a user allowed to change the system trust store (sudo)');
-        emit(ctx.out, { installed: false, removed: true }, () => 'CA removed from the system trust store.');
-      })
+      .command(
+        'install',
+        'trust the CA system-wide (asks first; `run` does not need this)',
+        (a) => a.option('yes', { type: 'boolean', describe: 'do not ask' }),
+        async (argv) => {
+          const ctx = new Ctx(argv);
+          const ca = ctx.paths.caCert;
+          if (!existsSync(ca))
+            throw new AppError('ERR_CA_UNAVAILABLE', `no CA at ${ca}`, 'run `authsome init`');
+          const plan =
+            process.platform === 'darwin'
+              ? {
+                  text: `security add-trusted-cert -r trustRoot -k ~/Library/Keychains/login.keychain-db ${ca}`,
+                  run: () =>
+                    spawnSync(
+                      'security',
+                      [
+                        'add-trusted-cert',
+                        '-r',
+                        'trustRoot',
+                        '-k',
+                        `${process.env['HOME']}/Library/Keychains/login.keychain-db`,
+                        ca,
+                      ],
+                      { stdio: 'inherit' },
+                    ).status,
+                }
+              : existsSync('/usr/sbin/update-ca-certificates')
+                ? {
+                    text: `copy ${ca} to ${DEBIAN_TARGET}, then run update-ca-certificates`,
+                    run: async () => (
+                      await copyFile(ca, DEBIAN_TARGET),
+                      spawnSync('update-ca-certificates', [], { stdio: 'inherit' }).status
+                    ),
+                  }
+                : undefined;
+          if (!plan)
+            throw new AppError(
+              'ERR_INPUT_INVALID',
+              'no supported trust store found (Debian/Ubuntu update-ca-certificates or macOS keychain)',
+              `trust ${ca} by hand; \`authsome run\` works without it`,
+            );
+          process.stderr.write(`This will: ${plan.text}\n`);
+          const yes = (argv as { yes?: boolean }).yes === true || (await confirm('Proceed?'));
+          if (!yes)
+            throw new AppError(
+              'ERR_INPUT_INVALID',
+              'not confirmed; nothing was changed',
+              'run it in a terminal and answer y, or pass --yes',
+            );
+          const status = await plan.run();
+          if (status !== 0)
+            throw new AppError(
+              'ERR_INTERNAL',
+              `the trust-store command failed (exit ${status})`,
+              'run it as a user allowed to change the system trust store (sudo)',
+            );
+          emit(ctx.out, { installed: true, path: ca }, () => 'CA installed in the system trust store.');
+        },
+      )
+      .command(
+        'uninstall',
+        'remove the CA from the system trust store (asks first)',
+        (a) => a.option('yes', { type: 'boolean', describe: 'do not ask' }),
+        async (argv) => {
+          const ctx = new Ctx(argv);
+          const plan =
+            process.platform === 'darwin'
+              ? {
+                  text: `security remove-trusted-cert ${ctx.paths.caCert}`,
+                  run: async () =>
+                    spawnSync('security', ['remove-trusted-cert', ctx.paths.caCert], { stdio: 'inherit' })
+                      .status,
+                }
+              : existsSync(DEBIAN_TARGET)
+                ? {
+                    text: `remove ${DEBIAN_TARGET}, then run update-ca-certificates --fresh`,
+                    run: async () => (
+                      await rm(DEBIAN_TARGET),
+                      spawnSync('update-ca-certificates', ['--fresh'], { stdio: 'inherit' }).status
+                    ),
+                  }
+                : undefined;
+          if (!plan) {
+            emit(
+              ctx.out,
+              { installed: false },
+              () => 'The authsome CA is not in the system trust store; nothing to do.',
+            );
+            return;
+          }
+          process.stderr.write(`This will: ${plan.text}\n`);
+          const yes = (argv as { yes?: boolean }).yes === true || (await confirm('Proceed?'));
+          if (!yes)
+            throw new AppError(
+              'ERR_INPUT_INVALID',
+              'not confirmed; nothing was changed',
+              'run it in a terminal and answer y, or pass --yes',
+            );
+          const status = await plan.run();
+          if (status !== 0)
+            throw new AppError(
+              'ERR_INTERNAL',
+              `the trust-store command failed (exit ${status})`,
+              'run it as a user allowed to change the system trust store (sudo)',
+            );
+          emit(ctx.out, { installed: false, removed: true }, () => 'CA removed from the system trust store.');
+        },
+      )
       .demandCommand(1, 'name a ca subcommand'),
   );
 }

@@ -9,7 +9,12 @@ import { oauthLogin } from '../oauth-login.js';
 type ConnArgs = GlobalArgs & { provider: string; connection?: string; flow?: string; name?: string };
 
 function connectionOpt<T>(a: Argv<T>) {
-  return a.option('connection', { alias: 'c', type: 'string', default: 'default', describe: 'connection name inside the provider' });
+  return a.option('connection', {
+    alias: 'c',
+    type: 'string',
+    default: 'default',
+    describe: 'connection name inside the provider',
+  });
 }
 
 function describeConn(c: ConnectionMeta): string {
@@ -30,9 +35,17 @@ function removeConnection(logout: boolean) {
     const ctx = new Ctx(argv);
     const { provider, connection = 'default' } = argv as ConnArgs;
     const path = `/v1/connections/${assertName('provider', provider)}/${assertName('connection', connection)}${logout ? '?logout=1' : ''}`;
-    const res = await (await ctx.client()).call<{ newDefault?: string; revokedAtProvider?: boolean }>('DELETE', path);
+    const res = await (
+      await ctx.client()
+    ).call<{ newDefault?: string; revokedAtProvider?: boolean }>('DELETE', path);
     emit(ctx.out, res, () =>
-      [`Removed ${provider} connection "${connection}".`, res.revokedAtProvider ? 'Revoked at the provider.' : '', res.newDefault ? `"${res.newDefault}" is now the default.` : ''].filter(Boolean).join(' '),
+      [
+        `Removed ${provider} connection "${connection}".`,
+        res.revokedAtProvider ? 'Revoked at the provider.' : '',
+        res.newDefault ? `"${res.newDefault}" is now the default.` : '',
+      ]
+        .filter(Boolean)
+        .join(' '),
     );
   };
 }
@@ -46,7 +59,7 @@ export function loginCommand(y: Argv<GlobalArgs>): Argv<GlobalArgs> {
         connectionOpt(a.positional('provider', { type: 'string', demandOption: true }))
           .option('flow', { type: 'string', choices: ['api-key', 'device', 'pkce'], default: 'api-key' })
           .option('scopes', { type: 'string', describe: 'OAuth scopes (device/pkce flows)' })
-          .example("printf '%s\\n' \"$TOKEN\" | $0 login github --connection work", 'from stdin'),
+          .example('printf \'%s\\n\' "$TOKEN" | $0 login github --connection work', 'from stdin'),
       async (argv) => {
         const ctx = new Ctx(argv);
         const { provider, connection = 'default', flow = 'api-key' } = argv as ConnArgs;
@@ -54,15 +67,35 @@ export function loginCommand(y: Argv<GlobalArgs>): Argv<GlobalArgs> {
         assertName('connection', connection);
         const client = await ctx.client();
         if (flow === 'device' || flow === 'pkce') {
-          const res = await oauthLogin(client, ctx.out, { provider, connection, flow, scopes: (argv as { scopes?: string }).scopes });
-          emit(ctx.out, res, () => `Logged in: ${provider} connection "${connection}" in profile "${client.handle}".`);
+          const res = await oauthLogin(client, ctx.out, {
+            provider,
+            connection,
+            flow,
+            scopes: (argv as { scopes?: string }).scopes,
+          });
+          emit(
+            ctx.out,
+            res,
+            () => `Logged in: ${provider} connection "${connection}" in profile "${client.handle}".`,
+          );
           return;
         }
-        const def = await client.call<{ fields: string[]; displayName: string }>('GET', `/v1/providers/${provider}`);
+        const def = await client.call<{ fields: string[]; displayName: string }>(
+          'GET',
+          `/v1/providers/${provider}`,
+        );
         const values = await readSecrets(def.fields.map((f) => `${def.displayName} ${f.replace(/_/g, ' ')}`));
         const fields = Object.fromEntries(def.fields.map((f, i) => [f, values[i]!]));
-        const res = await client.call<ConnectionMeta>('PUT', `/v1/connections/${provider}/${connection}`, { fields, flow });
-        emit(ctx.out, res, () => `Stored ${provider} connection "${connection}" in profile "${client.handle}"${res.isDefault ? ' (default)' : ''}.`);
+        const res = await client.call<ConnectionMeta>('PUT', `/v1/connections/${provider}/${connection}`, {
+          fields,
+          flow,
+        });
+        emit(
+          ctx.out,
+          res,
+          () =>
+            `Stored ${provider} connection "${connection}" in profile "${client.handle}"${res.isDefault ? ' (default)' : ''}.`,
+        );
       },
     )
     .command(
@@ -76,31 +109,72 @@ export function loginCommand(y: Argv<GlobalArgs>): Argv<GlobalArgs> {
 export function connectionCommand(y: Argv<GlobalArgs>): Argv<GlobalArgs> {
   return y.command('connection', 'named credential records of a provider inside the active profile', (c) =>
     c
-      .command('list', 'list connections (metadata only)', (a) => a.option('provider', { type: 'string' }), async (argv) => {
-        const ctx = new Ctx(argv);
-        const provider = (argv as { provider?: string }).provider;
-        const client = await ctx.client();
-        const q = provider ? `?provider=${encodeURIComponent(assertName('provider', provider))}` : '';
-        const res = await client.call<{ connections: ConnectionMeta[] }>('GET', `/v1/connections${q}`);
-        emit(ctx.out, { profile: client.handle, connections: res.connections }, () =>
-          res.connections.length === 0
-            ? `No connections in profile "${client.handle}". Add one: authsome login <provider> --connection <name>`
-            : table([['PROVIDER', 'CONNECTION', 'DEFAULT', 'FLOW', 'UPDATED'], ...res.connections.map((x) => [x.provider, x.connection, x.isDefault ? '*' : '', x.flow, x.updatedAt])]),
-        );
-      })
-      .command('show <provider>', 'show one connection (never the secret)', (a) => connectionOpt(a.positional('provider', { type: 'string', demandOption: true })), async (argv) => {
-        const ctx = new Ctx(argv);
-        const { provider, connection = 'default' } = argv as ConnArgs;
-        const res = await (await ctx.client()).call<ConnectionMeta>('GET', `/v1/connections/${assertName('provider', provider)}/${assertName('connection', connection)}`);
-        emit(ctx.out, res, () => describeConn(res));
-      })
-      .command('default <provider> <name>', "make a connection the provider's default", (a) => a.positional('provider', { type: 'string', demandOption: true }).positional('name', { type: 'string', demandOption: true }), async (argv) => {
-        const ctx = new Ctx(argv);
-        const { provider, name = '' } = argv as ConnArgs;
-        const res = await (await ctx.client()).call('PUT', `/v1/defaults/${assertName('provider', provider)}`, { connection: assertName('connection', name) });
-        emit(ctx.out, res, () => `Default ${provider} connection: ${name}`);
-      })
-      .command('remove <provider>', 'remove a connection', (a) => connectionOpt(a.positional('provider', { type: 'string', demandOption: true })), removeConnection(false))
+      .command(
+        'list',
+        'list connections (metadata only)',
+        (a) => a.option('provider', { type: 'string' }),
+        async (argv) => {
+          const ctx = new Ctx(argv);
+          const provider = (argv as { provider?: string }).provider;
+          const client = await ctx.client();
+          const q = provider ? `?provider=${encodeURIComponent(assertName('provider', provider))}` : '';
+          const res = await client.call<{ connections: ConnectionMeta[] }>('GET', `/v1/connections${q}`);
+          emit(ctx.out, { profile: client.handle, connections: res.connections }, () =>
+            res.connections.length === 0
+              ? `No connections in profile "${client.handle}". Add one: authsome login <provider> --connection <name>`
+              : table([
+                  ['PROVIDER', 'CONNECTION', 'DEFAULT', 'FLOW', 'UPDATED'],
+                  ...res.connections.map((x) => [
+                    x.provider,
+                    x.connection,
+                    x.isDefault ? '*' : '',
+                    x.flow,
+                    x.updatedAt,
+                  ]),
+                ]),
+          );
+        },
+      )
+      .command(
+        'show <provider>',
+        'show one connection (never the secret)',
+        (a) => connectionOpt(a.positional('provider', { type: 'string', demandOption: true })),
+        async (argv) => {
+          const ctx = new Ctx(argv);
+          const { provider, connection = 'default' } = argv as ConnArgs;
+          const res = await (
+            await ctx.client()
+          ).call<ConnectionMeta>(
+            'GET',
+            `/v1/connections/${assertName('provider', provider)}/${assertName('connection', connection)}`,
+          );
+          emit(ctx.out, res, () => describeConn(res));
+        },
+      )
+      .command(
+        'default <provider> <name>',
+        "make a connection the provider's default",
+        (a) =>
+          a
+            .positional('provider', { type: 'string', demandOption: true })
+            .positional('name', { type: 'string', demandOption: true }),
+        async (argv) => {
+          const ctx = new Ctx(argv);
+          const { provider, name = '' } = argv as ConnArgs;
+          const res = await (
+            await ctx.client()
+          ).call('PUT', `/v1/defaults/${assertName('provider', provider)}`, {
+            connection: assertName('connection', name),
+          });
+          emit(ctx.out, res, () => `Default ${provider} connection: ${name}`);
+        },
+      )
+      .command(
+        'remove <provider>',
+        'remove a connection',
+        (a) => connectionOpt(a.positional('provider', { type: 'string', demandOption: true })),
+        removeConnection(false),
+      )
       .demandCommand(1, 'name a connection subcommand'),
   );
 }

@@ -16,14 +16,26 @@ export function serviceUnit(home: string): { path: string; text: string; enable:
   const args = [process.execPath, CLI_MAIN, 'daemon', 'serve', '--home', home];
   if (process.platform === 'darwin') {
     const path = join(homedir(), 'Library/LaunchAgents/dev.authsome.daemon.plist');
-    const xml = args.map((a) => `    <string>${a.replace(/&/g, '&amp;').replace(/</g, '&lt;')}</string>`).join('\n');
+    const xml = args
+      .map((a) => `    <string>${a.replace(/&/g, '&amp;').replace(/</g, '&lt;')}</string>`)
+      .join('\n');
     const text = `<?xml version="1.0" encoding="UTF-8"?>\n<!DOCTYPE plist PUBLIC "-//Apple//DTD PLIST 1.0//EN" "http://www.apple.com/DTDs/PropertyList-1.0.dtd">\n<plist version="1.0"><dict>\n  <key>Label</key><string>dev.authsome.daemon</string>\n  <key>ProgramArguments</key><array>\n${xml}\n  </array>\n  <key>RunAtLoad</key><true/>\n  <key>KeepAlive</key><true/>\n</dict></plist>\n`;
     return { path, text, enable: [['launchctl', 'load', '-w', path]] };
   }
-  const path = join(process.env['XDG_CONFIG_HOME'] ?? join(homedir(), '.config'), 'systemd/user/authsome.service');
+  const path = join(
+    process.env['XDG_CONFIG_HOME'] ?? join(homedir(), '.config'),
+    'systemd/user/authsome.service',
+  );
   const quoted = args.map((a) => (/[\s"\\]/.test(a) ? `"${a.replace(/(["\\])/g, '\\$1')}"` : a)).join(' ');
   const text = `[Unit]\nDescription=authsome credential-injecting proxy\n\n[Service]\nExecStart=${quoted}\nRestart=on-failure\nKillSignal=SIGTERM\n\n[Install]\nWantedBy=default.target\n`;
-  return { path, text, enable: [['systemctl', '--user', 'daemon-reload'], ['systemctl', '--user', 'enable', '--now', 'authsome.service']] };
+  return {
+    path,
+    text,
+    enable: [
+      ['systemctl', '--user', 'daemon-reload'],
+      ['systemctl', '--user', 'enable', '--now', 'authsome.service'],
+    ],
+  };
 }
 
 export function daemonCommand(y: Argv<GlobalArgs>): Argv<GlobalArgs> {
@@ -32,31 +44,54 @@ export function daemonCommand(y: Argv<GlobalArgs>): Argv<GlobalArgs> {
       .command('start', 'start the daemon in the background', {}, async (argv) => {
         const ctx = new Ctx(argv);
         const info = await startDaemon(ctx.paths);
-        emit(ctx.out, { running: true, ...info }, () => `daemon running: pid ${info.pid}, control 127.0.0.1:${info.controlPort}, proxy 127.0.0.1:${info.proxyPort}`);
+        emit(
+          ctx.out,
+          { running: true, ...info },
+          () =>
+            `daemon running: pid ${info.pid}, control 127.0.0.1:${info.controlPort}, proxy 127.0.0.1:${info.proxyPort}`,
+        );
       })
-      .command('stop', 'stop the daemon (drains requests, flushes the audit log, closes the store)', {}, async (argv) => {
-        const ctx = new Ctx(argv);
-        const info = await stopDaemon(ctx.paths);
-        emit(ctx.out, { stopped: info !== undefined, pid: info?.pid ?? null }, () => (info ? `daemon stopped (pid ${info.pid})` : 'daemon was not running'));
-      })
+      .command(
+        'stop',
+        'stop the daemon (drains requests, flushes the audit log, closes the store)',
+        {},
+        async (argv) => {
+          const ctx = new Ctx(argv);
+          const info = await stopDaemon(ctx.paths);
+          emit(ctx.out, { stopped: info !== undefined, pid: info?.pid ?? null }, () =>
+            info ? `daemon stopped (pid ${info.pid})` : 'daemon was not running',
+          );
+        },
+      )
       .command('status', 'is the daemon running, and where', {}, async (argv) => {
         const ctx = new Ctx(argv);
         const info = await runningDaemon(ctx.paths);
         emit(ctx.out, info ? { running: true, ...info } : { running: false }, () =>
-          info ? `running: pid ${info.pid} since ${info.startedAt}, control 127.0.0.1:${info.controlPort}, proxy 127.0.0.1:${info.proxyPort}` : 'not running (start it with `authsome daemon start`)',
+          info
+            ? `running: pid ${info.pid} since ${info.startedAt}, control 127.0.0.1:${info.controlPort}, proxy 127.0.0.1:${info.proxyPort}`
+            : 'not running (start it with `authsome daemon start`)',
         );
         if (!info) process.exitCode = 10;
       })
       .command(
         'serve',
         'run the daemon in the foreground',
-        (a) => a.option('port', { type: 'number', describe: 'proxy port (default 7999, 0 = free port)' }).option('strict', { type: 'boolean', describe: 'refuse (403) hosts no provider covers instead of tunnelling' }),
+        (a) =>
+          a
+            .option('port', { type: 'number', describe: 'proxy port (default 7999, 0 = free port)' })
+            .option('strict', {
+              type: 'boolean',
+              describe: 'refuse (403) hosts no provider covers instead of tunnelling',
+            }),
         async (argv) => {
           const ctx = new Ctx(argv);
           const { port, strict } = argv as { port?: number; strict?: boolean };
           // Loaded on demand: the daemon's dependencies (LevelDB, libsodium, X.509) slow every other command.
           const { serve } = await import('../../daemon/serve.js');
-          await serve(ctx.paths.home, { ...(port !== undefined ? { proxyPort: port } : {}), ...(strict !== undefined ? { strict } : {}) });
+          await serve(ctx.paths.home, {
+            ...(port !== undefined ? { proxyPort: port } : {}),
+            ...(strict !== undefined ? { strict } : {}),
+          });
         },
       )
       .command(
@@ -72,11 +107,24 @@ export function daemonCommand(y: Argv<GlobalArgs>): Argv<GlobalArgs> {
           if (enable) {
             for (const cmd of unit.enable) {
               const r = spawnSync(cmd[0]!, cmd.slice(1), { stdio: 'inherit' });
-              if (r.status !== 0) throw new AppError('ERR_DAEMON_START_FAILED', `\`${cmd.join(' ')}\` failed`, 'run it yourself to see why');
+              if (r.status !== 0)
+                throw new AppError(
+                  'ERR_DAEMON_START_FAILED',
+                  `\`${cmd.join(' ')}\` failed`,
+                  'run it yourself to see why',
+                );
             }
           }
-          emit(ctx.out, { path: unit.path, enabled: enable, enableCommands: unit.enable.map((c) => c.join(' ')) }, () =>
-            [`Wrote ${unit.path}`, enable ? 'Enabled: the daemon now starts at login.' : `Enable it with:\n${unit.enable.map((c) => `  ${c.join(' ')}`).join('\n')}`].join('\n'),
+          emit(
+            ctx.out,
+            { path: unit.path, enabled: enable, enableCommands: unit.enable.map((c) => c.join(' ')) },
+            () =>
+              [
+                `Wrote ${unit.path}`,
+                enable
+                  ? 'Enabled: the daemon now starts at login.'
+                  : `Enable it with:\n${unit.enable.map((c) => `  ${c.join(' ')}`).join('\n')}`,
+              ].join('\n'),
           );
         },
       )

@@ -21,17 +21,26 @@ export async function initHome(ctx: Ctx, profile: string): Promise<DaemonInfo> {
   const p = ctx.paths;
   if (existsSync(p.clientConfig)) {
     const c = await ctx.readConfig();
-    throw new AppError('ERR_HOME_EXISTS', `${p.home} is already initialised (owner "${c.owner}")`, `add a profile with \`authsome profile create ${profile}\``);
+    throw new AppError(
+      'ERR_HOME_EXISTS',
+      `${p.home} is already initialised (owner "${c.owner}")`,
+      `add a profile with \`authsome profile create ${profile}\``,
+    );
   }
-  for (const dir of [p.home, p.serverDir, p.clientDir, p.identitiesDir]) await mkdir(dir, { recursive: true, mode: 0o700 });
+  for (const dir of [p.home, p.serverDir, p.clientDir, p.identitiesDir])
+    await mkdir(dir, { recursive: true, mode: 0o700 });
   await chmod(p.home, 0o700);
-  if (!existsSync(p.masterKey)) await (await import('../../vault/master-key.js')).createMasterKey(p.masterKey);
+  if (!existsSync(p.masterKey))
+    await (await import('../../vault/master-key.js')).createMasterKey(p.masterKey);
   if (!existsSync(p.caCert)) await (await import('../../ca/root.js')).createCa(p.caDir);
   const keyPath = p.identityKey(profile);
   if (!existsSync(keyPath)) await writeIdentityKey(keyPath, (await generateIdentity()).privateKeyPem);
   const key = await readIdentityKey(keyPath);
   const info = await startDaemon(p);
-  await new DaemonClient(info, profile, key).call('POST', '/v1/bootstrap', { handle: profile, publicJwk: publicJwkOf(key) });
+  await new DaemonClient(info, profile, key).call('POST', '/v1/bootstrap', {
+    handle: profile,
+    publicJwk: publicJwkOf(key),
+  });
   await ctx.writeConfig({ activeProfile: profile, owner: profile });
   return info;
 }
@@ -46,17 +55,27 @@ export function initCommand(y: Argv<GlobalArgs>): Argv<GlobalArgs> {
       const profile = assertName('profile', (argv as GlobalArgs).profile ?? 'default');
       const info = await initHome(ctx, profile);
       const p = ctx.paths;
-      emit(ctx.out, { home: p.home, profile, owner: true, controlPort: info.controlPort, proxyPort: info.proxyPort, ca: p.caCert }, () =>
-        [
-          `Initialised ${p.home}`,
-          `  profile "${profile}" (owner, active)`,
-          `  daemon pid ${info.pid}: proxy on 127.0.0.1:${info.proxyPort}`,
-          `  local CA: ${p.caCert}`,
-          '',
-          'Next:',
-          `  authsome login github --connection personal     # paste a token when asked`,
-          `  authsome run -- curl https://api.github.com/user  # the proxy injects it`,
-        ].join('\n'),
+      emit(
+        ctx.out,
+        {
+          home: p.home,
+          profile,
+          owner: true,
+          controlPort: info.controlPort,
+          proxyPort: info.proxyPort,
+          ca: p.caCert,
+        },
+        () =>
+          [
+            `Initialised ${p.home}`,
+            `  profile "${profile}" (owner, active)`,
+            `  daemon pid ${info.pid}: proxy on 127.0.0.1:${info.proxyPort}`,
+            `  local CA: ${p.caCert}`,
+            '',
+            'Next:',
+            `  authsome login github --connection personal     # paste a token when asked`,
+            `  authsome run -- curl https://api.github.com/user  # the proxy injects it`,
+          ].join('\n'),
       );
     },
   );

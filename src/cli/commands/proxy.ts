@@ -33,19 +33,29 @@ export function proxyCommand(y: Argv<GlobalArgs>): Argv<GlobalArgs> {
           a
             .option('foreground', { type: 'boolean', describe: 'run in this terminal (Ctrl-C stops)' })
             .option('port', { type: 'number', describe: 'proxy port for --foreground (0 = free port)' })
-            .option('init', { type: 'boolean', describe: 'initialise the home first when it is new (owner profile "default")' }),
+            .option('init', {
+              type: 'boolean',
+              describe: 'initialise the home first when it is new (owner profile "default")',
+            }),
         async (argv) => {
           const ctx = new Ctx(argv);
           const { foreground, port, init } = argv as { foreground?: boolean; port?: number; init?: boolean };
           if (init && !existsSync(ctx.paths.clientConfig)) {
             await initHome(ctx, ctx.profileFlag ?? 'default');
-            process.stderr.write(`initialised ${ctx.paths.home} (owner profile "${ctx.profileFlag ?? 'default'}")\n`);
+            process.stderr.write(
+              `initialised ${ctx.paths.home} (owner profile "${ctx.profileFlag ?? 'default'}")\n`,
+            );
             // init started a background daemon; the foreground one takes over the store.
             if (foreground) await stopDaemon(ctx.paths);
           }
           const running = foreground ? await runningDaemon(ctx.paths) : undefined;
           if (running) {
-            emit(ctx.out, { running: true, proxyPort: running.proxyPort, pid: running.pid }, () => `${howTo(running.proxyPort)}\n\n(already running in the background, pid ${running.pid}; stop it with \`authsome daemon stop\`)`);
+            emit(
+              ctx.out,
+              { running: true, proxyPort: running.proxyPort, pid: running.pid },
+              () =>
+                `${howTo(running.proxyPort)}\n\n(already running in the background, pid ${running.pid}; stop it with \`authsome daemon stop\`)`,
+            );
             return;
           }
           if (foreground) {
@@ -55,7 +65,9 @@ export function proxyCommand(y: Argv<GlobalArgs>): Argv<GlobalArgs> {
             return;
           }
           const info = await startDaemon(ctx.paths);
-          emit(ctx.out, { running: true, proxyPort: info.proxyPort, pid: info.pid }, () => howTo(info.proxyPort));
+          emit(ctx.out, { running: true, proxyPort: info.proxyPort, pid: info.pid }, () =>
+            howTo(info.proxyPort),
+          );
         },
       )
       .command(
@@ -70,7 +82,10 @@ export function proxyCommand(y: Argv<GlobalArgs>): Argv<GlobalArgs> {
           const o = argv as EnvArgs;
           const s = await mintSessionEnv(ctx, { allow: o.allow, ttl: o.ttl, label: 'proxy env' });
           emit(ctx.out, { id: s.id, expiresAt: s.expiresAt, env: s.env }, () =>
-            [`# authsome session ${s.id} for profile ${s.client.handle}, expires ${s.expiresAt}; revoke: authsome proxy revoke ${s.id}`, ...Object.entries(s.env).map(([k, v]) => `export ${k}=${shellQuote(v)}`)].join('\n'),
+            [
+              `# authsome session ${s.id} for profile ${s.client.handle}, expires ${s.expiresAt}; revoke: authsome proxy revoke ${s.id}`,
+              ...Object.entries(s.env).map(([k, v]) => `export ${k}=${shellQuote(v)}`),
+            ].join('\n'),
           );
         },
       )
@@ -84,17 +99,33 @@ export function proxyCommand(y: Argv<GlobalArgs>): Argv<GlobalArgs> {
           const client = await ctx.client();
           if (all) {
             const r = await client.call<{ revokedCount: number }>('DELETE', '/v1/sessions');
-            emit(ctx.out, r, () => `Revoked ${r.revokedCount} session token(s) of profile "${client.handle}".`);
-            return;
-          }
-          if (!id) {
-            const r = await client.call<{ sessions: Array<{ id: string; label?: string; expiresAt: number; createdAt: number }> }>('GET', '/v1/sessions');
-            emit(ctx.out, r, () =>
-              r.sessions.length === 0 ? 'No active session tokens. (Pass an id, or --all.)' : table([['ID', 'LABEL', 'EXPIRES'], ...r.sessions.map((x) => [x.id, x.label ?? '', new Date(x.expiresAt).toISOString()])]) + '\n\nrevoke one: authsome proxy revoke <id>',
+            emit(
+              ctx.out,
+              r,
+              () => `Revoked ${r.revokedCount} session token(s) of profile "${client.handle}".`,
             );
             return;
           }
-          if (!/^[0-9a-f]{16}$/.test(id)) throw new AppError('ERR_INPUT_INVALID', `${JSON.stringify(id)} is not a session id (16 hex digits)`, 'run `authsome proxy revoke` to list them');
+          if (!id) {
+            const r = await client.call<{
+              sessions: Array<{ id: string; label?: string; expiresAt: number; createdAt: number }>;
+            }>('GET', '/v1/sessions');
+            emit(ctx.out, r, () =>
+              r.sessions.length === 0
+                ? 'No active session tokens. (Pass an id, or --all.)'
+                : table([
+                    ['ID', 'LABEL', 'EXPIRES'],
+                    ...r.sessions.map((x) => [x.id, x.label ?? '', new Date(x.expiresAt).toISOString()]),
+                  ]) + '\n\nrevoke one: authsome proxy revoke <id>',
+            );
+            return;
+          }
+          if (!/^[0-9a-f]{16}$/.test(id))
+            throw new AppError(
+              'ERR_INPUT_INVALID',
+              `${JSON.stringify(id)} is not a session id (16 hex digits)`,
+              'run `authsome proxy revoke` to list them',
+            );
           await client.call('DELETE', `/v1/sessions/${encodeURIComponent(id)}`);
           emit(ctx.out, { revoked: [id] }, () => `Revoked session ${id}.`);
         },

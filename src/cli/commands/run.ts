@@ -21,9 +21,18 @@ export function runCommand(y: Argv<GlobalArgs>): Argv<GlobalArgs> {
     async (argv) => {
       const ctx = new Ctx(argv);
       const cmd = (argv['--'] as string[] | undefined) ?? (argv._ as string[]).slice(1).map(String);
-      if (cmd.length === 0) throw new AppError('ERR_INPUT_INVALID', 'no command given', 'put it after --: authsome run -- curl https://…');
+      if (cmd.length === 0)
+        throw new AppError(
+          'ERR_INPUT_INVALID',
+          'no command given',
+          'put it after --: authsome run -- curl https://…',
+        );
       const o = argv as { allow?: string; ttl?: string };
-      const s = await mintSessionEnv(ctx, { allow: o.allow, ttl: o.ttl, label: `run ${cmd[0]}`.slice(0, 64) });
+      const s = await mintSessionEnv(ctx, {
+        allow: o.allow,
+        ttl: o.ttl,
+        label: `run ${cmd[0]}`.slice(0, 64),
+      });
       const code = await new Promise<number>((resolve, reject) => {
         const child = spawn(cmd[0]!, cmd.slice(1), { stdio: 'inherit', env: { ...process.env, ...s.env } });
         // SIGINT from a terminal reaches the child through its process group; we only stay alive.
@@ -39,7 +48,9 @@ export function runCommand(y: Argv<GlobalArgs>): Argv<GlobalArgs> {
           cleanup();
           if (e.code !== 'ENOENT') return reject(e);
           // 127, as a shell would: the command itself was not found.
-          process.stderr.write(`authsome: command not found: ${cmd[0]}\n  next: check the command name and your PATH\n`);
+          process.stderr.write(
+            `authsome: command not found: ${cmd[0]}\n  next: check the command name and your PATH\n`,
+          );
           resolve(127);
         });
         child.once('exit', (c, sig) => {
