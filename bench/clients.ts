@@ -42,6 +42,13 @@ export function client(
   const p = b.providers.find((x) => x.host === host);
   const proxyPort = opts.proxyPort ?? b.daemon.proxyPort;
   if (scheme === 'http') {
+    if (via === 'reference-mitm') {
+      const o = `http://127.0.0.1:${opts.proxyPort}`;
+      return {
+        d: new Pool(o, COMMON),
+        spec: { origin: o, path: `http://${host}${path}`, headers: { host } },
+      };
+    }
     if (via === 'direct') {
       const o = `http://127.0.0.1:${b.origin.httpPort}`;
       return { d: new Pool(o, COMMON), spec: { origin: o, path, headers: { host } } };

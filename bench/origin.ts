@@ -105,7 +105,7 @@ function handler(secure: boolean) {
       res.flushHeaders();
       let i = 0;
       const tick = (): void => {
-        res.write(`data: {"event":${i},"t":${Date.now()}}\n\n`);
+        res.write(`data: {"event":${i},"t":${(performance.timeOrigin + performance.now()).toFixed(3)}}\n\n`);
         if (++i >= n) res.end();
         else timer = setTimeout(tick, every);
       };

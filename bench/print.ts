@@ -1,5 +1,6 @@
 import type { HeldResult } from './held.js';
 import type { AuditCost, Bodies, FirstRequest, MatrixRow, RunTrue, SseResult } from './phases.js';
+import { cpuPerRequest } from './load.js';
 import { f0, f1, f2, f3, table } from './report.js';
 
 export interface Target {
@@ -244,10 +245,22 @@ export function format(r: Result): string {
     f0(c.columns['authsome-tmpfs']!.rps),
     f2(c.columns['authsome-tmpfs']!.p50),
     `${f1(c.cost * 100)}%`,
+    f0(cpuPerRequest(c.columns['authsome']!)?.['proxy']),
+    f0(cpuPerRequest(c.columns['authsome-tmpfs']!)?.['proxy']),
   ];
   out.push(
     `Durable audit, HTTPS: ${audit.note} (disk: ${audit.diskFs}):\n${table([
-      ['', 'direct req/s', 'disk req/s', 'p50 ms', 'tmpfs req/s', 'p50 ms', 'cost'],
+      [
+        '',
+        'direct req/s',
+        'disk req/s',
+        'p50 ms',
+        'tmpfs req/s',
+        'p50 ms',
+        'cost',
+        'disk: daemon CPU us/req',
+        'tmpfs: daemon CPU us/req',
+      ],
       ac('c=16', audit.c16),
       ...(audit.c1 ? [ac('c=1', audit.c1)] : []),
     ])}`,
@@ -281,7 +294,7 @@ export function format(r: Result): string {
   );
   out.push('');
   out.push(
-    `SSE (5 events 100 ms apart): first event direct ${f1(sse.direct.firstEventMs)} ms, authsome ${f1(sse.authsome.firstEventMs)} ms; last event ${f1(sse.direct.totalMs)} / ${f1(sse.authsome.totalMs)} ms`,
+    `SSE (events 50 ms apart, lag from the origin's write to the client's read): direct median ${f1(sse.direct.lagMedianMs)} ms / max ${f1(sse.direct.lagMaxMs)} ms; authsome median ${f1(sse.authsome.lagMedianMs)} ms / max ${f1(sse.authsome.lagMaxMs)} ms`,
   );
   out.push(
     `authsome run -- true (warm daemon): median ${f0(rt.medianMs)} ms (min ${f0(rt.minMs)}, n=${rt.samples.length}); bare \`node -e 0\` ${f0(rt.nodeBaselineMs)} ms`,

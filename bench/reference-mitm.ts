@@ -2,20 +2,22 @@
  * A reference point, not a product: the smallest Node MITM that does what authsome's HTTPS path does
  * at its core (CONNECT, TLS termination, add one header, forward over a keep-alive TLS pool, stream
  * the answer back), without identity, provider matching, audit, secret scanning or any check.
- * Run by `--focus=https:N` as a third column, so the cost of authsome's own work is visible apart
- * from the cost any Node MITM pays. It presents the origin's own certificate (the bench trusts the
- * origin CA), so it mints nothing.
+ * Run by `--focus` as an extra column, so the cost of authsome's own work is visible apart from the
+ * cost any Node MITM pays. It presents the origin's own certificate (the bench trusts the origin CA),
+ * so it mints nothing. Absolute-form http:// requests are forwarded as they are (with http.Agent).
  *
- *   node reference-mitm.js <origin.json> <origin-ca.pem> <originHttpsPort> <header> <value>
+ *   node reference-mitm.js <origin.json> <origin-ca.pem> <originHttpPort> <originHttpsPort> <header> <value>
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { Agent as HttpAgent, request as httpRequest } from 'node:http';
 import { Agent, request } from 'node:https';
 import { readFileSync } from 'node:fs';
 import { TLSSocket, createSecureContext } from 'node:tls';
 import type { AddressInfo, Socket } from 'node:net';
 import type { OriginConfig } from './origin.js';
 
-const [cfgPath, caPath, port, header, value] = process.argv.slice(2) as [
+const [cfgPath, caPath, httpPort, port, header, value] = process.argv.slice(2) as [
+  string,
   string,
   string,
   string,
@@ -48,7 +50,29 @@ const inner = createServer((req: IncomingMessage, res: ServerResponse) => {
 });
 inner.emit('listening');
 
-const outer = createServer();
+const plainAgent = new HttpAgent({ keepAlive: true, maxSockets: Infinity });
+const outer = createServer((req: IncomingMessage, res: ServerResponse) => {
+  const url = new URL(req.url ?? '/');
+  const headers = { ...req.headers };
+  delete headers['proxy-authorization'];
+  delete headers['proxy-connection'];
+  const up = httpRequest(
+    {
+      host: '127.0.0.1',
+      port: Number(httpPort),
+      agent: plainAgent,
+      method: req.method,
+      path: `${url.pathname}${url.search}`,
+      headers,
+    },
+    (r) => {
+      res.writeHead(r.statusCode ?? 502, r.headers);
+      r.pipe(res);
+    },
+  );
+  up.on('error', () => res.destroy());
+  req.pipe(up);
+});
 outer.on('connect', (_req: IncomingMessage, socket: Socket, head: Buffer) => {
   socket.write('HTTP/1.1 200 Connection Established\r\n\r\n');
   if (head.length) socket.unshift(head);

@@ -8,7 +8,7 @@
  *                          through it, print its hot spots (bench/results/profile-<scheme>-c<N>.txt)
  *   --focus[=https:16]     only direct vs authsome (+ references) at one scheme and concurrency
  */
-import { execFileSync, type ChildProcess } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
@@ -64,9 +64,10 @@ const CFG: Cfg = QUICK
       durMs: 600,
       bodyMs: 1200,
       rssMs: 1500,
-      auditRounds: 2,
+      auditRounds: 3,
       auditC1: false,
       runSamples: 5,
+      extrasEverywhere: false,
       newHosts: 4,
       held: 1000,
       profMs: 6000,
@@ -77,9 +78,10 @@ const CFG: Cfg = QUICK
       durMs: 1500,
       bodyMs: 3000,
       rssMs: 3000,
-      auditRounds: 3,
+      auditRounds: 6,
       auditC1: true,
       runSamples: 11,
+      extrasEverywhere: true,
       newHosts: 8,
       held: 1000,
       profMs: 15000,
@@ -133,9 +135,10 @@ async function cpuProfile(b: Bench, what: string): Promise<void> {
 
 /**
  * `--focus=https:16` (or http:N): direct vs authsome at one scheme and concurrency, 6 rounds, for
- * A/B-ing a change in src/ in about a minute. For https it adds two reference columns: a plain
- * CONNECT tunnel through the same daemon (no interception), and a minimal Node MITM that only adds
- * the header (bench/reference-mitm.ts): what any Node MITM pays before authsome's own work.
+ * A/B-ing a change in src/ in about a minute. Reference columns: a minimal Node proxy
+ * (bench/reference-mitm.ts: for https a MITM that only adds the header, for http a plain forwarder),
+ * i.e. what any Node proxy pays before authsome's own work; and for https a plain CONNECT tunnel
+ * through the same daemon (no interception).
  */
 async function focus(b: Bench, what: string): Promise<void> {
   const [scheme, c] = what.split(':') as ['http' | 'https', string];
@@ -146,37 +149,36 @@ async function focus(b: Bench, what: string): Promise<void> {
     { name: 'direct', make: () => client(b, scheme, 'direct', host, '/json') },
     { name: 'authsome', make: () => client(b, scheme, 'authsome', host, '/json'), proxyPid: b.daemon.pid },
   ];
-  let ref: ChildProcess | undefined;
-  if (scheme === 'https') {
+  if (scheme === 'https')
     cols.push({
       name: 'authsome-tunnel',
       make: () => client(b, scheme, 'authsome-tunnel', TUNNEL_HOST, '/json'),
       proxyPid: b.daemon.pid,
     });
-    ref = spawnTracked(
-      process.execPath,
-      [
-        join(REPO, 'dist/bench/reference-mitm.js'),
-        b.originCfgPath,
-        b.originCaFile,
-        String(b.origin.httpsPort),
-        b.main.header,
-        b.main.value,
-      ],
-      { stdio: ['pipe', 'pipe', 'inherit'] },
-    );
-    const line = await new Promise<string>((resolve) =>
-      createInterface({ input: ref!.stdout! }).once('line', resolve),
-    );
-    const port = (JSON.parse(line) as { port: number }).port;
-    cols.push({
-      name: 'reference-mitm',
-      make: () => client(b, scheme, 'reference-mitm', host, '/json', { proxyPort: port }),
-      proxyPid: ref.pid!,
-    });
-  }
+  const ref = spawnTracked(
+    process.execPath,
+    [
+      join(REPO, 'dist/bench/reference-mitm.js'),
+      b.originCfgPath,
+      b.originCaFile,
+      String(b.origin.httpPort),
+      String(b.origin.httpsPort),
+      b.main.header,
+      b.main.value,
+    ],
+    { stdio: ['pipe', 'pipe', 'inherit'] },
+  );
+  const line = await new Promise<string>((resolve) =>
+    createInterface({ input: ref.stdout! }).once('line', resolve),
+  );
+  const port = (JSON.parse(line) as { port: number }).port;
+  cols.push({
+    name: 'reference-mitm',
+    make: () => client(b, scheme, 'reference-mitm', host, '/json', { proxyPort: port }),
+    proxyPid: ref.pid!,
+  });
   const r = await alternate(b, scheme.toUpperCase(), scheme, cols, Number(c), QUICK ? 3 : 6, 300, 1500);
-  ref?.stdin?.end();
+  ref.stdin?.end();
   const rows = Object.entries(r.columns).map(([name, s]) => {
     const cpu = cpuPerRequest(s) ?? {};
     return [

@@ -1,5 +1,4 @@
 import type { Socket } from 'node:net';
-import type { ProxySettings } from '../config/settings.js';
 import { AppError } from '../errors.js';
 
 /**
