@@ -116,8 +116,11 @@ export async function buildApp(settings: Settings): Promise<App> {
         return n;
       },
       async close() {
-        await proxy.close();
-        for (const c of opened) await c();
+        // Every closer runs even when one fails (the store must close after a failing audit flush).
+        const results = await Promise.allSettled([proxy.close()]);
+        for (const c of opened) results.push(...(await Promise.allSettled([c()])));
+        const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+        if (failed) throw failed.reason;
       },
     };
   } catch (e) {

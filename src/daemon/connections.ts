@@ -1,4 +1,4 @@
-import { AppError } from '../errors.js';
+import { AppError, isAppError } from '../errors.js';
 import { assertName, closest } from '../names.js';
 import { Secret } from '../secret.js';
 import type { KvStore, RecordValue } from '../vault/types.js';
@@ -34,6 +34,11 @@ export interface StoredConnection {
 export type Refresher = (handle: string, rec: StoredConnection) => Promise<StoredConnection>;
 
 const CACHE_MS = 30_000;
+
+function ignoreCorrupt(e: unknown): undefined {
+  if (isAppError(e) && e.code === 'ERR_VAULT_CORRUPT') return undefined;
+  throw e;
+}
 
 function secretsOf(rec: StoredConnection): Readonly<Record<string, Secret>> {
   const fields: Record<string, Secret> = {};
@@ -126,7 +131,8 @@ export class ConnectionService implements CredentialSource {
     }
     const scope = profileScope(this.#store, handle);
     const key = `conn/${provider}/${connection}`;
-    const prior = (await scope.get(key)) as StoredConnection | undefined;
+    // Re-login over a damaged record replaces it (nothing readable is lost).
+    const prior = (await scope.get(key).catch(ignoreCorrupt)) as StoredConnection | undefined;
     const now = new Date().toISOString();
     const record: StoredConnection = {
       provider,
@@ -135,7 +141,7 @@ export class ConnectionService implements CredentialSource {
       updatedAt: now,
       ...data,
     };
-    const defaultName = await this.#defaultName(handle, provider);
+    const defaultName = await this.#defaultName(handle, provider).catch(ignoreCorrupt);
     const ops: Array<{ type: 'put'; key: string; value: RecordValue }> = [
       { type: 'put', key, value: record as unknown as RecordValue },
     ];
@@ -215,11 +221,12 @@ export class ConnectionService implements CredentialSource {
     connection: string,
     before?: (rec: StoredConnection) => Promise<unknown>,
   ): Promise<{ newDefault?: string }> {
-    const rec = await this.#get(handle, provider, connection);
-    if (before) await before(rec);
+    // A damaged record can still be removed (that is what the corrupt-record hint tells the user to do).
+    const rec = await this.#get(handle, provider, connection).catch(ignoreCorrupt);
+    if (before && rec) await before(rec);
     const scope = profileScope(this.#store, handle);
-    const wasDefault = (await this.#defaultName(handle, provider)) === connection;
-    const others = (await scope.list(`conn/${provider}/`))
+    const wasDefault = (await this.#defaultName(handle, provider).catch(ignoreCorrupt)) === connection;
+    const others = ((await scope.list(`conn/${provider}/`).catch(ignoreCorrupt)) ?? [])
       .map((r) => r.key.split('/')[2]!)
       .filter((c) => c !== connection);
     const ops: Array<{ type: 'del'; key: string } | { type: 'put'; key: string; value: RecordValue }> = [

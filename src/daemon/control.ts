@@ -23,10 +23,12 @@ export function createControlServer(opts: ControlOptions): {
   server: Server;
   listen(port: number, host: string): Promise<AddressInfo>;
 } {
+  // The port is taken once at listen: server.address() is null while the server drains on SIGTERM.
+  const port = 0;
   const server = createServer(
     { requestTimeout: 30_000, headersTimeout: 10_000, maxHeaderSize: 16 * 1024 },
     (req, res) => {
-      void handle(opts, server, req, res);
+      void handle(opts, port, req, res);
     },
   );
   server.keepAliveTimeout = 5_000;
@@ -38,7 +40,9 @@ export function createControlServer(opts: ControlOptions): {
         server.once('error', reject);
         server.listen(port, host, () => {
           server.off('error', reject);
-          resolve(server.address() as AddressInfo);
+          const addr = server.address() as AddressInfo;
+          port = addr.port;
+          resolve(addr);
         });
       }),
   };
@@ -87,12 +91,11 @@ export function checkControlRequest(
 
 async function handle(
   opts: ControlOptions,
-  server: Server,
+  port: number,
   req: IncomingMessage,
   res: ServerResponse,
 ): Promise<void> {
   try {
-    const port = (server.address() as AddressInfo).port;
     const url = checkControlRequest(req.socket.remoteAddress, req.rawHeaders, req.url, port);
     const parsed = new URL(url);
     const body = await readBody(req);
