@@ -13,9 +13,12 @@ describe('docs/errors.md', () => {
       .filter((c) => /^`ERR_[A-Z_]+`$/.test(c[1] ?? ''))
       .map((c) => [c[1]!.slice(1, -1), { status: Number(c[2]), exit: Number(c[3]) }]),
   );
-  it.each(Object.entries(ERROR_CODES))('documents %s with its status and exit code', (code, { status, exit }) => {
-    expect(rows.get(code)).toEqual({ status, exit });
-  });
+  it.each(Object.entries(ERROR_CODES))(
+    'documents %s with its status and exit code',
+    (code, { status, exit }) => {
+      expect(rows.get(code)).toEqual({ status, exit });
+    },
+  );
   it('documents no code that does not exist', () => {
     expect([...rows.keys()].filter((c) => !(c in ERROR_CODES))).toEqual([]);
   });

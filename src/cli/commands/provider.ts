@@ -64,12 +64,10 @@ export function providerCommand(y: Argv<GlobalArgs>): Argv<GlobalArgs> {
           'add <file>',
           'add a custom provider from a JSON file (owner only)',
           (a) =>
-            a
-              .positional('file', { type: 'string', demandOption: true })
-              .option('force', {
-                type: 'boolean',
-                describe: 'allow overriding a bundled provider of the same name',
-              }),
+            a.positional('file', { type: 'string', demandOption: true }).option('force', {
+              type: 'boolean',
+              describe: 'allow overriding a bundled provider of the same name',
+            }),
           async (argv) => {
             const ctx = new Ctx(argv);
             const { file, force } = argv as { file: string; force?: boolean };
