@@ -60,14 +60,18 @@ export function cpuWindow(roles: Record<string, number> = {}): { stop(): CpuShar
 
 /**
  * Waits until a process is (nearly) idle: the daemon mints the bundled providers' leaves in the
- * background after it starts, and no measurement should overlap that. Bounded by maxMs.
+ * background, starting a moment after it is up, and no measurement should overlap that. Needs
+ * three quiet 300 ms windows in a row, and at least `minMs` (the mint starts on a timer); bounded
+ * by maxMs.
  */
-export async function settle(pid: number, maxMs = 15_000, idlePct = 5): Promise<number> {
+export async function settle(pid: number, minMs = 1_000, maxMs = 20_000, idlePct = 5): Promise<number> {
   const t0 = performance.now();
+  let quiet = 0;
   while (performance.now() - t0 < maxMs) {
     const a = procTicks(pid);
     await new Promise((r) => setTimeout(r, 300));
-    if (((procTicks(pid) - a) / 100 / 0.3) * 100 < idlePct) break;
+    quiet = ((procTicks(pid) - a) / 100 / 0.3) * 100 < idlePct ? quiet + 1 : 0;
+    if (quiet >= 3 && performance.now() - t0 >= minMs) break;
   }
   return performance.now() - t0;
 }

@@ -1,5 +1,6 @@
 import type { HeldResult } from './held.js';
-import type { AuditCost, Bodies, FirstRequest, MatrixRow, RunTrue, SseResult } from './phases.js';
+import type { FirstRequest, MatrixRow, SseResult } from './phases.js';
+import type { AuditCost, Bodies, RunTrue } from './phases-resources.js';
 import { cpuPerRequest } from './load.js';
 import { f0, f1, f2, f3, table } from './report.js';
 
@@ -196,7 +197,7 @@ export function format(r: Result): string {
   );
   out.push('');
   out.push(
-    `First request to a host never seen (fresh client connection; leaf minted, new upstream connection) vs a warm host (fresh client connection):\n${table(
+    `First request to a host never seen (fresh client connection; new upstream connection; leaf minted unless pre-minted at start) vs a warm host (fresh client connection):\n${table(
       [
         ['host', 'kind', 'new host ms', 'warm host ms', 'extra ms', 'direct, fresh conn ms'],
         ...first.hosts.map((x) => [

@@ -18,18 +18,8 @@ import { alternate, client, medianRatio, type Column } from './clients.js';
 import { REPO } from './daemon.js';
 import { cpuPerRequest, request, runLoad } from './load.js';
 import { mitmdumpPath, startMitm, type Mitm } from './mitm.js';
-import {
-  auditCost,
-  bodies,
-  firstRequest,
-  held,
-  jitWarm,
-  matrix,
-  runTrue,
-  sanity,
-  sse,
-  type Cfg,
-} from './phases.js';
+import { firstRequest, jitWarm, matrix, sanity, sse, type Cfg } from './phases.js';
+import { auditCost, bodies, held, runTrue } from './phases-resources.js';
 import { format, targets, type Result } from './print.js';
 import { formatSummary, summarizeProfile } from './profile-summary.js';
 import { f0, f2, f3, table } from './report.js';
@@ -65,6 +55,7 @@ const CFG: Cfg = QUICK
       bodyMs: 1200,
       rssMs: 1500,
       auditRounds: 3,
+      auditMs: 600,
       auditC1: false,
       runSamples: 5,
       extrasEverywhere: false,
@@ -78,7 +69,8 @@ const CFG: Cfg = QUICK
       durMs: 1500,
       bodyMs: 3000,
       rssMs: 3000,
-      auditRounds: 6,
+      auditRounds: 5,
+      auditMs: 1000,
       auditC1: true,
       runSamples: 11,
       extrasEverywhere: true,

@@ -7,7 +7,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { spawnTracked, stopChild, trackDir } from './children.js';
 import { settle } from './cpu.js';
 import { makeOriginCerts, type OriginCerts } from './certs.js';
-import { cliOk, REPO, serveDaemon, stopBackgroundDaemon, trackPidOf, type Daemon } from './daemon.js';
+import { cli, cliOk, REPO, serveDaemon, stopBackgroundDaemon, trackPidOf, type Daemon } from './daemon.js';
 import type { OriginConfig } from './origin.js';
 
 export const RESULTS = join(REPO, 'bench/results');
@@ -210,8 +210,10 @@ export async function setup(o: {
     `bench: ${o.quick ? 'quick' : 'full'} run; home ${diskHome} (${homeFs}); origin http :${origin.httpPort} https :${origin.httpsPort}`,
   );
 
-  await cliOk(env, ['init', '--profile', 'bench']);
+  const init = await cli(env, ['init', '--profile', 'bench']);
+  // init starts a background daemon even when a later step of it fails: end that one too.
   trackPidOf(diskHome);
+  if (init.code !== 0) throw new Error(`authsome init failed (${init.code}): ${init.stderr.trim()}`);
   const once = [...new Map(providers.map((p) => [p.name, p])).values()];
   await Promise.all(once.map((p) => cliOk(env, ['login', p.name], `${p.key}\n`)));
   const session = JSON.parse((await cliOk(env, ['proxy', 'env', '--json', '--ttl', '12h'])).stdout) as {

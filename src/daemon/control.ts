@@ -24,11 +24,11 @@ export function createControlServer(opts: ControlOptions): {
   listen(port: number, host: string): Promise<AddressInfo>;
 } {
   // The port is taken once at listen: server.address() is null while the server drains on SIGTERM.
-  const port = 0;
+  let boundPort = 0;
   const server = createServer(
     { requestTimeout: 30_000, headersTimeout: 10_000, maxHeaderSize: 16 * 1024 },
     (req, res) => {
-      void handle(opts, port, req, res);
+      void handle(opts, boundPort, req, res);
     },
   );
   server.keepAliveTimeout = 5_000;
@@ -41,7 +41,7 @@ export function createControlServer(opts: ControlOptions): {
         server.listen(port, host, () => {
           server.off('error', reject);
           const addr = server.address() as AddressInfo;
-          port = addr.port;
+          boundPort = addr.port;
           resolve(addr);
         });
       }),
