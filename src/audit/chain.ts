@@ -54,9 +54,18 @@ export function canonicalJson(record: Unhashed): string {
 
 /** hex sha256(prev + '\n' + canonicalJson(record without hash)). */
 export function hashRecord(record: Unhashed): string {
-  return createHash('sha256')
-    .update(`${record.prev}\n${canonicalJson(record)}`)
-    .digest('hex');
+  return hashOf(record.prev, canonicalJson(record));
+}
+
+function hashOf(prev: string, canonical: string): string {
+  return createHash('sha256').update(`${prev}\n${canonical}`).digest('hex');
+}
+
+/** Hash and line of a new record, from one canonical encoding (the writer's hot path). */
+export function chainRecord(record: Unhashed): { hash: string; line: string } {
+  const body = canonicalJson(record);
+  const hash = hashOf(record.prev, body);
+  return { hash, line: `${body.slice(0, -1)},"hash":${JSON.stringify(hash)}}` };
 }
 
 /** The line as written to audit.log (without the newline): canonical JSON with `hash` last. */

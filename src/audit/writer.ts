@@ -1,5 +1,5 @@
 import { AppError } from '../errors.js';
-import { hashRecord, serializeRecord } from './chain.js';
+import { chainRecord } from './chain.js';
 import { openForAppend, writeAll, type AuditFile, type OpenAuditFile } from './file.js';
 import { recoverLog, type Head } from './recover.js';
 import type { AuditInput, AuditRecord, AuditSink } from './types.js';
@@ -134,12 +134,15 @@ export class AuditWriter implements AuditSink {
 
   async #commit(batch: Pending[]): Promise<void> {
     let { seq, prev } = this.#head;
+    let text = '';
     const records = batch.map((p) => {
       const unhashed = { ts: p.ts, seq: ++seq, ...p.input, prev };
-      prev = hashRecord(unhashed);
-      return { ...unhashed, hash: prev };
+      const { hash, line } = chainRecord(unhashed);
+      text += `${line}\n`;
+      prev = hash;
+      return { ...unhashed, hash };
     });
-    const buf = Buffer.from(records.map((r) => `${serializeRecord(r)}\n`).join(''), 'utf8');
+    const buf = Buffer.from(text, 'utf8');
     try {
       const file = await this.#handle();
       await writeAll(file, buf);

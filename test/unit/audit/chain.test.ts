@@ -83,3 +83,26 @@ describe('chain', () => {
     expect(hashRecord({ ...rec, detail: {} })).not.toBe(h);
   });
 });
+
+describe('chainRecord (the writer hot path)', () => {
+  it('gives the same hash and line as hashRecord + serializeRecord', async () => {
+    const { chainRecord, hashRecord: h, serializeRecord: s } = await import('../../../src/audit/chain.js');
+    const unhashed = {
+      ts: '2026-11-25T00:00:00.000Z',
+      seq: 7,
+      event: 'proxy.inject' as const,
+      profile: 'me',
+      provider: 'github',
+      connection: 'work',
+      method: 'GET',
+      host: 'api.github.com',
+      path: '/user',
+      request_id: 'r1',
+      detail: { b: 1, a: 'x' },
+      prev: '0'.repeat(64),
+    };
+    const out = chainRecord(unhashed);
+    expect(out.hash).toBe(h(unhashed));
+    expect(out.line).toBe(s({ ...unhashed, hash: out.hash }));
+  });
+});
