@@ -2,15 +2,7 @@ import { AppError } from '../errors.js';
 import type { DaemonClient } from '../daemon/client.js';
 import { openBrowser } from '../providers/oauth/browser.js';
 import type { Output } from './output.js';
-
-interface FlowStart {
-  id: string;
-  userCode?: string;
-  verificationUri?: string;
-  verificationUriComplete?: string;
-  authorizeUrl?: string;
-  expiresIn?: number;
-}
+import type { FlowStart } from '../daemon/oauth.js';
 
 const FRAMES = ['⠋', '⠙', '⠹', '⠸', '⠼', '⠴', '⠦', '⠧', '⠇', '⠏'];
 

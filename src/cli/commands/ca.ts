@@ -9,6 +9,29 @@ import { confirm } from '../prompt.js';
 
 const DEBIAN_TARGET = '/usr/local/share/ca-certificates/authsome-local-ca.crt';
 
+/** Says what will change, asks (never silent), runs it, and fails clearly when it did not work. */
+async function applyPlan(
+  plan: { text: string; run: () => number | null | Promise<number | null> },
+  yes: boolean,
+): Promise<void> {
+  process.stderr.write(`This will: ${plan.text}\n`);
+  if (!yes && !(await confirm('Proceed?'))) {
+    throw new AppError(
+      'ERR_INPUT_INVALID',
+      'not confirmed; nothing was changed',
+      'run it in a terminal and answer y, or pass --yes',
+    );
+  }
+  const status = await plan.run();
+  if (status !== 0) {
+    throw new AppError(
+      'ERR_INTERNAL',
+      `the trust-store command failed (exit ${status})`,
+      'run it as a user allowed to change the system trust store (sudo)',
+    );
+  }
+}
+
 export function caCommand(y: Argv<GlobalArgs>): Argv<GlobalArgs> {
   return y.command('ca', 'the local CA that signs intercepted provider hosts', (c) =>
     c
@@ -60,21 +83,7 @@ export function caCommand(y: Argv<GlobalArgs>): Argv<GlobalArgs> {
               'no supported trust store found (Debian/Ubuntu update-ca-certificates or macOS keychain)',
               `trust ${ca} by hand; \`authsome run\` works without it`,
             );
-          process.stderr.write(`This will: ${plan.text}\n`);
-          const yes = (argv as { yes?: boolean }).yes === true || (await confirm('Proceed?'));
-          if (!yes)
-            throw new AppError(
-              'ERR_INPUT_INVALID',
-              'not confirmed; nothing was changed',
-              'run it in a terminal and answer y, or pass --yes',
-            );
-          const status = await plan.run();
-          if (status !== 0)
-            throw new AppError(
-              'ERR_INTERNAL',
-              `the trust-store command failed (exit ${status})`,
-              'run it as a user allowed to change the system trust store (sudo)',
-            );
+          await applyPlan(plan, (argv as { yes?: boolean }).yes === true);
           emit(ctx.out, { installed: true, path: ca }, () => 'CA installed in the system trust store.');
         },
       )
@@ -109,21 +118,7 @@ export function caCommand(y: Argv<GlobalArgs>): Argv<GlobalArgs> {
             );
             return;
           }
-          process.stderr.write(`This will: ${plan.text}\n`);
-          const yes = (argv as { yes?: boolean }).yes === true || (await confirm('Proceed?'));
-          if (!yes)
-            throw new AppError(
-              'ERR_INPUT_INVALID',
-              'not confirmed; nothing was changed',
-              'run it in a terminal and answer y, or pass --yes',
-            );
-          const status = await plan.run();
-          if (status !== 0)
-            throw new AppError(
-              'ERR_INTERNAL',
-              `the trust-store command failed (exit ${status})`,
-              'run it as a user allowed to change the system trust store (sudo)',
-            );
+          await applyPlan(plan, (argv as { yes?: boolean }).yes === true);
           emit(ctx.out, { installed: false, removed: true }, () => 'CA removed from the system trust store.');
         },
       )
