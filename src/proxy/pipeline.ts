@@ -126,14 +126,8 @@ export async function prepare(
 
 /** Durable before send (SPEC section 8 promise 3): a failed write fails the request with 503. */
 async function auditInject(ctx: ProxyContext, t: Trace): Promise<void> {
-  const rec: AuditInput = { event: 'proxy.inject', profile: t.profile!, request_id: t.requestId };
-  if (t.provider !== undefined) rec.provider = t.provider;
-  if (t.connection !== undefined) rec.connection = t.connection;
-  if (t.method !== undefined) rec.method = t.method;
-  if (t.host !== undefined) rec.host = t.host;
-  if (t.path !== undefined) rec.path = t.path;
   try {
-    await ctx.deps.audit.append(rec);
+    await ctx.deps.audit.append(traceRecord(t, { event: 'proxy.inject', profile: t.profile! }));
   } catch (e) {
     throw isAppError(e) && e.code === 'ERR_AUDIT_UNAVAILABLE'
       ? e
@@ -147,47 +141,49 @@ async function auditInject(ctx: ProxyContext, t: Trace): Promise<void> {
   ctx.stats.injected++;
 }
 
-/** An upstream echoed the injected secret (blocked or redacted); best effort, like a denial. */
-export function auditEcho(ctx: ProxyContext, t: Trace, where: 'header' | 'body', status: number): void {
-  const rec: AuditInput = {
-    event: 'proxy.secret_echo',
-    profile: t.profile ?? '-',
-    request_id: t.requestId,
-    status,
-    reason: where === 'header' ? 'ERR_UPSTREAM_SECRET_ECHO' : 'redacted',
-    detail: { where },
-  };
+/** The audit record of a request: what the trace knows so far, plus the event's own fields. */
+function traceRecord(
+  t: Trace,
+  base: Pick<AuditInput, 'event' | 'profile'> & Partial<AuditInput>,
+): AuditInput {
+  const rec: AuditInput = { ...base, request_id: t.requestId };
   if (t.provider !== undefined) rec.provider = t.provider;
   if (t.connection !== undefined) rec.connection = t.connection;
   if (t.method !== undefined) rec.method = t.method;
   if (t.host !== undefined) rec.host = t.host;
   if (t.path !== undefined) rec.path = t.path;
-  try {
-    ctx.deps.audit.append(rec).catch(() => undefined);
-  } catch {
-    // as for denials: never a crash
-  }
+  return rec;
 }
 
-/** Best effort: a refused request is recorded, but a failing audit log must not turn into a crash. */
-export function auditDeny(ctx: ProxyContext, t: Trace, err: AppError): void {
-  ctx.stats.denied++;
-  if (err.code === 'ERR_AUDIT_UNAVAILABLE') return;
-  const rec: AuditInput = {
-    event: 'proxy.deny',
-    profile: t.profile ?? '-',
-    request_id: t.requestId,
-    status: err.status,
-    reason: err.code,
-  };
-  if (t.provider !== undefined) rec.provider = t.provider;
-  if (t.connection !== undefined) rec.connection = t.connection;
-  if (t.method !== undefined) rec.method = t.method;
-  if (t.host !== undefined) rec.host = t.host;
-  if (t.path !== undefined) rec.path = t.path;
+/** Denials and echoes are recorded, but a failing audit log (or a throwing sink) must not crash. */
+function auditBestEffort(ctx: ProxyContext, rec: AuditInput): void {
   try {
     ctx.deps.audit.append(rec).catch(() => undefined);
   } catch {
     // a synchronous throw from the sink is as harmless as a rejection
   }
+}
+
+/** An upstream echoed the injected secret (blocked or redacted); best effort, like a denial. */
+export function auditEcho(ctx: ProxyContext, t: Trace, where: 'header' | 'body', status: number): void {
+  auditBestEffort(
+    ctx,
+    traceRecord(t, {
+      event: 'proxy.secret_echo',
+      profile: t.profile ?? '-',
+      status,
+      reason: where === 'header' ? 'ERR_UPSTREAM_SECRET_ECHO' : 'redacted',
+      detail: { where },
+    }),
+  );
+}
+
+/** A refused request is recorded (best effort). */
+export function auditDeny(ctx: ProxyContext, t: Trace, err: AppError): void {
+  ctx.stats.denied++;
+  if (err.code === 'ERR_AUDIT_UNAVAILABLE') return;
+  auditBestEffort(
+    ctx,
+    traceRecord(t, { event: 'proxy.deny', profile: t.profile ?? '-', status: err.status, reason: err.code }),
+  );
 }
