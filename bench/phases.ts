@@ -134,12 +134,8 @@ export interface MatrixRow {
   roundRatios: Record<string, number[]>;
 }
 
-export async function matrix(
-  b: Bench,
-  cfg: Cfg,
-  scheme: Scheme,
-  mitm: Mitm | undefined,
-): Promise<MatrixRow[]> {
+/** direct, authsome and (for https) the plain CONNECT tunnel through the same daemon. */
+export function baseColumns(b: Bench, scheme: Scheme): Column[] {
   const host = scheme === 'https' ? MAIN_HOST : HTTP_HOST;
   const cols: Column[] = [
     { name: 'direct', make: () => client(b, scheme, 'direct', host, '/json') },
@@ -151,6 +147,17 @@ export async function matrix(
       make: () => client(b, scheme, 'authsome-tunnel', TUNNEL_HOST, '/json'),
       proxyPid: b.daemon.pid,
     });
+  return cols;
+}
+
+export async function matrix(
+  b: Bench,
+  cfg: Cfg,
+  scheme: Scheme,
+  mitm: Mitm | undefined,
+): Promise<MatrixRow[]> {
+  const host = scheme === 'https' ? MAIN_HOST : HTTP_HOST;
+  const cols = baseColumns(b, scheme);
   if (mitm && scheme === 'https')
     cols.push({
       name: 'mitmproxy',

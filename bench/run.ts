@@ -14,16 +14,16 @@ import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { installCleanup, spawnTracked } from './children.js';
-import { alternate, client, medianRatio, type Column } from './clients.js';
+import { alternate, client, medianRatio } from './clients.js';
 import { REPO } from './daemon.js';
 import { cpuPerRequest, request, runLoad } from './load.js';
 import { mitmdumpPath, startMitm, type Mitm } from './mitm.js';
-import { firstRequest, jitWarm, matrix, sanity, sse, type Cfg } from './phases.js';
+import { baseColumns, firstRequest, jitWarm, matrix, sanity, sse, type Cfg } from './phases.js';
 import { auditCost, bodies, held, runTrue } from './phases-resources.js';
 import { format, targets, type Result } from './print.js';
 import { formatSummary, summarizeProfile } from './profile-summary.js';
 import { f0, f2, f3, table } from './report.js';
-import { HTTP_HOST, log, MAIN_HOST, RESULTS, setup, TUNNEL_HOST, type Bench } from './setup.js';
+import { HTTP_HOST, log, MAIN_HOST, RESULTS, setup, type Bench } from './setup.js';
 
 installCleanup();
 
@@ -137,16 +137,7 @@ async function focus(b: Bench, what: string): Promise<void> {
   await sanity(b);
   await jitWarm(b, 1000);
   const host = scheme === 'https' ? MAIN_HOST : HTTP_HOST;
-  const cols: Column[] = [
-    { name: 'direct', make: () => client(b, scheme, 'direct', host, '/json') },
-    { name: 'authsome', make: () => client(b, scheme, 'authsome', host, '/json'), proxyPid: b.daemon.pid },
-  ];
-  if (scheme === 'https')
-    cols.push({
-      name: 'authsome-tunnel',
-      make: () => client(b, scheme, 'authsome-tunnel', TUNNEL_HOST, '/json'),
-      proxyPid: b.daemon.pid,
-    });
+  const cols = baseColumns(b, scheme);
   const ref = spawnTracked(
     process.execPath,
     [
