@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hash as oneShotHash } from 'node:crypto';
 import type { AuditRecord } from './types.js';
 
 /** The `prev` of the first record: there is nothing before it to chain to. */
@@ -31,25 +31,34 @@ export const LINE_KEYS: ReadonlySet<string> = new Set<string>([...RECORD_KEYS, '
 
 type Unhashed = Omit<AuditRecord, 'hash'>;
 
-function objectJson(entries: ReadonlyArray<readonly [string, string]>): string {
-  return `{${entries.map(([k, json]) => `${JSON.stringify(k)}:${json}`).join(',')}}`;
+/** `"key":` for each key in RECORD_KEYS order, built once. */
+const KEY_PREFIX = RECORD_KEYS.map((k) => `${JSON.stringify(k)}:`);
+
+function detailJson(detail: Record<string, unknown>): string {
+  let out = '';
+  for (const k of Object.keys(detail).sort()) {
+    out += `${out === '' ? '{' : ','}${JSON.stringify(k)}:${JSON.stringify(detail[k]) ?? 'null'}`;
+  }
+  return out === '' ? '{}' : `${out}}`;
 }
 
-/** Canonical JSON of a record without its hash: fixed key order, absent keys omitted, detail keys sorted. */
+/**
+ * Canonical JSON of a record without its hash: fixed key order, absent keys omitted, detail keys sorted.
+ * Built by string concatenation (no intermediate arrays): it runs once per proxied request.
+ */
 export function canonicalJson(record: Unhashed): string {
-  const entries: Array<readonly [string, string]> = [];
-  for (const key of RECORD_KEYS) {
+  let out = '';
+  for (let i = 0; i < RECORD_KEYS.length; i++) {
+    const key = RECORD_KEYS[i]!;
     const value: unknown = record[key];
     if (value === undefined) continue;
-    if (key === 'detail' && typeof value === 'object' && value !== null) {
-      const detail = value as Record<string, unknown>;
-      const sorted = Object.keys(detail).sort();
-      entries.push([key, objectJson(sorted.map((k) => [k, JSON.stringify(detail[k]) ?? 'null'] as const))]);
-    } else {
-      entries.push([key, JSON.stringify(value) ?? 'null']);
-    }
+    const json =
+      key === 'detail' && typeof value === 'object' && value !== null
+        ? detailJson(value as Record<string, unknown>)
+        : (JSON.stringify(value) ?? 'null');
+    out += `${out === '' ? '{' : ','}${KEY_PREFIX[i]!}${json}`;
   }
-  return objectJson(entries);
+  return out === '' ? '{}' : `${out}}`;
 }
 
 /** hex sha256(prev + '\n' + canonicalJson(record without hash)). */
@@ -58,7 +67,7 @@ export function hashRecord(record: Unhashed): string {
 }
 
 function hashOf(prev: string, canonical: string): string {
-  return createHash('sha256').update(`${prev}\n${canonical}`).digest('hex');
+  return oneShotHash('sha256', `${prev}\n${canonical}`, 'hex');
 }
 
 /** Hash and line of a new record, from one canonical encoding (the writer's hot path). */

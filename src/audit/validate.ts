@@ -27,7 +27,7 @@ export function validateInput(input: AuditInput): AuditInput {
     if (value === undefined) continue;
     if (typeof value !== 'string') throw new TypeError(`audit field "${key}" must be a string`);
     // SPEC section 6: the path is logged without its query, which may carry credentials.
-    out[key] = key === 'path' ? value.replace(/[?#].*$/s, '') : value;
+    out[key] = key === 'path' ? withoutQuery(value) : value;
   }
   if (input.status !== undefined) {
     if (!Number.isSafeInteger(input.status)) throw new TypeError('audit status must be an integer');
@@ -35,6 +35,13 @@ export function validateInput(input: AuditInput): AuditInput {
   }
   if (input.detail !== undefined) out.detail = validateDetail(input.detail);
   return out;
+}
+
+function withoutQuery(path: string): string {
+  const q = path.indexOf('?');
+  const f = path.indexOf('#');
+  const cut = q < 0 ? f : f < 0 ? q : Math.min(q, f);
+  return cut < 0 ? path : path.slice(0, cut);
 }
 
 function validateDetail(detail: unknown): Record<string, string | number | boolean> {

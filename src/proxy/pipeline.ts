@@ -30,19 +30,22 @@ export interface Prepared {
   readonly trace: Trace;
 }
 
-/** What is known so far about a request, for the proxy.deny record when a step refuses it. */
-export interface Trace {
-  requestId: string;
-  profile?: string;
-  provider?: string;
-  connection?: string;
-  method?: string;
-  host?: string;
-  path?: string;
+/**
+ * What is known so far about a request, for the proxy.deny record when a step refuses it. A class with
+ * every field declared, so all traces share one shape (this is built and read on every request).
+ */
+export class Trace {
+  readonly requestId = randomUUID();
+  profile: string | undefined = undefined;
+  provider: string | undefined = undefined;
+  connection: string | undefined = undefined;
+  host: string | undefined = undefined;
+  path: string | undefined = undefined;
+  constructor(readonly method: string | undefined) {}
 }
 
 export function newTrace(method: string | undefined): Trace {
-  return method === undefined ? { requestId: randomUUID() } : { requestId: randomUUID(), method };
+  return new Trace(method);
 }
 
 async function identify(
@@ -141,17 +144,19 @@ async function auditInject(ctx: ProxyContext, t: Trace): Promise<void> {
   ctx.stats.injected++;
 }
 
+type EventFields = Pick<AuditInput, 'event' | 'profile'> & Pick<Partial<AuditInput>, 'status' | 'reason' | 'detail'>;
+
 /** The audit record of a request: what the trace knows so far, plus the event's own fields. */
-function traceRecord(
-  t: Trace,
-  base: Pick<AuditInput, 'event' | 'profile'> & Partial<AuditInput>,
-): AuditInput {
-  const rec: AuditInput = { ...base, request_id: t.requestId };
+function traceRecord(t: Trace, base: EventFields): AuditInput {
+  const rec: AuditInput = { event: base.event, profile: base.profile, request_id: t.requestId };
   if (t.provider !== undefined) rec.provider = t.provider;
   if (t.connection !== undefined) rec.connection = t.connection;
   if (t.method !== undefined) rec.method = t.method;
   if (t.host !== undefined) rec.host = t.host;
   if (t.path !== undefined) rec.path = t.path;
+  if (base.status !== undefined) rec.status = base.status;
+  if (base.reason !== undefined) rec.reason = base.reason;
+  if (base.detail !== undefined) rec.detail = base.detail;
   return rec;
 }
 

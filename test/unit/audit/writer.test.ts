@@ -1,4 +1,5 @@
-import { readFile, stat } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { readdir, readFile, readlink, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { AuditWriter, GENESIS, readAudit, verifyAudit } from '../../../src/audit/index.js';
@@ -132,11 +133,41 @@ describe('AuditWriter', () => {
     expect(await readFile(t.log, 'utf8')).toBe('');
   });
 
-  it('keeps the path without its query', async () => {
+  it('keeps the path without its query or fragment', async () => {
     const w = await openWriter(t.log);
-    const rec = await w.append({ event: 'proxy.inject', profile: 'a', path: '/x?api_key=canary#frag' });
-    expect(rec.path).toBe('/x');
+    const paths = ['/x?api_key=canary#frag', '/x#frag?api_key=canary', '/x?', '/x'];
+    for (const path of paths) {
+      expect((await w.append({ event: 'proxy.inject', profile: 'a', path })).path).toBe('/x');
+    }
     expect(await readFile(t.log, 'utf8')).not.toContain('canary');
+  });
+
+  /** open(2) flags of this process's descriptor for the audit log, from /proc (Linux). */
+  async function openFlags(path: string): Promise<number> {
+    for (const fd of await readdir('/proc/self/fd')) {
+      const target = await readlink(`/proc/self/fd/${fd}`).catch(() => '');
+      if (target !== path) continue;
+      const info = await readFile(`/proc/self/fdinfo/${fd}`, 'utf8');
+      return parseInt(/^flags:\s*([0-7]+)/m.exec(info)![1]!, 8);
+    }
+    throw new Error(`no descriptor open for ${path}`);
+  }
+
+  it.runIf(process.platform === 'linux')(
+    'a durable writer opens the log O_APPEND|O_DSYNC: one write per batch, no separate datasync',
+    async () => {
+      const w = await openWriter(t.log);
+      await w.append(inject(1));
+      const flags = await openFlags(t.log);
+      expect(flags & constants.O_APPEND).toBe(constants.O_APPEND);
+      expect(flags & constants.O_DSYNC).toBe(constants.O_DSYNC);
+    },
+  );
+
+  it.runIf(process.platform === 'linux')('fsync:false opens the log without O_DSYNC', async () => {
+    const w = await openWriter(t.log, { fsync: false });
+    await w.append(inject(1));
+    expect((await openFlags(t.log)) & constants.O_DSYNC).toBe(0);
   });
 
   it('notifies onAppend listeners in seq order and survives a throwing listener', async () => {
