@@ -146,7 +146,7 @@ export function planInjection(def: ProviderDef, fields: CredentialFields): Injec
 }
 
 /** Replaces caller copies of the injected parameters (compared case-insensitively after decoding). */
-function withQuery(target: string, params: ReadonlyArray<[string, string]>): string {
+export function withQuery(target: string, params: ReadonlyArray<[string, string]>): string {
   if (target.includes('#'))
     throw new AppError('ERR_PROXY_BAD_REQUEST', 'the request target contains a fragment');
   const q = target.indexOf('?');

@@ -1,7 +1,8 @@
 import {
-  applyInjection,
   injectedHeaderNames as providerHeaderNames,
   planInjection,
+  withQuery,
+  type InjectionPlan,
 } from '../providers/inject.js';
 import { parseTemplate } from '../providers/template.js';
 import type { CredentialFields, ProviderDef } from '../providers/types.js';
@@ -77,14 +78,25 @@ function identifierFields(def: ProviderDef): ReadonlySet<string> {
   return s;
 }
 
-/** Needles per credential object (the credential source caches those objects for a while). */
-const needleCache = new WeakMap<CredentialFields, { def: ProviderDef; needles: readonly Buffer[] }>();
+/**
+ * Per credential object (the credential source hands out the same object while it is cached): the
+ * rendered plan and the response needles, computed once instead of on every request.
+ */
+const planCache = new WeakMap<
+  CredentialFields,
+  { def: ProviderDef; plan: InjectionPlan; needles: readonly Buffer[] }
+>();
 
-/** What the response scanner (secret-scan.ts) looks for after injecting these fields. */
-export function responseNeedles(def: ProviderDef, fields: CredentialFields): readonly Buffer[] {
-  const hit = needleCache.get(fields);
-  if (hit && hit.def === def) return hit.needles;
+function planFor(def: ProviderDef, fields: CredentialFields) {
+  const hit = planCache.get(fields);
+  if (hit && hit.def === def) return hit;
   const plan = planInjection(def, fields);
+  const entry = { def, plan, needles: needlesOf(def, fields, plan) };
+  planCache.set(fields, entry);
+  return entry;
+}
+
+function needlesOf(def: ProviderDef, fields: CredentialFields, plan: InjectionPlan): readonly Buffer[] {
   const ids = identifierFields(def);
   const secrets: string[] = [];
   // The adapter is the injector's seam: revealing here only feeds the response scanner.
@@ -92,15 +104,18 @@ export function responseNeedles(def: ProviderDef, fields: CredentialFields): rea
     const value = Object.hasOwn(fields, name) ? fields[name] : undefined;
     if (value !== undefined && !ids.has(name)) secrets.push(value.reveal());
   }
-  const needles = buildNeedles(
-    [...plan.setHeaders.map(([, v]) => v), ...plan.query.map(([, v]) => v)],
-    secrets,
-  );
-  needleCache.set(fields, { def, needles });
-  return needles;
+  return buildNeedles([...plan.setHeaders.map(([, v]) => v), ...plan.query.map(([, v]) => v)], secrets);
+}
+
+/** What the response scanner (secret-scan.ts) looks for after injecting these fields. */
+export function responseNeedles(def: ProviderDef, fields: CredentialFields): readonly Buffer[] {
+  return planFor(def, fields).needles;
 }
 
 export function renderInjection(def: ProviderDef, fields: CredentialFields, pathAndQuery: string): Injection {
-  const r = applyInjection(def, fields, [], pathAndQuery);
-  return { headers: r.headers, pathAndQuery: r.target };
+  const { plan } = planFor(def, fields);
+  return {
+    headers: plan.setHeaders,
+    pathAndQuery: plan.query.length > 0 ? withQuery(pathAndQuery, plan.query) : pathAndQuery,
+  };
 }

@@ -25,6 +25,9 @@ function flatHeaders(
   return out;
 }
 
+/** Bytes that may queue for a slow client before the upstream is paused (per response). */
+export const PAUSE_ABOVE = 256 * 1024;
+
 /** For responses of injected requests: what to look for, and whom to tell (once) when it is found. */
 export interface EchoGuard {
   readonly needles: readonly Buffer[];
@@ -33,7 +36,7 @@ export interface EchoGuard {
 
 /**
  * Streams an upstream response straight into the client's ServerResponse with backpressure (pause
- * the upstream when res.write() says the client is full, resume on 'drain'). Driving undici's
+ * the upstream once more than PAUSE_ABOVE bytes wait for the client, resume on 'drain'). Driving undici's
  * dispatch handler directly, instead of request() + stream.pipeline, avoids a Readable, an
  * AbortController and several promise hops per request — about half the proxy's CPU per request.
  *
@@ -51,6 +54,7 @@ export class ResponseRelay implements Dispatcher.DispatchHandler {
   #bodyReported = false;
   #controller: Controller | undefined;
   #settled = false;
+  #paused = false;
 
   constructor(res: ServerResponse, requestId: string, done: (err?: Error) => void, guard?: EchoGuard) {
     this.#res = res;
@@ -143,9 +147,15 @@ export class ResponseRelay implements Dispatcher.DispatchHandler {
       }
       if (data.length === 0) return;
     }
-    if (!this.#res.write(data)) {
+    // Backpressure with slack: pausing at the socket's 16 KiB mark would stop the upstream after
+    // nearly every chunk of a large body; up to PAUSE_ABOVE bytes may queue for the client instead.
+    if (!this.#res.write(data) && !this.#paused && this.#res.writableLength > PAUSE_ABOVE) {
+      this.#paused = true;
       pausable.pause();
-      this.#res.once('drain', () => pausable.resume());
+      this.#res.once('drain', () => {
+        this.#paused = false;
+        pausable.resume();
+      });
     }
   }
 

@@ -79,7 +79,8 @@ export class SecretScanner {
 /**
  * The needles for one injected request: each injected header value and its credential part (the
  * text after the auth scheme), each injected query value (raw and URL-encoded), and each secret field
- * in the forms a leak usually takes (raw, base64, base64url, hex, URL-encoded).
+ * in the forms a leak usually takes (raw, base64, base64url, hex, URL-encoded); minus any needle
+ * that contains another one.
  */
 export function buildNeedles(injectedValues: readonly string[], secretFields: readonly string[]): Buffer[] {
   const out = new Set<string>();
@@ -100,5 +101,9 @@ export function buildNeedles(injectedValues: readonly string[], secretFields: re
     add(b.toString('base64url'));
     add(b.toString('hex'));
   }
-  return [...out].map((s) => Buffer.from(s, 'utf8'));
+  // A needle that contains another is redundant: masking the inner one already breaks every copy of
+  // it (and finds it in headers). Fewer needles = fewer passes over each body chunk.
+  const all = [...out];
+  const minimal = all.filter((s) => !all.some((o) => o !== s && o.length < s.length && s.includes(o)));
+  return minimal.map((s) => Buffer.from(s, 'utf8'));
 }

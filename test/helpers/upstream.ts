@@ -26,6 +26,8 @@ export interface Upstream {
   readonly httpPort: number;
   readonly httpsPort: number;
   readonly received: Received[];
+  /** Bytes of /stream bodies the upstream's socket has accepted so far (it writes only when not full). */
+  readonly streamed: { bytes: number };
   /** Every raw byte any client sent (for canary scans of what reached upstream). */
   close(): Promise<void>;
 }
@@ -40,6 +42,7 @@ export function patternBytes(n: number): Buffer {
 /** `order` is shared with the fake audit sink: each side pushes a label when it sees a request. */
 export async function startUpstream(opts: { cert: ServerCert; order?: string[] }): Promise<Upstream> {
   const received: Received[] = [];
+  const streamed = { bytes: 0 };
   let seq = 0;
   const sockets = new Set<Socket>();
 
@@ -88,6 +91,23 @@ export async function startUpstream(opts: { cert: ServerCert; order?: string[] }
       const body = patternBytes(Number(url.searchParams.get('bytes') ?? 1024));
       res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': body.length });
       res.end(body);
+      return;
+    }
+    if (url.pathname === '/stream') {
+      // 64 KiB chunks, written only while the socket takes them: how far it gets shows backpressure.
+      let left = Number(url.searchParams.get('bytes') ?? 1024);
+      const chunk = patternBytes(64 * 1024);
+      res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': left });
+      const pump = (): void => {
+        while (left > 0) {
+          const piece = chunk.subarray(0, Math.min(left, chunk.length));
+          left -= piece.length;
+          streamed.bytes += piece.length;
+          if (left === 0) res.end(piece);
+          else if (!res.write(piece)) return void res.once('drain', pump);
+        }
+      };
+      pump();
       return;
     }
     if (url.pathname === '/hang') return; // never answers (timeouts); closed with the server
@@ -157,6 +177,7 @@ export async function startUpstream(opts: { cert: ServerCert; order?: string[] }
     httpPort,
     httpsPort,
     received,
+    streamed,
     async close() {
       for (const c of wss.clients) c.terminate();
       for (const s of sockets) s.destroy();

@@ -89,9 +89,24 @@ describe('SecretScanner', () => {
     expect(n).toContain(SECRET);
     expect(n).toContain(Buffer.from(SECRET).toString('hex'));
     expect(n).toContain(Buffer.from(SECRET).toString('base64url'));
-    expect(n).toContain(`Basic ${Buffer.from('u:pw').toString('base64')}`);
+    // The credential part covers the whole header value (which contains it).
+    expect(n).toContain(Buffer.from('u:pw').toString('base64'));
+    expect(n).not.toContain(`Basic ${Buffer.from('u:pw').toString('base64')}`);
     expect(n).toContain('Token abc');
     expect(n.every((x) => Buffer.byteLength(x) >= MIN_NEEDLE)).toBe(true);
     expect(n).not.toContain('short');
+  });
+
+  it('drops a needle that contains another (the inner one already breaks every copy)', () => {
+    const n = buildNeedles([`Bearer ${SECRET}`], [SECRET]).map((b) => b.toString());
+    expect(n).toContain(SECRET);
+    expect(n).not.toContain(`Bearer ${SECRET}`);
+    expect(n).not.toContain(`Bearer%20${SECRET}`);
+    for (const a of n) for (const b of n) if (a !== b) expect(a.includes(b)).toBe(false);
+    const { out } = through(
+      n.map((x) => Buffer.from(x)),
+      [Buffer.from(`h: Bearer ${SECRET}`)],
+    );
+    expect(out).toBe(`h: Bearer ${'*'.repeat(SECRET.length)}`);
   });
 });
