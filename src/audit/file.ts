@@ -57,7 +57,7 @@ function fdFile(fd: number, durableWrites: boolean): AuditFile {
 
 /** A write(2) may be short (e.g. the disk fills mid-way); loop until done or it throws. */
 export async function writeAll(file: Pick<AuditFile, 'write'>, buf: Buffer): Promise<void> {
-  for (let off = 0; off < buf.length; ) {
+  for (let off = 0; off < buf.length;) {
     const { bytesWritten } = await file.write(buf, off, buf.length - off);
     if (bytesWritten <= 0) throw Object.assign(new Error('write made no progress'), { code: 'EIO' });
     off += bytesWritten;

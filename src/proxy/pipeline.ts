@@ -144,7 +144,8 @@ async function auditInject(ctx: ProxyContext, t: Trace): Promise<void> {
   ctx.stats.injected++;
 }
 
-type EventFields = Pick<AuditInput, 'event' | 'profile'> & Pick<Partial<AuditInput>, 'status' | 'reason' | 'detail'>;
+type EventFields = Pick<AuditInput, 'event' | 'profile'> &
+  Pick<Partial<AuditInput>, 'status' | 'reason' | 'detail'>;
 
 /** The audit record of a request: what the trace knows so far, plus the event's own fields. */
 function traceRecord(t: Trace, base: EventFields): AuditInput {
