@@ -78,6 +78,7 @@ async function intercept(
   authority: Authority,
   identity: CachedIdentity,
 ): Promise<void> {
+  ctx.upstreams.preconnect(authority);
   const leaf = await leafContext(ctx, authority.host);
   socket.write(ESTABLISHED);
   if (head.length > 0) socket.unshift(head);

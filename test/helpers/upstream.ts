@@ -26,6 +26,8 @@ export interface Upstream {
   readonly httpPort: number;
   readonly httpsPort: number;
   readonly received: Received[];
+  /** Connections open to the upstream right now (both ports). */
+  openConnections(): number;
   /** Bytes of /stream bodies the upstream's socket has accepted so far (it writes only when not full). */
   readonly streamed: { bytes: number };
   /** Every raw byte any client sent (for canary scans of what reached upstream). */
@@ -178,6 +180,7 @@ export async function startUpstream(opts: { cert: ServerCert; order?: string[] }
     httpsPort,
     received,
     streamed,
+    openConnections: () => sockets.size,
     async close() {
       for (const c of wss.clients) c.terminate();
       for (const s of sockets) s.destroy();

@@ -53,3 +53,51 @@ describe('slow clients', () => {
     }
   });
 });
+
+async function until(cond: () => boolean, ms: number): Promise<boolean> {
+  const end = Date.now() + ms;
+  while (!cond() && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
+  return cond();
+}
+
+describe('the upstream connection is opened at CONNECT', () => {
+  it('before the first request, which then uses it; nothing is sent on it before that request', async () => {
+    const h = await startHarness();
+    try {
+      expect(h.upstream.openConnections()).toBe(0);
+      const auth = `Proxy-Authorization: ${h.basic('alice', h.tokens.alice)}`;
+      const { socket, status } = await rawConnect(h.proxyPort, `${HOSTS.api}:${h.upstream.httpsPort}`, [
+        auth,
+      ]);
+      expect(status).toBe(200);
+      const tls = await tlsOver(socket, { servername: HOSTS.api, ca: h.localCa.certPem });
+      expect(await until(() => h.upstream.openConnections() > 0, 3_000)).toBe(true);
+      expect(h.upstream.received).toHaveLength(0);
+      const open = h.upstream.openConnections();
+      const answer = readAll(tls);
+      tls.write(
+        `GET /first HTTP/1.1\r\nHost: ${HOSTS.api}:${h.upstream.httpsPort}\r\nConnection: close\r\n\r\n`,
+      );
+      expect((await answer).toString('latin1')).toMatch(/^HTTP\/1\.1 200/);
+      expect(h.upstream.received.map((r) => r.url)).toEqual(['/first']);
+      expect(h.upstream.openConnections()).toBe(open); // no second connection was needed
+    } finally {
+      await h.close();
+    }
+  });
+
+  it('one that no request uses is closed after a short while', async () => {
+    const h = await startHarness();
+    try {
+      const auth = `Proxy-Authorization: ${h.basic('alice', h.tokens.alice)}`;
+      const { socket } = await rawConnect(h.proxyPort, `${HOSTS.api}:${h.upstream.httpsPort}`, [auth]);
+      const tls = await tlsOver(socket, { servername: HOSTS.api, ca: h.localCa.certPem });
+      expect(await until(() => h.upstream.openConnections() > 0, 3_000)).toBe(true);
+      expect(await until(() => h.upstream.openConnections() === 0, 6_000)).toBe(true);
+      expect(h.upstream.received).toHaveLength(0);
+      tls.destroy();
+    } finally {
+      await h.close();
+    }
+  });
+});
