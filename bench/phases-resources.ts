@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { trackDir } from './children.js';
 import { settle } from './cpu.js';
@@ -110,25 +110,34 @@ export interface AuditCost {
 
 /**
  * The daemon has no setting to move audit.log or to skip its fdatasync, so this compares the whole
- * AUTHSOME_HOME on disk (each group commit's fdatasync reaches the device) with a copy of the same
- * home on tmpfs (/dev/shm: fdatasync returns at once), both daemons up at the same time, alternating.
- * cost = 1 - disk/tmpfs, from the median of per-round ratios.
+ * AUTHSOME_HOME on disk (each group commit writes O_DSYNC: it reaches the device) with a copy of the
+ * same home on tmpfs (/dev/shm: the sync returns at once). Both sides are fresh daemons serving fresh
+ * copies (the main daemon has been through the other phases: a bigger heap, more pools), up at the
+ * same time, alternating. cost = 1 - disk/tmpfs, from the median of per-round ratios.
  */
 export async function auditCost(b: Bench, cfg: Cfg): Promise<AuditCost> {
   const shmDir = mkdtempSync('/dev/shm/authsome-bench-');
   trackDir(shmDir);
   const shmHome = join(shmDir, 'home');
+  const diskCopy = join(dirname(b.diskHome), 'home-audit');
   execFileSync('cp', ['-a', b.diskHome, shmHome]);
+  execFileSync('cp', ['-a', b.diskHome, diskCopy]);
   const shm = await serveDaemon(b.envFor(shmHome));
-  await settle(shm.pid);
-  await jitWarm(b, 3000, shm.proxyPort);
+  const disk = await serveDaemon(b.envFor(diskCopy)).catch(async (e: unknown) => {
+    await shm.stop();
+    throw e;
+  });
   try {
+    for (const d of [shm, disk]) {
+      await settle(d.pid);
+      await jitWarm(b, 3000, d.proxyPort);
+    }
     const cols: Column[] = [
       { name: 'direct', make: () => client(b, 'https', 'direct', MAIN_HOST, '/json') },
       {
         name: 'authsome',
-        make: () => client(b, 'https', 'authsome', MAIN_HOST, '/json'),
-        proxyPid: b.daemon.pid,
+        make: () => client(b, 'https', 'authsome', MAIN_HOST, '/json', { proxyPort: disk.proxyPort }),
+        proxyPid: disk.pid,
       },
       {
         name: 'authsome-tmpfs',
@@ -160,7 +169,7 @@ export async function auditCost(b: Bench, cfg: Cfg): Promise<AuditCost> {
     }
     return out;
   } finally {
-    await shm.stop();
+    await Promise.all([shm.stop(), disk.stop()]);
   }
 }
 
