@@ -26,7 +26,7 @@ export interface Upstream {
   readonly httpPort: number;
   readonly httpsPort: number;
   readonly received: Received[];
-  /** Connections open to the upstream right now (both ports). */
+  /** TCP connections open to the upstream right now (both ports). */
   openConnections(): number;
   /** Bytes of /stream bodies the upstream's socket has accepted so far (it writes only when not full). */
   readonly streamed: { bytes: number };
@@ -45,6 +45,8 @@ export function patternBytes(n: number): Buffer {
 export async function startUpstream(opts: { cert: ServerCert; order?: string[] }): Promise<Upstream> {
   const received: Received[] = [];
   const streamed = { bytes: 0 };
+  /** Accepted TCP connections (a TLS connection is also in `sockets` a second time, as its TLSSocket). */
+  const tcp = new Set<Socket>();
   let seq = 0;
   const sockets = new Set<Socket>();
 
@@ -165,7 +167,11 @@ export async function startUpstream(opts: { cert: ServerCert; order?: string[] }
     srv.on('upgrade', onUpgrade(isSecure));
     srv.on('connection', (s: Socket) => {
       sockets.add(s);
-      s.on('close', () => sockets.delete(s));
+      tcp.add(s);
+      s.on('close', () => {
+        sockets.delete(s);
+        tcp.delete(s);
+      });
     });
     srv.on('secureConnection', (s: Socket) => {
       sockets.add(s);
@@ -180,7 +186,7 @@ export async function startUpstream(opts: { cert: ServerCert; order?: string[] }
     httpsPort,
     received,
     streamed,
-    openConnections: () => sockets.size,
+    openConnections: () => tcp.size,
     async close() {
       for (const c of wss.clients) c.terminate();
       for (const s of sockets) s.destroy();
