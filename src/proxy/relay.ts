@@ -26,7 +26,7 @@ function flatHeaders(
 }
 
 /** Bytes that may queue for a slow client before the upstream is paused (per response). */
-export const PAUSE_ABOVE = 256 * 1024;
+export const PAUSE_ABOVE = 64 * 1024;
 
 /** For responses of injected requests: what to look for, and whom to tell (once) when it is found. */
 export interface EchoGuard {
