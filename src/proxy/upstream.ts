@@ -1,4 +1,5 @@
 import { Pool } from 'undici';
+import { isAppError } from '../errors.js';
 import type { Socket } from 'node:net';
 import type { SecureContext, TLSSocket } from 'node:tls';
 import type { ProxySettings } from '../config/settings.js';
@@ -78,16 +79,20 @@ export class Upstreams {
 
   /**
    * The pre-opened connection for this key if it is still alive, undefined when there is none (or it
-   * has closed since). A pre-open that failed fails the request with its error: dialing again would
-   * ask the resolver again, and a second answer must never overrule a refused first one.
+   * has closed, or failed to connect: the request dials again). A pre-open the address policy refused
+   * fails the request with that refusal: dialing again would ask the resolver again, and a second
+   * answer must never overrule a refused first one.
    */
   async #takeSpare(key: string): Promise<Socket | TLSSocket | undefined> {
     const spare = this.#spares.get(key);
     if (!spare) return undefined;
     this.#spares.delete(key);
     clearTimeout(spare.timer);
-    const socket = await spare.socket;
-    return socket.destroyed ? undefined : socket;
+    const socket = await spare.socket.catch((e: unknown) => {
+      if (isAppError(e) && e.code === 'ERR_PROXY_DESTINATION_DENIED') throw e;
+      return undefined;
+    });
+    return socket && !socket.destroyed ? socket : undefined;
   }
 
   #dial(a: Authority, secure: boolean): Promise<Socket | TLSSocket> {

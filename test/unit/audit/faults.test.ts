@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { open, readFile, stat } from 'node:fs/promises';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { AuditWriter, verifyAudit } from '../../../src/audit/index.js';
-import type { AuditFile } from '../../../src/audit/index.js';
+import type { AuditFile, OpenAuditFile } from '../../../src/audit/index.js';
 import { isAppError } from '../../../src/errors.js';
 import { errno, FaultyFs, tempDir, type TempDir } from './helpers.js';
 
@@ -63,8 +63,8 @@ describe('AuditWriter under disk faults', () => {
     const fs = new FaultyFs();
     const base = fs.openFile;
     let failTruncate = true;
-    const openFile = async (path: string): Promise<AuditFile> => {
-      const f = await base(path);
+    const openFile: OpenAuditFile = async (path, opts) => {
+      const f = await base(path, opts);
       return { ...f, truncate: (n) => (failTruncate ? Promise.reject(errno('EIO')) : f.truncate(n)) };
     };
     writer = await AuditWriter.open(t.log, { openFile });
