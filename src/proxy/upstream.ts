@@ -1,18 +1,12 @@
-import { Pool } from 'undici';
-import { isAppError } from '../errors.js';
 import type { Socket } from 'node:net';
 import type { SecureContext, TLSSocket } from 'node:tls';
+import { Pool } from 'undici';
+import { isAppError } from '../errors.js';
 import type { ProxySettings } from '../config/settings.js';
 import type { AddressPolicy } from './address-policy.js';
 import type { Authority } from './destination.js';
 import { dial } from './dial.js';
 
-/**
- * Keep-alive pools for the upstream leg, one per (scheme, canonical host, port). Credentials are
- * per request headers, so pooling per destination (not per profile) is safe and keeps the number
- * of upstream handshakes low. Every new connection goes through the address policy and dials the
- * address it checked (undici's `connect` hook), verified against the upstream trust only.
- */
 /** How long a connection opened ahead of the first request (see preconnect) waits to be used. */
 const SPARE_MS = 2_000;
 
@@ -21,6 +15,12 @@ interface Spare {
   readonly timer: NodeJS.Timeout;
 }
 
+/**
+ * Keep-alive pools for the upstream leg, one per (scheme, canonical host, port). Credentials are
+ * per request headers, so pooling per destination (not per profile) is safe and keeps the number
+ * of upstream handshakes low. Every new connection goes through the address policy and dials the
+ * address it checked (undici's `connect` hook), verified against the upstream trust only.
+ */
 export class Upstreams {
   readonly #pools = new Map<string, Pool>();
   readonly #sessions = new Map<string, Buffer>();
