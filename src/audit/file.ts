@@ -1,8 +1,9 @@
 import { close, constants, fdatasync, fstat, ftruncate, open, write } from 'node:fs';
 
 /**
- * The few file operations the writer's append path needs. A real `FileHandle` satisfies it; tests pass
- * a wrapper to count syncs or inject EIO/ENOSPC, since file modes cannot make writes fail for root.
+ * The few file operations the writer's append path needs: `openForAppend` below in the daemon; tests
+ * pass a wrapper around a `FileHandle` (which satisfies it too) to count syncs or inject EIO/ENOSPC,
+ * since file modes cannot make writes fail for root.
  */
 export interface AuditFile {
   write(buffer: Buffer, offset: number, length: number): Promise<{ bytesWritten: number }>;

@@ -33,7 +33,8 @@ function unavailable(message: string, cause: unknown): AppError {
 /**
  * The daemon's only audit writer (SPEC section 6). append() resolves once its line is durable (promise 3:
  * audit before send). Group commit: appends queue while a flush runs; the next flush writes the whole
- * queue with one write() and one fdatasync, so throughput scales with concurrency instead of sync latency.
+ * queue with one durable write (O_DSYNC; write + fdatasync where the platform lacks it), so throughput
+ * scales with concurrency instead of sync latency.
  * seq/prev/hash are assigned at flush time in queue order, so the in-memory head only ever moves to a
  * durable record and a failed batch needs no re-chaining of later ones.
  */
