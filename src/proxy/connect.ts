@@ -78,7 +78,7 @@ async function intercept(
   authority: Authority,
   identity: CachedIdentity,
 ): Promise<void> {
-  ctx.upstreams.preconnect(authority);
+  ctx.upstreams.preconnect(authority, identity.session.profile);
   const leaf = await leafContext(ctx, authority.host);
   socket.write(ESTABLISHED);
   if (head.length > 0) socket.unshift(head);

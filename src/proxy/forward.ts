@@ -32,7 +32,7 @@ export function forwardHttp(
   };
   return new Promise((resolve, reject) => {
     const relay = new ResponseRelay(res, p.requestId, (err) => (err ? reject(err) : resolve()), guard);
-    ctx.upstreams.pool(p.authority, p.secure).dispatch(
+    ctx.upstreams.pool(p.authority, p.secure, p.owner).dispatch(
       {
         origin: p.origin,
         method: p.method,

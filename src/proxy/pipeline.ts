@@ -10,6 +10,7 @@ import { checkRequestHead, upstreamRequestHeaders } from './headers.js';
 import { renderInjection, responseNeedles, strippedForInjection } from './inject-adapter.js';
 import { parseRequest } from './request-target.js';
 import type { SessionInfo } from './types.js';
+import type { PoolOwner } from './upstream.js';
 
 /** A request ready to go upstream: checked, audited, injected. */
 export interface Prepared {
@@ -21,6 +22,8 @@ export interface Prepared {
   readonly method: string;
   /** Origin-form target as sent upstream (query injection applied). */
   readonly pathAndQuery: string;
+  /** Whose upstream pool carries it (upstream.ts). */
+  readonly owner: PoolOwner;
   /** Flat [name, value, ...] list, Host first. */
   readonly headers: string[];
   readonly injected: boolean;
@@ -120,6 +123,7 @@ export async function prepare(
     origin,
     method: req.method ?? 'GET',
     pathAndQuery,
+    owner: { profile: session.profile, connection: cred?.connection },
     headers,
     injected: cred !== undefined,
     needles,

@@ -16,10 +16,21 @@ interface Spare {
 }
 
 /**
- * Keep-alive pools for the upstream leg, one per (scheme, canonical host, port). Credentials are
- * per request headers, so pooling per destination (not per profile) is safe and keeps the number
- * of upstream handshakes low. Every new connection goes through the address policy and dials the
- * address it checked (undici's `connect` hook), verified against the upstream trust only.
+ * Whose requests a pooled upstream connection carries: requests of different profiles, or of different
+ * connections (or none) of one profile, never share a TCP/TLS connection. A mis-framed or desynchronised
+ * upstream answer can then only reach the same owner, and connection-bound state at the upstream
+ * (connection-oriented auth, TLS session tickets) is never shared between accounts.
+ */
+export interface PoolOwner {
+  readonly profile: string;
+  /** The injected connection; undefined for a request that carries no credential. */
+  readonly connection: string | undefined;
+}
+
+/**
+ * Keep-alive pools for the upstream leg, one per (owner, scheme, canonical host, port): see PoolOwner.
+ * Every new connection goes through the address policy and dials the address it checked (undici's
+ * `connect` hook), verified against the upstream trust only; TLS sessions are resumed per pool.
  */
 export class Upstreams {
   readonly #pools = new Map<string, Pool>();
@@ -37,11 +48,11 @@ export class Upstreams {
     this.#maxPools = maxPools;
   }
 
-  pool(a: Authority, secure: boolean): Pool {
-    const key = keyOf(a, secure);
+  pool(a: Authority, secure: boolean, owner: PoolOwner): Pool {
+    const key = `${destinationKey(a, secure, owner.profile)}|${owner.connection ?? ''}`;
     let pool = this.#pools.get(key);
     if (pool) return pool;
-    pool = this.#create(a, secure, key);
+    pool = this.#create(a, secure, key, owner.profile);
     this.#pools.set(key, pool);
     if (this.#pools.size > this.#maxPools) {
       const [oldKey, old] = this.#pools.entries().next().value as [string, Pool];
@@ -52,15 +63,16 @@ export class Upstreams {
   }
 
   /**
-   * At CONNECT to an intercepted host with no open upstream connection yet: start one now, so TCP
-   * and TLS to the upstream overlap the leaf and the client's handshake instead of following them.
-   * Same address policy and verification as any pool connection; unused after SPARE_MS, it is closed.
-   * Nothing is sent on it before a request that went through the whole pipeline.
+   * At CONNECT to an intercepted host, when this profile has no open upstream connection there yet:
+   * start one now, so TCP and TLS to the upstream overlap the leaf and the client's handshake instead
+   * of following them. Same address policy and verification as any pool connection; unused after
+   * SPARE_MS, it is closed. It carries nothing before a request that went through the whole pipeline,
+   * and only a pool of the same profile takes it (the connection is not known before the request).
    */
-  preconnect(a: Authority): void {
-    const key = keyOf(a, true);
-    if (this.#spares.has(key) || (this.#pools.get(key)?.stats.connected ?? 0) > 0) return;
-    const socket = this.#dial(a, true);
+  preconnect(a: Authority, profile: string): void {
+    const key = destinationKey(a, true, profile);
+    if (this.#spares.has(key) || this.#connected(key)) return;
+    const socket = this.#dial(a, true, undefined);
     const timer = setTimeout(() => {
       if (this.#spares.get(key)?.socket !== socket) return;
       this.#spares.delete(key);
@@ -75,6 +87,15 @@ export class Upstreams {
       () => undefined,
     );
     this.#spares.set(key, { socket, timer });
+  }
+
+  /** Whether any pool of this (destination, profile) has an open connection. */
+  #connected(destKey: string): boolean {
+    const prefix = `${destKey}|`;
+    for (const [key, pool] of this.#pools) {
+      if (key.startsWith(prefix) && pool.stats.connected > 0) return true;
+    }
+    return false;
   }
 
   /**
@@ -95,9 +116,9 @@ export class Upstreams {
     return socket && !socket.destroyed ? socket : undefined;
   }
 
-  #dial(a: Authority, secure: boolean): Promise<Socket | TLSSocket> {
+  /** `sessionKey`: the pool whose TLS session to resume and keep (none for a spare). */
+  #dial(a: Authority, secure: boolean, sessionKey: string | undefined): Promise<Socket | TLSSocket> {
     const s = this.#settings;
-    const sessionKey = `${a.host}:${a.port}`;
     return this.#policy
       .resolve(a)
       .then((addr) =>
@@ -108,15 +129,15 @@ export class Upstreams {
                 tls: {
                   servername: a.host,
                   context: this.#trust,
-                  session: this.#sessions.get(sessionKey),
+                  session: sessionKey === undefined ? undefined : this.#sessions.get(sessionKey),
                 },
               }
             : {}),
         }),
       )
       .then((socket) => {
-        if (secure) {
-          // TLS session resumption for the next connection to this origin.
+        if (secure && sessionKey !== undefined) {
+          // TLS session resumption for the pool's next connection.
           socket.on('session', (sess: Buffer) => {
             if (this.#sessions.size > 1000) this.#sessions.clear();
             this.#sessions.set(sessionKey, sess);
@@ -126,7 +147,8 @@ export class Upstreams {
       });
   }
 
-  #create(a: Authority, secure: boolean, key: string): Pool {
+  #create(a: Authority, secure: boolean, key: string, profile: string): Pool {
+    const spareKey = destinationKey(a, secure, profile);
     const s = this.#settings;
     const origin = `${secure ? 'https' : 'http'}://${a.host}:${a.port}`;
     return new Pool(origin, {
@@ -136,8 +158,8 @@ export class Upstreams {
       keepAliveTimeout: 4_000,
       keepAliveMaxTimeout: 60_000,
       connect: (_opts, cb) => {
-        this.#takeSpare(key)
-          .then((spare) => spare ?? this.#dial(a, secure))
+        this.#takeSpare(spareKey)
+          .then((spare) => spare ?? this.#dial(a, secure, key))
           .then((socket) => cb(null, socket))
           .catch((e: Error) => cb(e, null));
       },
@@ -159,6 +181,7 @@ export class Upstreams {
   }
 }
 
-function keyOf(a: Authority, secure: boolean): string {
-  return `${secure ? 's' : 'p'}|${a.host}|${a.port}`;
+/** Names cannot hold "|" (names.ts), hosts are canonical: keys cannot collide. */
+function destinationKey(a: Authority, secure: boolean, profile: string): string {
+  return `${secure ? 's' : 'p'}|${a.host}|${a.port}|${profile}`;
 }

@@ -20,6 +20,8 @@ export interface Received {
   bodyLength: number;
   bodySha256: string;
   readonly websocket: boolean;
+  /** The client-side port of the TCP connection that carried it: equal ports = one connection. */
+  readonly remotePort: number | undefined;
 }
 
 export interface Upstream {
@@ -60,6 +62,7 @@ export async function startUpstream(opts: { cert: ServerCert; order?: string[] }
       bodyLength: 0,
       bodySha256: '',
       websocket: false,
+      remotePort: req.socket.remotePort,
     };
     received.push(rec);
     opts.order?.push(`upstream:${rec.url}`);
@@ -153,6 +156,7 @@ export async function startUpstream(opts: { cert: ServerCert; order?: string[] }
       bodyLength: 0,
       bodySha256: '',
       websocket: true,
+      remotePort: socket.remotePort,
     });
     opts.order?.push(`upstream:${req.url}`);
     wss.handleUpgrade(req, socket, head, (ws) => wss.emit('connection', ws, req));

@@ -101,3 +101,47 @@ describe('the upstream connection is opened at CONNECT', () => {
     }
   });
 });
+
+describe('upstream connections are pooled per (profile, connection, destination)', () => {
+  it('never carries two profiles, or two connections of one profile, on one upstream connection', async () => {
+    const h = await startHarness();
+    try {
+      const alice = h.agent('alice');
+      const bob = h.agent('bob', h.tokens.bob);
+      const get = async (agent: typeof alice, connection?: string): Promise<number> => {
+        const before = h.upstream.received.length;
+        const r = await request(h.url('api', `/who-${before}`), {
+          dispatcher: agent,
+          ...(connection ? { headers: { 'x-authsome-connection': connection } } : {}),
+        });
+        expect(r.statusCode).toBe(200);
+        await r.body.text();
+        const rec = h.upstream.received[before]!;
+        expect(rec.remotePort).toBeTypeOf('number');
+        return rec.remotePort!;
+      };
+      const personal1 = await get(alice);
+      const personal2 = await get(alice);
+      const work1 = await get(alice, 'work');
+      const work2 = await get(alice, 'work');
+      const bob1 = await get(bob);
+      const bob2 = await get(bob);
+      // Keep-alive reuse within one owner...
+      expect(personal2).toBe(personal1);
+      expect(work2).toBe(work1);
+      expect(bob2).toBe(bob1);
+      // ...and three separate upstream connections across owners.
+      expect(new Set([personal1, work1, bob1]).size).toBe(3);
+      // The credentials that went out on each confirm who was who.
+      const auths = h.upstream.received.map(
+        (r) =>
+          r.rawHeaders[
+            r.rawHeaders.findIndex((n, i) => i % 2 === 0 && n.toLowerCase() === 'authorization') + 1
+          ],
+      );
+      expect(new Set(auths).size).toBe(3);
+    } finally {
+      await h.close();
+    }
+  });
+});
