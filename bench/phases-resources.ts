@@ -37,7 +37,11 @@ const mibs = (s: RunStats): number => s.bytes / s.seconds / 1048576;
 export async function bodies(b: Bench, cfg: Cfg): Promise<Bodies> {
   const cols = (path: string): Column[] => [
     { name: 'direct', make: () => client(b, 'https', 'direct', MAIN_HOST, path) },
-    { name: 'authsome', make: () => client(b, 'https', 'authsome', MAIN_HOST, path) },
+    {
+      name: 'authsome',
+      make: () => client(b, 'https', 'authsome', MAIN_HOST, path),
+      proxyPid: b.daemon.pid,
+    },
   ];
   const transfer = async (kind: 'download' | 'upload'): Promise<Transfer> => {
     const r = await alternate(

@@ -7,6 +7,7 @@
  *   --cpu-prof[=https:16]  run the daemon under `node --cpu-prof`, load one scheme and concurrency
  *                          through it, print its hot spots (bench/results/profile-<scheme>-c<N>.txt)
  *   --focus[=https:16]     only direct vs authsome (+ references) at one scheme and concurrency
+ *   --focus=bodies         only the 10 MiB download/upload phase (MiB/s, proxy CPU per MiB, RSS at c=8)
  */
 import { execFileSync } from 'node:child_process';
 import { createInterface } from 'node:readline';
@@ -16,7 +17,7 @@ import { join } from 'node:path';
 import { installCleanup, spawnTracked } from './children.js';
 import { alternate, client, medianRatio } from './clients.js';
 import { REPO } from './daemon.js';
-import { cpuPerRequest, request, runLoad } from './load.js';
+import { cpuPerRequest, request, runLoad, type RunStats } from './load.js';
 import { mitmdumpPath, startMitm, type Mitm } from './mitm.js';
 import { baseColumns, firstRequest, jitWarm, matrix, sanity, sse, type Cfg } from './phases.js';
 import { auditCost, bodies, held, runTrue } from './phases-resources.js';
@@ -39,9 +40,10 @@ const FOCUS = valued('--focus');
 const unknown = argv.filter(
   (a) => !['--quick', '--no-mitm'].includes(a) && !/^--(cpu-prof|focus)(=|$)/.test(a),
 );
-if (unknown.length > 0 || [CPU_PROF, FOCUS].some((v) => v !== undefined && !/^https?:\d+$/.test(v))) {
+const badValue = (v: string | undefined): boolean => v !== undefined && !/^https?:\d+$/.test(v);
+if (unknown.length > 0 || badValue(CPU_PROF) || (FOCUS !== 'bodies' && badValue(FOCUS))) {
   console.error(
-    `bench: bad option in "${argv.join(' ')}"; use --quick, --no-mitm, --cpu-prof[=https:16], --focus[=https:16]`,
+    `bench: bad option in "${argv.join(' ')}"; use --quick, --no-mitm, --cpu-prof[=https:16], --focus[=https:16|bodies]`,
   );
   process.exit(2);
 }
@@ -187,6 +189,40 @@ async function focus(b: Bench, what: string): Promise<void> {
   await b.daemon.stop();
 }
 
+/** `--focus=bodies`: the 10 MiB phase alone, to A/B the body relay (see bodies() for what it runs). */
+async function focusBodies(b: Bench): Promise<void> {
+  await sanity(b);
+  await jitWarm(b, 500);
+  const r = await bodies(b, CFG);
+  const cpuPerMiB = (s: RunStats): string => {
+    const cpu = cpuPerRequest(s)?.['proxy'];
+    return cpu === undefined ? '-' : f0(cpu / 10);
+  };
+  const row = (kind: 'download' | 'upload'): string[] => {
+    const t = r[kind];
+    const c8 = r.rssC8[kind];
+    return [
+      kind,
+      f0(t.directMiBs),
+      f0(t.authsomeMiBs),
+      f3(t.ratio),
+      cpuPerMiB(t.authsome),
+      f2(c8.growthMB),
+      f0(c8.MiBs),
+    ];
+  };
+  console.log(
+    `10 MiB bodies over HTTPS, c=1 alternating direct/authsome (proxy CPU in microseconds per MiB), then c=8 through authsome\n${table(
+      [
+        ['', 'direct MiB/s', 'authsome MiB/s', 'ratio', 'proxy CPU us/MiB', 'RSS growth c=8 MB', 'c=8 MiB/s'],
+        row('download'),
+        row('upload'),
+      ],
+    )}${b.problems.length ? `\nPROBLEMS:\n${b.problems.map((p) => `  - ${p}`).join('\n')}` : ''}`,
+  );
+  await b.daemon.stop();
+}
+
 async function full(b: Bench): Promise<void> {
   const t0 = performance.now();
   const loadavgAtStart = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
@@ -262,6 +298,7 @@ try {
     daemonNodeArgs: CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir', PROFILES, '--cpu-prof-interval', '250'] : [],
   });
   if (CPU_PROF) await cpuProfile(bench, CPU_PROF);
+  else if (FOCUS === 'bodies') await focusBodies(bench);
   else if (FOCUS) await focus(bench, FOCUS);
   else await full(bench);
 } catch (e) {

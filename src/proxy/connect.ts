@@ -1,12 +1,13 @@
 import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
-import { TLSSocket, createSecureContext, type SecureContext } from 'node:tls';
+import { TLSSocket, createSecureContext, type SecureContext, type TLSSocketOptions } from 'node:tls';
 import { AppError, isAppError } from '../errors.js';
 import { track, type ProxyContext } from './context.js';
 import { parseAuthority, type Authority } from './destination.js';
 import { dial } from './dial.js';
 import { splice } from './forward.js';
 import { checkRequestHead } from './headers.js';
+import { STREAM_HWM } from './limits.js';
 import type { CachedIdentity } from './identify.js';
 import { auditDeny, newTrace } from './pipeline.js';
 import { writeRawError } from './respond.js';
@@ -83,8 +84,10 @@ async function intercept(
   socket.write(ESTABLISHED);
   if (head.length > 0) socket.unshift(head);
   socket.setTimeout(0);
-  const tlsSocket = new TLSSocket(socket, {
+  const options: TLSSocketOptions & { highWaterMark: number } = {
     isServer: true,
+    // Node passes it to the stream (both directions); @types/node does not list it here.
+    highWaterMark: STREAM_HWM,
     // A shared context without a certificate: without one, Node builds a fresh default context per
     // tunnel (~0.6 ms). It also keeps a ClientHello without SNI failing, as the SPEC requires.
     secureContext: noCertificate(),
@@ -94,7 +97,8 @@ async function intercept(
       if (name === authority.host) cb(null, leaf);
       else cb(new Error('SNI does not name the CONNECT destination'), undefined);
     },
-  });
+  };
+  const tlsSocket = new TLSSocket(socket, options);
   ctx.tunnels.set(tlsSocket, { authority, identity });
   ctx.stats.intercepted++;
   tlsSocket.once('close', () => {

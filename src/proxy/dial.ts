@@ -1,4 +1,5 @@
 import { connect as netConnect, type Socket } from 'node:net';
+import { STREAM_HWM } from './limits.js';
 import {
   connect as tlsConnect,
   createSecureContext,
@@ -44,6 +45,7 @@ export function dial(addr: DialAddress, opts: DialOptions): Promise<Socket | TLS
       noDelay: true,
       keepAlive: true,
       keepAliveInitialDelay: 60_000,
+      highWaterMark: STREAM_HWM,
     };
     const socket: Socket | TLSSocket = opts.tls
       ? tlsConnect({

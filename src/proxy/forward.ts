@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
-import type { Duplex } from 'node:stream';
+import type { Duplex, Readable } from 'node:stream';
 import { AppError } from '../errors.js';
 import { track, type ProxyContext } from './context.js';
 import { dial } from './dial.js';
@@ -12,6 +12,16 @@ function hasBody(req: IncomingMessage): boolean {
   const cl = req.headers['content-length'];
   if (cl !== undefined) return cl !== '0';
   return req.headers['transfer-encoding'] !== undefined;
+}
+
+/**
+ * The request body as undici reads it: each step takes everything the client socket has delivered
+ * so far (read() joins the buffered chunks), so a large upload goes upstream in writes of up to
+ * STREAM_HWM instead of one write per 16 KiB TLS record. While undici waits for the upstream to
+ * drain, the client keeps sending until STREAM_HWM is buffered here.
+ */
+async function* bodyOf(req: IncomingMessage): AsyncGenerator<Buffer> {
+  for await (const chunk of req) yield chunk as Buffer;
 }
 
 /**
@@ -38,7 +48,8 @@ export function forwardHttp(
         method: p.method,
         path: p.pathAndQuery,
         headers: p.headers,
-        body: hasBody(req) ? req : null,
+        // undici accepts an async iterable body (core/request.js); its dispatch types omit it.
+        body: hasBody(req) ? (bodyOf(req) as unknown as Readable) : null,
       },
       relay,
     );

@@ -65,3 +65,11 @@ export class ConnectionLimiter {
     return this.#byProfile.get(profile) ?? 0;
   }
 }
+
+/**
+ * Stream buffer mark (both directions) of the proxy's TLS and upstream sockets: the default 16 KiB is
+ * one TLS record, so a body relayed through the proxy would stop and restart the sending side after
+ * nearly every record (undici pauses a request body whenever the upstream socket is past its mark).
+ * Bytes are buffered only while a body flows; idle connections hold nothing.
+ */
+export const STREAM_HWM = 64 * 1024;

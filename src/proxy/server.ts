@@ -7,7 +7,7 @@ import type { ProxyContext } from './context.js';
 import { upstreamTrust } from './dial.js';
 import { onClientError, onRequest, onUpgrade } from './handlers.js';
 import { Identifier } from './identify.js';
-import { ConnectionLimiter, limitsOf } from './limits.js';
+import { ConnectionLimiter, limitsOf, STREAM_HWM } from './limits.js';
 import type { ProxyDeps, ProxyHandle, ProxyStats } from './types.js';
 import { Upstreams } from './upstream.js';
 
@@ -27,6 +27,8 @@ function serverOptions(s: ProxySettings): ServerOptions {
     noDelay: true,
     // Duplicates stay visible in rawHeaders; security decisions read those (headers.ts).
     joinDuplicateHeaders: false,
+    // Request bodies and responses buffer up to this much before pausing the other side (limits.ts).
+    highWaterMark: STREAM_HWM,
   };
 }
 

@@ -86,6 +86,40 @@ describe('bodies stream both ways', () => {
     expect(rawValues(last().rawHeaders, 'content-length')).toEqual([String(MiB)]);
   });
 
+  it.each([
+    [
+      'chunked',
+      'Transfer-Encoding: chunked',
+      (b: Buffer) => Buffer.concat([Buffer.from(`${b.length.toString(16)}\r\n`), b, Buffer.from('\r\n')]),
+    ],
+    ['Content-Length', `Content-Length: ${4 * MiB}`, (b: Buffer) => b],
+  ])(
+    'a client that dies mid-upload (%s) never gives the upstream a complete-looking request',
+    async (_kind, framing, frame) => {
+      const { socket, status } = await rawConnect(h.proxyPort, `${HOSTS.api}:${h.upstream.httpsPort}`, [
+        `Proxy-Authorization: ${h.basic('alice', h.tokens.alice)}`,
+      ]);
+      expect(status).toBe(200);
+      const tls = await tlsOver(socket, { servername: HOSTS.api, ca: h.localCa.certPem });
+      const before = h.upstream.received.length;
+      tls.write(`POST /upload HTTP/1.1\r\nHost: ${HOSTS.api}:${h.upstream.httpsPort}\r\n${framing}\r\n\r\n`);
+      tls.write(frame(randomBytes(256 * 1024)));
+      const deadline = Date.now() + 5_000;
+      while (h.upstream.received.length === before && Date.now() < deadline)
+        await new Promise((r) => setTimeout(r, 20));
+      const rec = h.upstream.received[before]!;
+      expect(rec.url).toBe('/upload');
+      while (rec.bodyLength === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      expect(rec.bodyLength).toBeGreaterThan(0);
+      tls.destroy();
+      socket.destroy();
+      await new Promise((r) => setTimeout(r, 500));
+      // The upstream saw part of a body and then a reset: its request never ended.
+      expect(rec.bodySha256).toBe('');
+      expect(rec.bodyLength).toBeLessThan(4 * MiB);
+    },
+  );
+
   it('server-sent events arrive as they are sent', async () => {
     const start = Date.now();
     const r = await request(h.url('api', '/sse?n=3&interval=200'), { dispatcher: h.agent() });
