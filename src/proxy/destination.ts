@@ -63,6 +63,23 @@ export function parsePort(raw: string): number {
  * the port is required (CONNECT, RFC 9110 9.3.6).
  */
 export function parseAuthority(raw: string, defaultPort?: number): Authority {
+  const key = `${defaultPort ?? ''}|${raw}`;
+  const known = parsed.get(key);
+  if (known) return known;
+  const a = Object.freeze(parseAuthorityUncached(raw, defaultPort));
+  if (parsed.size >= PARSED_MAX) parsed.clear();
+  parsed.set(key, a);
+  return a;
+}
+
+/**
+ * Accepted authorities by their raw spelling: keep-alive clients send the same few on every
+ * request, and the answer is a pure function of the bytes. Refusals are not kept (they throw again).
+ */
+const parsed = new Map<string, Authority>();
+const PARSED_MAX = 4096;
+
+function parseAuthorityUncached(raw: string, defaultPort: number | undefined): Authority {
   if (raw.includes('@')) throw bad('userinfo is not allowed in the authority');
   if (raw.includes('%')) throw bad('percent-encoding is not allowed in the authority');
   if (raw.includes('\\')) throw bad('backslashes are not allowed in the authority');
@@ -126,6 +143,8 @@ export function parseOriginTarget(raw: string): Target {
     throw bad('request target contains characters that are not allowed');
   const q = raw.indexOf('?');
   const path = q < 0 ? raw : raw.slice(0, q);
+  // A dot segment needs a '.' or a '%' (%2e): most API paths have neither.
+  if (!path.includes('.') && !path.includes('%')) return { pathAndQuery: raw, path };
   for (const seg of path.split('/')) {
     const s = seg.replace(/%2e/gi, '.');
     if (s === '.' || s === '..') throw bad('dot segments are not allowed in the path');

@@ -8,10 +8,15 @@ import { auditEcho, type Prepared } from './pipeline.js';
 import { ResponseRelay, type EchoGuard } from './relay.js';
 import { SecretScanner } from './secret-scan.js';
 
+/** From the raw list (checkRequestHead already allowed at most one of either, never both). */
 function hasBody(req: IncomingMessage): boolean {
-  const cl = req.headers['content-length'];
-  if (cl !== undefined) return cl !== '0';
-  return req.headers['transfer-encoding'] !== undefined;
+  const raw = req.rawHeaders;
+  for (let i = 0; i < raw.length; i += 2) {
+    const n = raw[i]!;
+    if (n.length === 14 && n.toLowerCase() === 'content-length') return raw[i + 1]!.trim() !== '0';
+    if (n.length === 17 && n.toLowerCase() === 'transfer-encoding') return true;
+  }
+  return false;
 }
 
 /**

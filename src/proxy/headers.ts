@@ -93,14 +93,27 @@ export function checkRequestHead(raw: readonly string[], maxCount: number): void
     );
 }
 
-/** Names listed in Connection (RFC 9110 7.6.1), lower-case. */
-function connectionTokens(raw: readonly string[]): Set<string> | undefined {
-  let out: Set<string> | undefined;
-  for (const v of rawValues(raw, 'connection')) {
-    for (const t of v.split(',')) {
-      const tok = t.trim().toLowerCase();
-      if (tok) (out ??= new Set()).add(tok);
-    }
+/**
+ * Adds the names one Connection value lists (RFC 9110 7.6.1), lower-case, to `into`. Names that are
+ * hop-by-hop anyway (keep-alive, close...) are left out, so the usual value adds nothing.
+ */
+function addConnectionTokens(
+  into: Set<string> | undefined,
+  value: string,
+  hop: ReadonlySet<string>,
+): Set<string> | undefined {
+  for (const t of value.split(',')) {
+    const tok = t.trim().toLowerCase();
+    if (tok && tok !== 'close' && !hop.has(tok)) (into ??= new Set()).add(tok);
+  }
+  return into;
+}
+
+/** Drops the [name, value] pairs whose name Connection listed (rare: most clients list none). */
+function withoutListed(flat: string[], listed: ReadonlySet<string>): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < flat.length; i += 2) {
+    if (!listed.has(flat[i]!.toLowerCase())) out.push(flat[i]!, flat[i + 1]!);
   }
   return out;
 }
@@ -115,18 +128,21 @@ export interface StripOptions {
  * Proxy-* and X-Authsome-*, and without any caller copy of an injected header. Returns a flat list.
  */
 export function upstreamRequestHeaders(raw: readonly string[], opts: StripOptions = {}): string[] {
-  const listed = connectionTokens(raw);
   const injected = opts.injected;
   const out: string[] = [];
+  let listed: Set<string> | undefined;
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]!;
     const lower = name.toLowerCase();
-    if (HOP_BY_HOP.has(lower)) continue;
+    if (HOP_BY_HOP.has(lower)) {
+      if (lower === 'connection') listed = addConnectionTokens(listed, raw[i + 1]!, HOP_BY_HOP);
+      continue;
+    }
     if (lower.startsWith('proxy-') || lower.startsWith('x-authsome-')) continue;
-    if (listed?.has(lower) || injected?.has(lower)) continue;
+    if (injected?.has(lower)) continue;
     out.push(name, raw[i + 1]!);
   }
-  return out;
+  return listed ? withoutListed(out, listed) : out;
 }
 
 const RESPONSE_HOP = new Set([
@@ -141,13 +157,17 @@ const RESPONSE_HOP = new Set([
 
 /** Response headers for the client: without hop-by-hop fields; Node frames the body itself. */
 export function clientResponseHeaders(raw: readonly string[]): string[] {
-  const listed = connectionTokens(raw);
   const out: string[] = [];
+  let listed: Set<string> | undefined;
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]!;
     const lower = name.toLowerCase();
-    if (RESPONSE_HOP.has(lower) || lower.startsWith('proxy-') || listed?.has(lower)) continue;
+    if (RESPONSE_HOP.has(lower)) {
+      if (lower === 'connection') listed = addConnectionTokens(listed, raw[i + 1]!, RESPONSE_HOP);
+      continue;
+    }
+    if (lower.startsWith('proxy-')) continue;
     out.push(name, raw[i + 1]!);
   }
-  return out;
+  return listed ? withoutListed(out, listed) : out;
 }

@@ -58,6 +58,23 @@ describe('parseAuthority', () => {
     );
   });
 
+  it('answers a repeated spelling from memory with the same frozen result, and refuses a bad one every time', () => {
+    const a = parseAuthority('Memo.Example.com', 80);
+    expect(parseAuthority('Memo.Example.com', 80)).toBe(a);
+    expect(Object.isFrozen(a)).toBe(true);
+    // The default port is part of the key: the same bytes with another default are another answer.
+    expect(parseAuthority('Memo.Example.com', 443)).toEqual({
+      host: 'memo.example.com',
+      port: 443,
+      kind: 'name',
+    });
+    for (let i = 0; i < 2; i++) {
+      expect(() => parseAuthority('user@memo.example.com', 80)).toThrow(
+        expect.objectContaining({ code: 'ERR_PROXY_BAD_REQUEST' }),
+      );
+    }
+  });
+
   it('requires a port when there is no default (CONNECT)', () => {
     expect(() => parseAuthority('api.example.com')).toThrow();
     expect(parseAuthority('api.example.com:8443').port).toBe(8443);

@@ -59,6 +59,21 @@ describe('upstreamRequestHeaders', () => {
     ]);
   });
 
+  it('strips a Connection-listed name wherever it stands, across several Connection fields', () => {
+    const listedFirst = [
+      'X-Before',
+      '1',
+      'Connection',
+      'x-before',
+      'Connection',
+      'Close, X-After ',
+      'x-after',
+      '2',
+    ];
+    expect(upstreamRequestHeaders([...listedFirst, 'Accept', 'a'])).toEqual(['Accept', 'a']);
+    expect(clientResponseHeaders([...listedFirst, 'Content-Length', '3'])).toEqual(['Content-Length', '3']);
+  });
+
   it('strips every caller copy of an injected header, whatever its case', () => {
     const out = upstreamRequestHeaders(raw, { injected: new Set(['authorization', 'content-type']) });
     expect(out).toEqual(['Accept', 'application/json']);
