@@ -7,8 +7,8 @@ import { parseAuthority, type Authority } from './destination.js';
 import { dial } from './dial.js';
 import { splice } from './forward.js';
 import { checkRequestHead } from './headers.js';
-import { STREAM_HWM } from './limits.js';
 import type { CachedIdentity } from './identify.js';
+import { STREAM_HWM } from './limits.js';
 import { auditDeny, newTrace } from './pipeline.js';
 import { writeRawError } from './respond.js';
 

@@ -1,5 +1,4 @@
 import { connect as netConnect, type Socket } from 'node:net';
-import { STREAM_HWM } from './limits.js';
 import {
   connect as tlsConnect,
   createSecureContext,
@@ -9,6 +8,7 @@ import {
 } from 'node:tls';
 import { AppError } from '../errors.js';
 import type { DialAddress } from './address-policy.js';
+import { STREAM_HWM } from './limits.js';
 
 /**
  * Upstream trust: the system roots plus the operator's extra CA, never the local CA. Built once —
