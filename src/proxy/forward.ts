@@ -8,17 +8,6 @@ import { auditEcho, type Prepared } from './pipeline.js';
 import { ResponseRelay, type EchoGuard } from './relay.js';
 import { SecretScanner } from './secret-scan.js';
 
-/** From the raw list (checkRequestHead already allowed at most one of either, never both). */
-function hasBody(req: IncomingMessage): boolean {
-  const raw = req.rawHeaders;
-  for (let i = 0; i < raw.length; i += 2) {
-    const n = raw[i]!;
-    if (n.length === 14 && n.toLowerCase() === 'content-length') return raw[i + 1]!.trim() !== '0';
-    if (n.length === 17 && n.toLowerCase() === 'transfer-encoding') return true;
-  }
-  return false;
-}
-
 /**
  * The request body as undici reads it: each step takes everything the client socket has delivered
  * so far (read() joins the buffered chunks), so a large upload goes upstream in writes of up to
@@ -54,7 +43,7 @@ export function forwardHttp(
         path: p.pathAndQuery,
         headers: p.headers,
         // undici accepts an async iterable body (core/request.js); its dispatch types omit it.
-        body: hasBody(req) ? (bodyOf(req) as unknown as Readable) : null,
+        body: p.hasBody ? (bodyOf(req) as unknown as Readable) : null,
       },
       relay,
     );

@@ -48,10 +48,12 @@ export function checkHeaderCount(raw: readonly string[], max: number): void {
  * conflicting Content-Length; this does not rely on its leniency settings): the header count, and
  * at most one Content-Length / Transfer-Encoding / Host / Proxy-Authorization /
  * X-Authsome-Connection, with Transfer-Encoding exactly "chunked" and never beside Content-Length.
+ * Returns whether the head announces a body (chunked, or a Content-Length other than 0).
  */
-export function checkRequestHead(raw: readonly string[], maxCount: number): void {
+export function checkRequestHead(raw: readonly string[], maxCount: number): boolean {
   checkHeaderCount(raw, maxCount);
   let cl = 0;
+  let body = false;
   let te = 0;
   let host = 0;
   let pa = 0;
@@ -64,11 +66,15 @@ export function checkRequestHead(raw: readonly string[], maxCount: number): void
         if (n.toLowerCase() === 'host') host++;
         break;
       case 14:
-        if (n.toLowerCase() === 'content-length') cl++;
+        if (n.toLowerCase() === 'content-length') {
+          cl++;
+          body = raw[i + 1]!.trim() !== '0';
+        }
         break;
       case 17:
         if (n.toLowerCase() === 'transfer-encoding') {
           te++;
+          body = true;
           if (raw[i + 1]!.trim().toLowerCase() !== 'chunked')
             throw new AppError('ERR_PROXY_BAD_REQUEST', 'Transfer-Encoding must be exactly "chunked"');
         }
@@ -91,6 +97,7 @@ export function checkRequestHead(raw: readonly string[], maxCount: number): void
       'ERR_PROXY_BAD_REQUEST',
       'Host, Proxy-Authorization and X-Authsome-Connection may each appear once',
     );
+  return body;
 }
 
 /**

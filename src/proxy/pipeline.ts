@@ -27,6 +27,8 @@ export interface Prepared {
   /** Flat [name, value, ...] list, Host first. */
   readonly headers: string[];
   readonly injected: boolean;
+  /** The head announces a body (checkRequestHead). */
+  readonly hasBody: boolean;
   /** Injected requests only: what the response must not carry back (secret-scan.ts). */
   readonly needles: readonly Buffer[] | undefined;
   /** For the proxy.secret_echo record. */
@@ -75,7 +77,7 @@ export async function prepare(
   tunnel: Tunnel | undefined,
   t: Trace,
 ): Promise<Prepared> {
-  checkRequestHead(req.rawHeaders, ctx.settings.maxHeaderCount);
+  const hasBody = checkRequestHead(req.rawHeaders, ctx.settings.maxHeaderCount);
   const { authority, target, secure, host } = parseRequest(req, tunnel);
   t.host = authority.host;
   t.path = target.path;
@@ -126,6 +128,7 @@ export async function prepare(
     owner: { profile: session.profile, connection: cred?.connection },
     headers,
     injected: cred !== undefined,
+    hasBody,
     needles,
     trace: t,
   };

@@ -129,6 +129,12 @@ describe('checkRequestHead', () => {
     expect(() => checkRequestHead(ok, 100)).not.toThrow();
     expect(() => checkRequestHead(['Transfer-Encoding', 'Chunked'], 100)).not.toThrow();
   });
+  it('says whether the head announces a body', () => {
+    expect(checkRequestHead(ok, 100)).toBe(true);
+    expect(checkRequestHead(['Transfer-Encoding', 'Chunked'], 100)).toBe(true);
+    expect(checkRequestHead(['Host', 'a.example', 'content-length', '0'], 100)).toBe(false);
+    expect(checkRequestHead(['Host', 'a.example'], 100)).toBe(false);
+  });
   it.each([
     [['Content-Length', '3', 'content-length', '3']],
     [['Content-Length', '3', 'Transfer-Encoding', 'chunked']],
