@@ -146,7 +146,7 @@ export function planInjection(def: ProviderDef, fields: CredentialFields): Injec
 }
 
 /** Replaces caller copies of the injected parameters (compared case-insensitively after decoding). */
-export function withQuery(target: string, params: ReadonlyArray<[string, string]>): string {
+function withQuery(target: string, params: ReadonlyArray<[string, string]>): string {
   if (target.includes('#'))
     throw new AppError('ERR_PROXY_BAD_REQUEST', 'the request target contains a fragment');
   const q = target.indexOf('?');
@@ -176,7 +176,15 @@ export function applyInjection(
   headers: ReadonlyArray<readonly [string, string]>,
   target: string,
 ): { headers: Array<[string, string]>; target: string } {
-  const plan = planInjection(def, fields);
+  return applyPlan(planInjection(def, fields), headers, target);
+}
+
+/** applyInjection with the plan already made (the proxy keeps plans per cached credential). */
+export function applyPlan(
+  plan: InjectionPlan,
+  headers: ReadonlyArray<readonly [string, string]>,
+  target: string,
+): { headers: Array<[string, string]>; target: string } {
   const strip = new Set(plan.removeHeaderNames);
   const out = headers.filter(([n]) => !strip.has(n.toLowerCase())).map(([n, v]): [string, string] => [n, v]);
   out.push(...plan.setHeaders);

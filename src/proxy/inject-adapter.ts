@@ -1,7 +1,7 @@
 import {
+  applyPlan,
   injectedHeaderNames as providerHeaderNames,
   planInjection,
-  withQuery,
   type InjectionPlan,
 } from '../providers/inject.js';
 import { parseTemplate } from '../providers/template.js';
@@ -113,9 +113,6 @@ export function responseNeedles(def: ProviderDef, fields: CredentialFields): rea
 }
 
 export function renderInjection(def: ProviderDef, fields: CredentialFields, pathAndQuery: string): Injection {
-  const { plan } = planFor(def, fields);
-  return {
-    headers: plan.setHeaders,
-    pathAndQuery: plan.query.length > 0 ? withQuery(pathAndQuery, plan.query) : pathAndQuery,
-  };
+  const r = applyPlan(planFor(def, fields).plan, [], pathAndQuery);
+  return { headers: r.headers, pathAndQuery: r.target };
 }
