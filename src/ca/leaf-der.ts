@@ -131,9 +131,3 @@ export function tbsOf(certDer: Buffer): Buffer {
   const tbs = element(certDer, element(certDer, 0).content);
   return certDer.subarray(tbs.start, tbs.end);
 }
-
-/** PEM armour, 64 columns (RFC 7468). */
-export function certificatePem(der: Buffer): string {
-  const b64 = der.toString('base64').replace(/.{64}/g, '$&\n').replace(/\n$/, '');
-  return `-----BEGIN CERTIFICATE-----\n${b64}\n-----END CERTIFICATE-----\n`;
-}

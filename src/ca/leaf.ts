@@ -1,7 +1,7 @@
 import { createSecureContext, type SecureContext } from 'node:tls';
 import { KeyObject, sign, type webcrypto } from 'node:crypto';
-import { certificate, certificatePem, leafTbs, subjectOf, type LeafTemplate } from './leaf-der.js';
-import { EC_KEY, isDnsName, pkcs8Pem, randomSerial, subtle, x509 } from './x509.js';
+import { certificate, leafTbs, subjectOf, type LeafTemplate } from './leaf-der.js';
+import { EC_KEY, isDnsName, pemOf, pkcs8Pem, randomSerial, subtle, x509 } from './x509.js';
 import type { LocalCa } from './types.js';
 
 const HOUR_MS = 3600_000;
@@ -62,7 +62,7 @@ export class LeafMinter {
       notAfterMs: notAfter,
     });
     const signature = sign('sha256', tbs, { key: this.#signingKey, dsaEncoding: 'der' });
-    const certPem = certificatePem(certificate(tbs, signature));
+    const certPem = pemOf('CERTIFICATE', certificate(tbs, signature));
     const context = createSecureContext({
       key: this.#keyPem,
       cert: certPem + this.#chainPem,

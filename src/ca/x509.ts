@@ -21,8 +21,13 @@ export function randomSerial(): string {
 }
 
 export function pkcs8Pem(der: ArrayBuffer): string {
-  const b64 = Buffer.from(der).toString('base64').replace(/.{64}/g, '$&\n');
-  return `-----BEGIN PRIVATE KEY-----\n${b64.replace(/\n$/, '')}\n-----END PRIVATE KEY-----\n`;
+  return pemOf('PRIVATE KEY', Buffer.from(der));
+}
+
+/** PEM armour, 64 columns (RFC 7468): the inverse of pemBody. */
+export function pemOf(label: string, der: Buffer): string {
+  const b64 = der.toString('base64').replace(/.{64}/g, '$&\n').replace(/\n$/, '');
+  return `-----BEGIN ${label}-----\n${b64}\n-----END ${label}-----\n`;
 }
 
 export function pemBody(pem: string, label: string): Buffer {
