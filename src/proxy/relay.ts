@@ -3,6 +3,7 @@ import type { Dispatcher } from 'undici';
 import { AppError } from '../errors.js';
 import { decoderFor, type Decoder } from './decode.js';
 import { clientResponseHeaders } from './headers.js';
+import { STREAM_HWM } from './limits.js';
 import { SecretScanner } from './secret-scan.js';
 
 type Controller = Dispatcher.DispatchController & { rawHeaders?: Buffer[] | null | undefined };
@@ -25,8 +26,11 @@ function flatHeaders(
   return out;
 }
 
-/** Bytes that may queue for a slow client before the upstream is paused (per response). */
-export const PAUSE_ABOVE = 64 * 1024;
+/**
+ * Bytes that may queue for a slow client before the upstream is paused (per response): the proxy's
+ * stream mark, the same slack its sockets and servers use (limits.ts).
+ */
+export const PAUSE_ABOVE = STREAM_HWM;
 
 /** For responses of injected requests: what to look for, and whom to tell (once) when it is found. */
 export interface EchoGuard {
