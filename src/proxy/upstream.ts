@@ -10,6 +10,12 @@ import { dial } from './dial.js';
 /** How long a connection opened ahead of the first request (see preconnect) waits to be used. */
 const SPARE_MS = 2_000;
 
+interface PoolEntry {
+  readonly pool: Pool;
+  /** Use stamp: at the cap, the least recently used pool is the one closed. */
+  used: number;
+}
+
 interface Spare {
   readonly socket: Promise<Socket | TLSSocket>;
   readonly timer: NodeJS.Timeout;
@@ -33,7 +39,8 @@ export interface PoolOwner {
  * `connect` hook), verified against the upstream trust only; TLS sessions are resumed per pool.
  */
 export class Upstreams {
-  readonly #pools = new Map<string, Pool>();
+  readonly #pools = new Map<string, PoolEntry>();
+  #uses = 0;
   readonly #sessions = new Map<string, Buffer>();
   readonly #spares = new Map<string, Spare>();
   readonly #settings: ProxySettings;
@@ -50,16 +57,27 @@ export class Upstreams {
 
   pool(a: Authority, secure: boolean, owner: PoolOwner): Pool {
     const key = `${destinationKey(a, secure, owner.profile)}|${owner.connection ?? ''}`;
-    let pool = this.#pools.get(key);
-    if (pool) return pool;
-    pool = this.#create(a, secure, key, owner.profile);
-    this.#pools.set(key, pool);
-    if (this.#pools.size > this.#maxPools) {
-      const [oldKey, old] = this.#pools.entries().next().value as [string, Pool];
-      this.#pools.delete(oldKey);
-      void old.close().catch(() => undefined);
+    const known = this.#pools.get(key);
+    if (known) {
+      known.used = ++this.#uses;
+      return known.pool;
     }
+    if (this.#pools.size >= this.#maxPools) this.#evict();
+    const pool = this.#create(a, secure, key, owner.profile);
+    this.#pools.set(key, { pool, used: ++this.#uses });
     return pool;
+  }
+
+  /**
+   * At the cap: closes the least recently used pool (its in-flight requests finish; its owner's next
+   * request opens a new one). A scan, but only when a new pool is needed past the cap.
+   */
+  #evict(): void {
+    let oldest: [string, PoolEntry] | undefined;
+    for (const e of this.#pools) if (!oldest || e[1].used < oldest[1].used) oldest = e;
+    if (!oldest) return;
+    this.#pools.delete(oldest[0]);
+    void oldest[1].pool.close().catch(() => undefined);
   }
 
   /**
@@ -92,7 +110,7 @@ export class Upstreams {
   /** Whether any pool of this (destination, profile) has an open connection. */
   #connected(destKey: string): boolean {
     const prefix = `${destKey}|`;
-    for (const [key, pool] of this.#pools) {
+    for (const [key, { pool }] of this.#pools) {
       if (key.startsWith(prefix) && pool.stats.connected > 0) return true;
     }
     return false;
@@ -175,7 +193,7 @@ export class Upstreams {
         () => undefined,
       );
     }
-    const pools = [...this.#pools.values()];
+    const pools = [...this.#pools.values()].map((e) => e.pool);
     this.#pools.clear();
     await Promise.all(pools.map((p) => p.destroy().catch(() => undefined)));
   }
