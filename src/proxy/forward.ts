@@ -1,12 +1,13 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
-import type { Duplex, Readable } from 'node:stream';
+import type { Duplex, Readable, Transform } from 'node:stream';
 import { AppError } from '../errors.js';
 import { track, type ProxyContext } from './context.js';
 import { dial } from './dial.js';
 import { auditEcho, type Prepared } from './pipeline.js';
 import { ResponseRelay, type EchoGuard } from './relay.js';
 import { SecretScanner } from './secret-scan.js';
+import { frameScanner } from './ws-scan.js';
 
 /**
  * The request body as undici reads it: each step takes everything the client socket has delivered
@@ -67,32 +68,45 @@ export async function forwardUpgrade(
   });
   track(ctx, upstream);
   let text = `${p.method} ${p.pathAndQuery} HTTP/1.1\r\n`;
-  for (let i = 0; i < p.headers.length; i += 2) text += `${p.headers[i]}: ${p.headers[i + 1]}\r\n`;
+  for (let i = 0; i < p.headers.length; i += 2) {
+    // An injected upgrade offers no extension: permessage-deflate would hide an echo in its frames.
+    if (p.needles && p.headers[i]!.toLowerCase() === 'sec-websocket-extensions') continue;
+    text += `${p.headers[i]}: ${p.headers[i + 1]}\r\n`;
+  }
   text += 'connection: Upgrade\r\nupgrade: websocket\r\n\r\n';
   upstream.write(text);
   if (head.length > 0) upstream.write(head);
-  if (p.needles) {
-    // The handshake answer of an injected upgrade is checked like any response head (frames after
-    // it are not: see docs/security.md, known limits).
-    let answer: Buffer;
-    try {
-      answer = await readHead(upstream, ctx.settings.upstreamHeadersTimeoutMs);
-    } catch (e) {
-      upstream.destroy();
-      throw e;
-    }
-    const end = answer.indexOf('\r\n\r\n');
-    if (new SecretScanner(p.needles).inText(answer.subarray(0, end).toString('latin1'))) {
-      upstream.destroy();
-      auditEcho(ctx, p.trace, 'header', 502);
-      throw new AppError(
-        'ERR_UPSTREAM_SECRET_ECHO',
-        'the upstream answered with the injected credential in a header',
-      );
-    }
-    client.write(answer);
+  if (!p.needles) return splice(client, upstream, ctx.settings.idleTimeoutMs);
+  // Injected: the handshake answer is checked like any response head, and the frames that follow
+  // are scanned as they pass (masked in place, so frame lengths stay valid).
+  let answer: Buffer;
+  try {
+    answer = await readHead(upstream, ctx.settings.upstreamHeadersTimeoutMs);
+  } catch (e) {
+    upstream.destroy();
+    throw e;
   }
-  splice(client, upstream, ctx.settings.idleTimeoutMs);
+  const end = answer.indexOf('\r\n\r\n') + 4;
+  const headText = answer.subarray(0, end).toString('latin1');
+  if (new SecretScanner(p.needles).inText(headText)) {
+    upstream.destroy();
+    auditEcho(ctx, p.trace, 'header', 502);
+    throw new AppError(
+      'ERR_UPSTREAM_SECRET_ECHO',
+      'the upstream answered with the injected credential in a header',
+    );
+  }
+  if (/^sec-websocket-extensions:/im.test(headText)) {
+    upstream.destroy();
+    throw new AppError(
+      'ERR_UPSTREAM_FAILED',
+      'the upstream negotiated a WebSocket extension the proxy did not offer and cannot inspect',
+    );
+  }
+  client.write(answer.subarray(0, end));
+  const scan = frameScanner(p.needles, () => auditEcho(ctx, p.trace, 'frame', 101));
+  if (answer.length > end) scan.write(answer.subarray(end));
+  splice(client, upstream, ctx.settings.idleTimeoutMs, scan);
 }
 
 const MAX_HEAD = 64 * 1024;
@@ -125,8 +139,11 @@ function readHead(socket: Socket, timeoutMs: number): Promise<Buffer> {
   });
 }
 
-/** Pipes two sockets into each other; an error, close or idle timeout on either ends both. */
-export function splice(a: Duplex, b: Socket, idleMs: number): void {
+/**
+ * Pipes two sockets into each other; an error, close or idle timeout on either ends both. With `scan`,
+ * what comes from the upstream goes through it on its way to the client.
+ */
+export function splice(a: Duplex, b: Socket, idleMs: number, scan?: Transform): void {
   const end = (): void => {
     a.destroy();
     b.destroy();
@@ -138,5 +155,6 @@ export function splice(a: Duplex, b: Socket, idleMs: number): void {
     if ('setTimeout' in a && typeof a.setTimeout === 'function') (a as Socket).setTimeout(idleMs, end);
   }
   a.pipe(b);
-  b.pipe(a);
+  if (scan) b.pipe(scan.on('error', end)).pipe(a);
+  else b.pipe(a);
 }

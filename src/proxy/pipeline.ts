@@ -178,7 +178,12 @@ function auditBestEffort(ctx: ProxyContext, rec: AuditInput): void {
 }
 
 /** An upstream echoed the injected secret (blocked or redacted); best effort, like a denial. */
-export function auditEcho(ctx: ProxyContext, t: Trace, where: 'header' | 'body', status: number): void {
+export function auditEcho(
+  ctx: ProxyContext,
+  t: Trace,
+  where: 'header' | 'body' | 'frame',
+  status: number,
+): void {
   auditBestEffort(
     ctx,
     traceRecord(t, {

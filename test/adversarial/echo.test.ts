@@ -133,16 +133,41 @@ describe('compressed bodies', () => {
 });
 
 describe('WebSocket handshakes of injected upgrades', () => {
-  const upgrade = (path: string): Promise<string> =>
+  const upgrade = (path: string, extra = ''): Promise<string> =>
     e.wire.exchange(
       `${HOST.api}:443`,
-      `GET ${path} HTTP/1.1\nHost: ${HOST.api}\nUpgrade: websocket\nConnection: Upgrade\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\nSec-WebSocket-Version: 13\n\n`,
+      `GET ${path} HTTP/1.1\nHost: ${HOST.api}\nUpgrade: websocket\nConnection: Upgrade\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\nSec-WebSocket-Version: 13\n${extra}\n`,
       { auth: e.auth(), ca: e.localCa, ms: 1500 },
     );
 
   it('a 101 answer carrying the credential is refused with 502', async () => {
     const r = await upgrade('/ws/echo-header');
     expect(errorOf(r)).toMatchObject({ status: 502, code: 'ERR_UPSTREAM_SECRET_ECHO' });
+  });
+
+  it('a frame after the 101 carrying the credential is masked in place; no extension is offered', async () => {
+    const r = await upgrade('/ws/echo-frame', 'Sec-WebSocket-Extensions: permessage-deflate\n');
+    expect(statusOf(r)).toBe(101);
+    const frames = Buffer.from(r.slice(r.indexOf('\r\n\r\n') + 4), 'latin1');
+    // One unmasked text frame whose declared length still matches its payload.
+    expect(frames[0]).toBe(0x81);
+    const len = frames[1] === 126 ? frames.readUInt16BE(2) : frames[1]!;
+    const payload = frames.subarray(frames[1] === 126 ? 4 : 2);
+    expect(payload.length).toBe(len);
+    // The upstream saw no extension offer (permessage-deflate would hide an echo in compressed frames).
+    expect(JSON.parse(payload.toString('utf8'))).toEqual({
+      auth: masked(SECRETS.personal.length),
+      ext: '',
+    });
+    // Echo records are best effort (written after the bytes went out): wait for this one.
+    const mine = (): Array<Record<string, unknown>> => echoes().filter((l) => l['path'] === '/ws/echo-frame');
+    await vi.waitFor(() => expect(mine()).toHaveLength(1));
+    expect(mine()[0]).toMatchObject({ host: HOST.api, status: 101, detail: { where: 'frame' } });
+  });
+
+  it('a 101 that negotiates an extension anyway is refused with 502 (compressed frames cannot be scanned)', async () => {
+    const r = await upgrade('/ws/force-deflate');
+    expect(errorOf(r)).toMatchObject({ status: 502, code: 'ERR_UPSTREAM_FAILED' });
   });
 
   it('an ordinary 101 goes through', async () => {

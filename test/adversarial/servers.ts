@@ -203,21 +203,41 @@ async function serverSet(
 
 export async function startOrigin(cert: ServerCert, decoyHost: string): Promise<ServerSet> {
   const set = await serverSet(cert, (req, res) => originRoute(req, res, decoyHost));
-  // WebSocket handshakes: /ws/echo-header puts the credential in the 101 answer; any other path is a
-  // plain 101 whose frames are echoed back byte for byte.
+  // WebSocket handshakes: /ws/echo-header puts the credential in the 101 answer; /ws/echo-frame sends
+  // it in the first frame after a plain 101; frames the client sends are echoed back byte for byte.
   for (const l of [set.http, set.https]) {
     l.server.on('upgrade', (req: IncomingMessage, socket: Socket) => {
       const key = headerValues(req, 'sec-websocket-key')[0] ?? '';
       const accept = createHash('sha1').update(`${key}258EAFA5-E914-47DA-95CA-C5AB0DC85B11`).digest('base64');
-      const echo = req.url === '/ws/echo-header' ? `X-Echo: ${credentialOf(req)}\r\n` : '';
+      const echo =
+        req.url === '/ws/echo-header'
+          ? `X-Echo: ${credentialOf(req)}\r\n`
+          : req.url === '/ws/force-deflate' // negotiates an extension nobody offered
+            ? 'Sec-WebSocket-Extensions: permessage-deflate\r\n'
+            : '';
       socket.write(
         `HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\n${echo}\r\n`,
       );
+      if (req.url === '/ws/echo-frame') {
+        // One text frame quoting the credential and the extensions offer it received.
+        const ext = headerValues(req, 'sec-websocket-extensions').join(', ');
+        socket.write(serverFrame(JSON.stringify({ auth: credentialOf(req), ext })));
+      }
       socket.on('data', (d: Buffer) => socket.write(d));
       socket.on('error', () => socket.destroy());
     });
   }
   return set;
+}
+
+/** An unmasked server-to-client text frame (RFC 6455 section 5.2), payload under 64 KiB. */
+export function serverFrame(text: string): Buffer {
+  const payload = Buffer.from(text, 'utf8');
+  const head =
+    payload.length < 126
+      ? Buffer.from([0x81, payload.length])
+      : Buffer.from([0x81, 126, payload.length >> 8, payload.length & 0xff]);
+  return Buffer.concat([head, payload]);
 }
 
 /** A host that must never receive a secret: answers everything with a bland 200. */
