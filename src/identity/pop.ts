@@ -1,5 +1,11 @@
 import { createHash, randomBytes, type KeyObject } from 'node:crypto';
-import { compactVerify, decodeJwt, decodeProtectedHeader, SignJWT, type JWK } from 'jose';
+// jose's subpath entry points: the root index pulls in JWE, JWKS and the rest (~170 modules), which
+// every CLI command would pay for at start-up.
+import { decodeProtectedHeader } from 'jose/decode/protected_header';
+import { compactVerify } from 'jose/jws/compact/verify';
+import { decodeJwt } from 'jose/jwt/decode';
+import { SignJWT } from 'jose/jwt/sign';
+import type { JWK } from 'jose';
 import { AppError } from '../errors.js';
 import { isValidName } from '../names.js';
 
