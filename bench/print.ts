@@ -89,7 +89,7 @@ export function targets(r: Omit<Result, 'targets' | 'meta'>, mitmNote: string): 
     t(
       'durable audit cost (disk vs tmpfs), c=16',
       '<= 10%',
-      `${f1(r.audit.c16.cost * 100)}%`,
+      `${f2(r.audit.c16.cost * 100)}%`,
       r.audit.c16.cost <= 0.1,
     ),
     t(
