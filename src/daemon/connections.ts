@@ -57,10 +57,31 @@ export class ConnectionService implements CredentialSource {
   readonly #provider: (name: string) => ProviderDef;
   readonly #cache = new Map<string, { until: number; value: ResolvedCredential | undefined }>();
   #refresher: Refresher | undefined;
+  readonly #changes = new Map<string, Promise<void>>();
 
   constructor(store: KvStore, provider: (name: string) => ProviderDef) {
     this.#store = store;
     this.#provider = provider;
+  }
+
+  /**
+   * Changes to one provider's connections of one profile run one at a time: each reads the current
+   * default and the other connections, then writes. Two first logins at once would both see no
+   * default and both report being it; a set-default racing a remove could leave the default naming a
+   * connection that is gone.
+   */
+  #serial<T>(handle: string, provider: string, change: () => Promise<T>): Promise<T> {
+    const key = `${handle}/${provider}`;
+    const run = (this.#changes.get(key) ?? Promise.resolve()).then(change);
+    const tail = run.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.#changes.set(key, tail);
+    void tail.then(() => {
+      if (this.#changes.get(key) === tail) this.#changes.delete(key);
+    });
+    return run;
   }
 
   setRefresher(fn: Refresher): void {
@@ -100,26 +121,47 @@ export class ConnectionService implements CredentialSource {
     connection: string,
     tokens: TokenSet,
     flow: string,
+    opts: { replaceOnly?: boolean } = {},
   ): Promise<StoredConnection> {
     this.#requireProvider(provider);
     assertName('connection', connection);
     const prior = await this.stored(handle, provider, connection);
     const refresh = tokens.refreshToken?.reveal() ?? (flow === prior?.flow ? prior?.refreshToken : undefined);
     return (
-      await this.#write(handle, provider, connection, {
-        fields: { access_token: tokens.accessToken.reveal() },
-        flow,
-        ...(tokens.expiresAt ? { expiresAt: new Date(tokens.expiresAt).toISOString() } : {}),
-        ...(refresh ? { refreshToken: refresh } : {}),
-      })
+      await this.#write(
+        handle,
+        provider,
+        connection,
+        {
+          fields: { access_token: tokens.accessToken.reveal() },
+          flow,
+          ...(tokens.expiresAt ? { expiresAt: new Date(tokens.expiresAt).toISOString() } : {}),
+          ...(refresh ? { refreshToken: refresh } : {}),
+        },
+        opts.replaceOnly === true,
+      )
     ).record;
   }
 
-  async #write(
+  #write(
     handle: string,
     provider: string,
     connection: string,
     data: Pick<StoredConnection, 'fields' | 'flow' | 'expiresAt' | 'refreshToken'>,
+    /** A refresh replaces a connection; it must not bring back one removed while it ran. */
+    replaceOnly = false,
+  ): Promise<{ created: boolean; isDefault: boolean; record: StoredConnection }> {
+    return this.#serial(handle, provider, () =>
+      this.#writeNow(handle, provider, connection, data, replaceOnly),
+    );
+  }
+
+  async #writeNow(
+    handle: string,
+    provider: string,
+    connection: string,
+    data: Pick<StoredConnection, 'fields' | 'flow' | 'expiresAt' | 'refreshToken'>,
+    replaceOnly: boolean,
   ): Promise<{ created: boolean; isDefault: boolean; record: StoredConnection }> {
     for (const [name, value] of Object.entries(data.fields)) {
       if (/[\r\n\0]/.test(value))
@@ -133,6 +175,13 @@ export class ConnectionService implements CredentialSource {
     const key = `conn/${provider}/${connection}`;
     // Re-login over a damaged record replaces it (nothing readable is lost).
     const prior = (await scope.get(key).catch(ignoreCorrupt)) as StoredConnection | undefined;
+    if (replaceOnly && prior === undefined) {
+      throw new AppError(
+        'ERR_CONNECTION_NOT_FOUND',
+        `connection "${connection}" of provider "${provider}" was removed while its token was being refreshed`,
+        `add it again with \`authsome login ${provider} --connection ${connection}\``,
+      );
+    }
     const now = new Date().toISOString();
     const record: StoredConnection = {
       provider,
@@ -215,7 +264,16 @@ export class ConnectionService implements CredentialSource {
   }
 
   /** Removes one connection; when it was the default and exactly one other remains, that one becomes the default. */
-  async remove(
+  remove(
+    handle: string,
+    provider: string,
+    connection: string,
+    before?: (rec: StoredConnection) => Promise<unknown>,
+  ): Promise<{ newDefault?: string }> {
+    return this.#serial(handle, provider, () => this.#removeNow(handle, provider, connection, before));
+  }
+
+  async #removeNow(
     handle: string,
     provider: string,
     connection: string,
@@ -246,10 +304,12 @@ export class ConnectionService implements CredentialSource {
     return newDefault ? { newDefault } : {};
   }
 
-  async setDefault(handle: string, provider: string, connection: string): Promise<void> {
-    await this.#get(handle, provider, connection);
-    await profileScope(this.#store, handle).put(`default/${provider}`, { connection });
-    this.#invalidate(handle);
+  setDefault(handle: string, provider: string, connection: string): Promise<void> {
+    return this.#serial(handle, provider, async () => {
+      await this.#get(handle, provider, connection);
+      await profileScope(this.#store, handle).put(`default/${provider}`, { connection });
+      this.#invalidate(handle);
+    });
   }
 
   /** CredentialSource for the proxy: undefined when the profile has no such connection. */

@@ -261,6 +261,7 @@ export class OAuthService {
           rec.connection,
           tokens,
           rec.flow,
+          { replaceOnly: true }, // a refresh must not bring back a connection removed meanwhile
         );
         await this.audit.append({
           event: 'token.refresh',

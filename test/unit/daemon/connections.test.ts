@@ -1,0 +1,71 @@
+import { describe, expect, it } from 'vitest';
+import { ConnectionService } from '../../../src/daemon/connections.js';
+import type { ProviderDef } from '../../../src/providers/types.js';
+import { Secret } from '../../../src/secret.js';
+import { profileScope } from '../../../src/vault/scope.js';
+import { useVaultFixtures } from '../vault/fixtures.js';
+
+const acme = {
+  name: 'acme',
+  displayName: 'Acme',
+  docsUrl: 'https://acme.example/docs',
+  hosts: [{ host: 'api.acme.example' }],
+  fields: ['api_key'],
+  inject: [{ header: 'authorization', value: 'Bearer {api_key}' }],
+} as unknown as ProviderDef;
+
+describe('ConnectionService: concurrent changes of one provider in one profile (real LevelDB store)', () => {
+  const fx = useVaultFixtures();
+  const service = async (): Promise<ConnectionService> =>
+    new ConnectionService(await fx.open(fx.tmp()), () => acme);
+
+  it('two first logins at once: exactly one reports being the default, and it is the stored default', async () => {
+    const s = await service();
+    const names = ['one', 'two', 'three', 'four'];
+    const out = await Promise.all(
+      names.map((n) => s.put('alice', 'acme', n, { api_key: `k-${n}` }, 'api-key')),
+    );
+    const reported = names.filter((_, i) => out[i]!.isDefault);
+    expect(reported).toHaveLength(1);
+    const stored = (await s.list('alice', 'acme')).filter((c) => c.isDefault).map((c) => c.connection);
+    expect(stored).toEqual(reported);
+    expect(out.every((o) => o.created)).toBe(true);
+  });
+
+  it('set-default racing a remove of the same connection never leaves a default naming it', async () => {
+    for (const first of ['remove', 'setDefault'] as const) {
+      const store = await fx.open(fx.tmp());
+      const s = new ConnectionService(store, () => acme);
+      await s.put('alice', 'acme', 'a', { api_key: 'k-a' }, 'api-key');
+      await s.put('alice', 'acme', 'b', { api_key: 'k-b' }, 'api-key');
+      await s.put('alice', 'acme', 'c', { api_key: 'k-c' }, 'api-key');
+      const remove = (): Promise<unknown> => s.remove('alice', 'acme', 'b');
+      const setDefault = (): Promise<unknown> => s.setDefault('alice', 'acme', 'b').catch((e: unknown) => e);
+      await Promise.all(first === 'remove' ? [remove(), setDefault()] : [setDefault(), remove()]);
+      const d = (await profileScope(store, 'alice').get('default/acme')) as
+        { connection: string } | undefined;
+      const names = (await s.list('alice', 'acme')).map((c) => c.connection);
+      expect(names).toEqual(['a', 'c']);
+      if (d) expect(names).toContain(d.connection);
+    }
+  });
+});
+
+describe('ConnectionService: a token refresh never brings back a removed connection', () => {
+  const fx = useVaultFixtures();
+
+  it('a refresh that lands after the remove fails with ERR_CONNECTION_NOT_FOUND and stores nothing', async () => {
+    const oauthy = { ...acme, name: 'oauthy', fields: ['access_token'] } as ProviderDef;
+    const s = new ConnectionService(await fx.open(fx.tmp()), () => oauthy);
+    const tokens = (access: string) => ({ accessToken: new Secret(access), refreshToken: new Secret('r-1') });
+    await s.putTokens('alice', 'oauthy', 'work', tokens('a-1'), 'device');
+    await s.remove('alice', 'oauthy', 'work');
+    await expect(
+      s.putTokens('alice', 'oauthy', 'work', tokens('a-2'), 'device', { replaceOnly: true }),
+    ).rejects.toMatchObject({ code: 'ERR_CONNECTION_NOT_FOUND' });
+    expect(await s.list('alice', 'oauthy')).toEqual([]);
+    // A login (not a refresh) may create it again.
+    await s.putTokens('alice', 'oauthy', 'work', tokens('a-3'), 'device');
+    expect((await s.list('alice', 'oauthy')).map((c) => c.connection)).toEqual(['work']);
+  });
+});
