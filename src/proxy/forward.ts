@@ -7,7 +7,7 @@ import { dial } from './dial.js';
 import { auditEcho, type Prepared } from './pipeline.js';
 import { ResponseRelay, type EchoGuard } from './relay.js';
 import { SecretScanner } from './secret-scan.js';
-import { frameScanner } from './ws-scan.js';
+import { byteScanner, frameScanner } from './ws-scan.js';
 
 /**
  * The request body as undici reads it: each step takes everything the client socket has delivered
@@ -77,8 +77,8 @@ export async function forwardUpgrade(
   upstream.write(text);
   if (head.length > 0) upstream.write(head);
   if (!p.needles) return splice(client, upstream, ctx.settings.idleTimeoutMs);
-  // Injected: the handshake answer is checked like any response head, and the frames that follow
-  // are scanned as they pass (masked in place, so frame lengths stay valid).
+  // Injected: the handshake answer is checked like any response head, and what follows it is scanned
+  // as it passes (masked in place: frame lengths and Content-Length stay valid).
   let answer: Buffer;
   try {
     answer = await readHead(upstream, ctx.settings.upstreamHeadersTimeoutMs);
@@ -96,7 +96,8 @@ export async function forwardUpgrade(
       'the upstream answered with the injected credential in a header',
     );
   }
-  if (/^sec-websocket-extensions:/im.test(headText)) {
+  const status = Number(/^HTTP\/1\.[01] (\d{3})/.exec(headText)?.[1] ?? 0);
+  if (status === 101 && /^sec-websocket-extensions:/im.test(headText)) {
     upstream.destroy();
     throw new AppError(
       'ERR_UPSTREAM_FAILED',
@@ -104,7 +105,11 @@ export async function forwardUpgrade(
     );
   }
   client.write(answer.subarray(0, end));
-  const scan = frameScanner(p.needles, () => auditEcho(ctx, p.trace, 'frame', 101));
+  // 101: WebSocket frames follow. Anything else (a refusal): an ordinary body, scanned as bytes.
+  const scan =
+    status === 101
+      ? frameScanner(p.needles, () => auditEcho(ctx, p.trace, 'frame', 101))
+      : byteScanner(p.needles, () => auditEcho(ctx, p.trace, 'body', status));
   if (answer.length > end) scan.write(answer.subarray(end));
   splice(client, upstream, ctx.settings.idleTimeoutMs, scan);
 }

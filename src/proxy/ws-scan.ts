@@ -14,7 +14,7 @@ export function frameScanner(needles: readonly Buffer[], onFirstHit: () => void)
   let head = Buffer.alloc(0); // a frame header being collected (at most 14 bytes)
   let left = 0; // payload bytes still to come in the current frame
   let scanner: SecretScanner | undefined;
-  let reported = false;
+  const report = once(onFirstHit);
 
   return new Transform({
     transform(chunk: Buffer, _enc, done) {
@@ -25,10 +25,7 @@ export function frameScanner(needles: readonly Buffer[], onFirstHit: () => void)
           emit(this, scanner.push(chunk.subarray(at, at + n)));
           at += n;
           left -= n;
-          if (scanner.hits > 0 && !reported) {
-            reported = true;
-            onFirstHit();
-          }
+          if (scanner.hits > 0) report();
           if (left === 0) {
             emit(this, scanner.flush());
             scanner = undefined;
@@ -55,6 +52,26 @@ export function frameScanner(needles: readonly Buffer[], onFirstHit: () => void)
   });
 }
 
+/**
+ * What follows an upgrade answer that is not `101` (a refusal such as 401, whose body may quote the
+ * request): plain bytes, not frames, masked like a response body; the held-back tail goes out at the end.
+ */
+export function byteScanner(needles: readonly Buffer[], onFirstHit: () => void): Transform {
+  const scanner = new SecretScanner(needles);
+  const report = once(onFirstHit);
+  return new Transform({
+    transform(chunk: Buffer, _enc, done) {
+      const out = scanner.push(chunk);
+      if (scanner.hits > 0) report();
+      done(null, out.length > 0 ? out : undefined);
+    },
+    flush(done) {
+      const rest = scanner.flush();
+      done(null, rest.length > 0 ? rest : undefined);
+    },
+  });
+}
+
 /** Bytes of the header that starts `head` (2 until the length byte is known). */
 function headerLength(head: Buffer): number {
   if (head.length < 2) return 2;
@@ -74,4 +91,13 @@ function payloadLength(head: Buffer): number {
 
 function emit(stream: Transform, bytes: Buffer): void {
   if (bytes.length > 0) stream.push(bytes);
+}
+
+function once(fn: () => void): () => void {
+  let done = false;
+  return () => {
+    if (done) return;
+    done = true;
+    fn();
+  };
 }

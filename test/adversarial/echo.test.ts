@@ -170,6 +170,16 @@ describe('WebSocket handshakes of injected upgrades', () => {
     expect(errorOf(r)).toMatchObject({ status: 502, code: 'ERR_UPSTREAM_FAILED' });
   });
 
+  it('a refused handshake (401) whose body quotes the credential: passed on, the secret masked', async () => {
+    const r = await upgrade('/ws/refuse-echo');
+    expect(statusOf(r)).toBe(401);
+    expect(JSON.parse(bodyOf(r))).toEqual({ error: 'unauthorized', got: masked(SECRETS.personal.length) });
+    const mine = (): Array<Record<string, unknown>> =>
+      echoes().filter((l) => l['path'] === '/ws/refuse-echo');
+    await vi.waitFor(() => expect(mine()).toHaveLength(1));
+    expect(mine()[0]).toMatchObject({ status: 401, detail: { where: 'body' } });
+  });
+
   it('an ordinary 101 goes through', async () => {
     const r = await upgrade('/ws/plain');
     expect(statusOf(r)).toBe(101);

@@ -204,11 +204,20 @@ async function serverSet(
 export async function startOrigin(cert: ServerCert, decoyHost: string): Promise<ServerSet> {
   const set = await serverSet(cert, (req, res) => originRoute(req, res, decoyHost));
   // WebSocket handshakes: /ws/echo-header puts the credential in the 101 answer; /ws/echo-frame sends
-  // it in the first frame after a plain 101; frames the client sends are echoed back byte for byte.
+  // it in the first frame after a plain 101; /ws/refuse-echo answers 401 with it in the body; frames
+  // the client sends are echoed back byte for byte.
   for (const l of [set.http, set.https]) {
     l.server.on('upgrade', (req: IncomingMessage, socket: Socket) => {
       const key = headerValues(req, 'sec-websocket-key')[0] ?? '';
       const accept = createHash('sha1').update(`${key}258EAFA5-E914-47DA-95CA-C5AB0DC85B11`).digest('base64');
+      if (req.url === '/ws/refuse-echo') {
+        // A refused handshake whose body quotes the credential (an error page echoing the request).
+        const body = JSON.stringify({ error: 'unauthorized', got: credentialOf(req) });
+        socket.end(
+          `HTTP/1.1 401 Unauthorized\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body}`,
+        );
+        return;
+      }
       const echo =
         req.url === '/ws/echo-header'
           ? `X-Echo: ${credentialOf(req)}\r\n`
