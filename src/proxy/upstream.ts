@@ -40,6 +40,8 @@ export interface PoolOwner {
  */
 export class Upstreams {
   readonly #pools = new Map<string, PoolEntry>();
+  /** Evicted pools still finishing their requests: close() must not leave them behind. */
+  readonly #retiring = new Set<Pool>();
   #uses = 0;
   readonly #sessions = new Map<string, Buffer>();
   readonly #spares = new Map<string, Spare>();
@@ -77,7 +79,12 @@ export class Upstreams {
     for (const e of this.#pools) if (!oldest || e[1].used < oldest[1].used) oldest = e;
     if (!oldest) return;
     this.#pools.delete(oldest[0]);
-    void oldest[1].pool.close().catch(() => undefined);
+    const pool = oldest[1].pool;
+    this.#retiring.add(pool);
+    void pool
+      .close()
+      .catch(() => undefined)
+      .finally(() => this.#retiring.delete(pool));
   }
 
   /**
@@ -193,8 +200,9 @@ export class Upstreams {
         () => undefined,
       );
     }
-    const pools = [...this.#pools.values()].map((e) => e.pool);
+    const pools = [...this.#pools.values()].map((e) => e.pool).concat([...this.#retiring]);
     this.#pools.clear();
+    this.#retiring.clear();
     await Promise.all(pools.map((p) => p.destroy().catch(() => undefined)));
   }
 }

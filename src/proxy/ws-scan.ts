@@ -7,8 +7,9 @@ import { SecretScanner } from './secret-scan.js';
  * masked in place inside each frame's payload: frame headers pass unchanged and every frame keeps its
  * declared length. A frame's scan ends with the frame (the scanner's held-back tail is released
  * there), so a finished message is never held while the connection is quiet; the price is that a
- * secret split across two frames is not seen. A masked server frame (forbidden by section 5.1) would
- * hide its payload from the scan: it ends the connection.
+ * secret split across two frames is not seen. A masked server frame (forbidden by section 5.1) or one
+ * with a reserved bit set (a compressed payload) would hide its payload from the scan: either ends
+ * the connection.
  */
 export function frameScanner(needles: readonly Buffer[], onFirstHit: () => void): Transform {
   let head = Buffer.alloc(0); // a frame header being collected (at most 14 bytes)
@@ -38,6 +39,13 @@ export function frameScanner(needles: readonly Buffer[], onFirstHit: () => void)
         if (head.length < headerLength(head)) continue;
         if ((head[1]! & 0x80) !== 0) {
           return done(new AppError('ERR_UPSTREAM_FAILED', 'the upstream sent a masked WebSocket frame'));
+        }
+        // RSV1-3 set without a negotiated extension (none is: section 5.2 says fail): a compressed
+        // payload the scan could not read.
+        if ((head[0]! & 0x70) !== 0) {
+          return done(
+            new AppError('ERR_UPSTREAM_FAILED', 'the upstream sent a frame with reserved bits set'),
+          );
         }
         left = payloadLength(head);
         if (left < 0) {

@@ -1,5 +1,6 @@
+import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { createSecureContext } from 'node:tls';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { ProxySettings } from '../../../src/config/settings.js';
 import type { AddressPolicy } from '../../../src/proxy/address-policy.js';
 import { parseAuthority } from '../../../src/proxy/destination.js';
@@ -51,5 +52,34 @@ describe('Upstreams pool cap', () => {
     expect(again.closed).toBe(false);
     await new Promise((r) => setImmediate(r));
     expect(third.closed).toBe(true);
+  });
+});
+
+describe('Upstreams.close', () => {
+  it('also ends a pool evicted at the cap while it still had a request in flight', async () => {
+    // An upstream that accepts and never answers: the evicted pool's request stays in flight.
+    const held = new Set<Socket>();
+    const server = createServer((s) => held.add(s));
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const port = (server.address() as AddressInfo).port;
+    const toServer = { resolve: async () => ({ address: '127.0.0.1', port }) } as unknown as AddressPolicy;
+    const ups = new Upstreams(settings, toServer, createSecureContext(), 1);
+    try {
+      const plain = parseAuthority(`hold.example:${port}`);
+      const first = ups.pool(plain, false, { profile: 'alice', connection: undefined });
+      const answered = first
+        .request({ origin: `http://hold.example:${port}`, path: '/', method: 'GET' })
+        .then(
+          () => 'answered',
+          (e: Error) => `failed: ${e.name}`,
+        );
+      await vi.waitFor(() => expect(held.size).toBe(1));
+      ups.pool(plain, false, { profile: 'bob', connection: undefined }); // evicts alice's pool
+      await ups.close();
+      expect(await answered).toMatch(/^failed/);
+    } finally {
+      for (const s of held) s.destroy();
+      await new Promise((r) => server.close(r));
+    }
   });
 });

@@ -88,14 +88,19 @@ describe('frameScanner (WebSocket frames from the upstream)', () => {
     expect(hits).toBe(0);
   });
 
-  it('ends the stream on a masked server frame (its payload could not be scanned)', async () => {
-    const masked = Buffer.from([0x81, 0x85, 1, 2, 3, 4, 0, 0, 0, 0, 0]);
+  it.each([
+    ['a masked server frame', Buffer.from([0x81, 0x85, 1, 2, 3, 4, 0, 0, 0, 0, 0])],
+    ['a frame with RSV1 set (compressed, no extension negotiated)', Buffer.from([0xc1, 0x03, 1, 2, 3])],
+    ['a frame with RSV3 set', Buffer.from([0x91, 0x01, 0x41])],
+  ])('ends the stream on %s (its payload could not be scanned)', async (_name, bytes) => {
     const s = frameScanner([Buffer.from(SECRET)], () => undefined);
+    const got: Buffer[] = [];
     const err = await new Promise<Error>((resolve) => {
       s.on('error', resolve);
-      s.resume();
-      s.write(masked);
+      s.on('data', (d: Buffer) => got.push(d));
+      s.write(bytes);
     });
     expect(err).toMatchObject({ code: 'ERR_UPSTREAM_FAILED' });
+    expect(got).toEqual([]); // not even the frame header went out
   });
 });
