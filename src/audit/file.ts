@@ -1,4 +1,4 @@
-import { close, constants, fdatasync, fstat, ftruncate, open, write } from 'node:fs';
+import { close, constants, fdatasync, fstat, ftruncate, open, stat, write } from 'node:fs';
 
 /**
  * The few file operations the writer's append path needs: `openForAppend` below in the daemon; tests
@@ -9,7 +9,8 @@ export interface AuditFile {
   write(buffer: Buffer, offset: number, length: number): Promise<{ bytesWritten: number }>;
   datasync(): Promise<void>;
   truncate(length: number): Promise<void>;
-  stat(): Promise<{ size: number }>;
+  /** `dev`/`ino` (when given) tell the writer whether the path still names this file. */
+  stat(): Promise<{ size: number; dev?: number; ino?: number }>;
   close(): Promise<void>;
   /**
    * True when the file was opened with O_DSYNC: each write returns only once its bytes are on disk,
@@ -63,4 +64,18 @@ export async function writeAll(file: Pick<AuditFile, 'write'>, buf: Buffer): Pro
     if (bytesWritten <= 0) throw Object.assign(new Error('write made no progress'), { code: 'EIO' });
     off += bytesWritten;
   }
+}
+
+/**
+ * Whether `path` still names the file `id` describes (false when it was deleted or replaced, e.g. by
+ * an editor's save-by-rename). True when the identity is unknown (test doubles without an inode).
+ */
+export function stillAt(
+  path: string,
+  id: { dev?: number | undefined; ino?: number | undefined },
+): Promise<boolean> {
+  if (id.ino === undefined || id.dev === undefined) return Promise.resolve(true);
+  return new Promise((resolve) =>
+    stat(path, (err, st) => resolve(!err && st.ino === id.ino && st.dev === id.dev)),
+  );
 }

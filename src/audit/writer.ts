@@ -1,6 +1,6 @@
 import { AppError } from '../errors.js';
 import { chainRecord } from './chain.js';
-import { openForAppend, writeAll, type AuditFile, type OpenAuditFile } from './file.js';
+import { openForAppend, stillAt, writeAll, type AuditFile, type OpenAuditFile } from './file.js';
 import { recoverLog, type Head } from './recover.js';
 import type { AuditInput, AuditRecord, AuditSink } from './types.js';
 import { validateInput } from './validate.js';
@@ -45,6 +45,8 @@ export class AuditWriter implements AuditSink {
   readonly #openFile: OpenAuditFile;
   #head: Head;
   #file: AuditFile | undefined;
+  /** Which file #file is (dev/ino from fstat at open), to notice the path being deleted or replaced. */
+  #fileId: { dev?: number | undefined; ino?: number | undefined } = {};
   /** A failed batch may have left bytes past head.size: trim them before the next write. */
   #dirty = false;
   #queue: Pending[] = [];
@@ -158,8 +160,16 @@ export class AuditWriter implements AuditSink {
     const buf = Buffer.from(text, 'utf8');
     try {
       const file = await this.#handle();
-      await writeAll(file, buf);
-      if (this.#fsync && file.durableWrites !== true) await file.datasync();
+      // Checked alongside the write (no extra wait): a record written into a deleted or replaced file
+      // is not in audit.log, so it must not count as durable (promise 3).
+      const [, same] = await Promise.all([this.#writeDurably(file, buf), stillAt(this.path, this.#fileId)]);
+      if (!same) {
+        throw new AppError(
+          'ERR_AUDIT_UNAVAILABLE',
+          'the audit log was deleted or replaced while the daemon was running',
+          'find out what changed AUTHSOME_HOME/audit.log, then restart the daemon (authsome daemon stop; authsome daemon start)',
+        );
+      }
     } catch (err) {
       await this.#discard();
       const error = unavailable('the audit log could not be written', err);
@@ -179,11 +189,17 @@ export class AuditWriter implements AuditSink {
     }
   }
 
+  async #writeDurably(file: AuditFile, buf: Buffer): Promise<void> {
+    await writeAll(file, buf);
+    if (this.#fsync && file.durableWrites !== true) await file.datasync();
+  }
+
   async #handle(): Promise<AuditFile> {
     if (this.#file !== undefined) return this.#file;
     const file = await this.#openFile(this.path, { durable: this.#fsync });
     try {
-      const { size } = await file.stat();
+      const { size, dev, ino } = await file.stat();
+      this.#fileId = { dev, ino };
       if (this.#dirty && size > this.#head.size) await file.truncate(this.#head.size);
       else if (size !== this.#head.size) {
         // Someone else wrote or cut the file: appending would fork the chain. Fail closed.

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { readFileSync, statSync, writeFileSync, chmodSync, existsSync } from 'node:fs';
+import { readFileSync, rmSync, statSync, writeFileSync, chmodSync, existsSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { TestHome, type CliResult } from '../helpers/cli.js';
@@ -190,6 +190,38 @@ describe('foundation: a CLI session in a temp home', () => {
         expect(findCanary(o.stdout + o.stderr, secret)).toBeUndefined();
       }
       expect(filesContaining(t.home, secret)).toEqual([]);
+    }
+  });
+});
+
+describe('foundation: audit.log removed while the daemon runs', () => {
+  const t = new TestHome();
+
+  beforeAll(async () => {
+    expect((await t.run(['init', '--profile', 'me'])).code).toBe(0);
+  });
+  afterAll(async () => {
+    await t.cleanup();
+  });
+
+  it('the next audited change fails (exit 8) instead of going into the unlinked file; audit says what happened', async () => {
+    rmSync(join(t.home, 'audit.log'));
+    const login = await t.run(['login', 'openai', '--connection', 'work'], {
+      input: 'sk-after-delete-123456\n',
+    });
+    expect(login.code).toBe(8);
+    expect(login.stderr).toContain('ERR_AUDIT_UNAVAILABLE');
+    const audit = await t.run(['audit']);
+    expect(audit.code).toBe(8);
+    expect(audit.stderr).toMatch(/missing from an initialised home/);
+    expect(audit.stderr).not.toContain('authsome init');
+  });
+
+  it('a bad --limit is an input error (exit 2), not an internal one', async () => {
+    for (const v of ['abc', '-1', '1.5']) {
+      const r = await t.run(['audit', '--limit', v]);
+      expect(r.code, v).toBe(2);
+      expect(r.stderr).toContain('ERR_INPUT_INVALID');
     }
   });
 });

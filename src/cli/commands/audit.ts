@@ -5,6 +5,7 @@ import { AppError } from '../../errors.js';
 import { parseDuration } from '../../config/settings.js';
 import { readAudit, verifyAudit, parseLine, matchesFilter, type AuditFilter } from '../../audit/index.js';
 import type { AuditRecord } from '../../audit/types.js';
+import type { HomePaths } from '../../config/paths.js';
 import { Ctx, type GlobalArgs } from '../context.js';
 import { emit, table, type Output } from '../output.js';
 
@@ -91,9 +92,9 @@ export function auditCommand(y: Argv<GlobalArgs>): Argv<GlobalArgs> {
             ...(o.connection ? { connection: o.connection } : {}),
             ...(o.event ? { event: o.event } : {}),
             ...(o.since ? { since: parseSince(o.since) } : {}),
-            ...(o.limit !== undefined ? { limit: o.limit } : {}),
+            ...(o.limit !== undefined ? { limit: parseLimit(o.limit) } : {}),
           };
-          requireLog(ctx.paths.auditLog);
+          requireLog(ctx.paths);
           const records = await readAudit(ctx.paths.auditLog, filter);
           if (o.follow) {
             for (const r of records) print(ctx.out, r);
@@ -111,7 +112,7 @@ export function auditCommand(y: Argv<GlobalArgs>): Argv<GlobalArgs> {
       )
       .command('verify', 'check the hash chain; names the first broken line', {}, async (argv) => {
         const ctx = new Ctx(argv);
-        requireLog(ctx.paths.auditLog);
+        requireLog(ctx.paths);
         const res = await verifyAudit(ctx.paths.auditLog);
         emit(ctx.out, res, () =>
           res.ok
@@ -123,13 +124,30 @@ export function auditCommand(y: Argv<GlobalArgs>): Argv<GlobalArgs> {
   );
 }
 
-function requireLog(path: string): void {
-  if (!existsSync(path))
+function requireLog(paths: HomePaths): void {
+  if (existsSync(paths.auditLog)) return;
+  // A home that has its master key was initialised: its log was there and has been removed.
+  if (existsSync(paths.masterKey))
     throw new AppError(
-      'ERR_HOME_NOT_INITIALISED',
-      `no audit log at ${path}`,
-      'run `authsome init` (or pass --home)',
+      'ERR_AUDIT_UNAVAILABLE',
+      `the audit log ${paths.auditLog} is missing from an initialised home (deleted or moved)`,
+      'restore it from a backup if you have one; a running daemon refuses to inject until it is restarted, and the log it then starts cannot vouch for what came before',
     );
+  throw new AppError(
+    'ERR_HOME_NOT_INITIALISED',
+    `no audit log at ${paths.auditLog}`,
+    'run `authsome init` (or pass --home)',
+  );
+}
+
+function parseLimit(n: number): number {
+  if (!Number.isSafeInteger(n) || n < 0)
+    throw new AppError(
+      'ERR_INPUT_INVALID',
+      '--limit must be a whole number of events, 0 or more',
+      'e.g. `authsome audit --limit 20`',
+    );
+  return n;
 }
 
 function parseSince(s: string): Date {

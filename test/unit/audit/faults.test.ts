@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { open, readFile, stat } from 'node:fs/promises';
+import { copyFile, open, readFile, rename, stat, unlink } from 'node:fs/promises';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { AuditWriter, verifyAudit } from '../../../src/audit/index.js';
 import type { AuditFile, OpenAuditFile } from '../../../src/audit/index.js';
@@ -104,5 +104,34 @@ describe('AuditWriter under disk faults', () => {
     // Still refused on retry, and the foreign bytes are left for verify to report, not cut away.
     expect(await codeOf(writer.append(login('z')))).toBe('ERR_AUDIT_UNAVAILABLE');
     expect(await readFile(t.log, 'utf8')).toContain('"intruder"');
+  });
+});
+
+describe('AuditWriter when audit.log is deleted or replaced under it', () => {
+  it('deleted: the batch fails (the record would only land in the unlinked file) and so does every later one', async () => {
+    writer = await AuditWriter.open(t.log);
+    await writer.append(login('before'));
+    await unlink(t.log);
+    expect(await codeOf(writer.append(login('into-the-void')))).toBe('ERR_AUDIT_UNAVAILABLE');
+    // The writer reopens the path, finds a file that is not the one it wrote: still refused.
+    expect(await codeOf(writer.append(login('again')))).toBe('ERR_AUDIT_UNAVAILABLE');
+    const err = await writer.append(login('third')).catch((e: unknown) => e);
+    expect(String((err as Error).message)).toMatch(/changed outside the writer|deleted or replaced/);
+  });
+
+  it('replaced by rename (an editor saving a copy): that batch fails; the copy, if identical, is carried on', async () => {
+    writer = await AuditWriter.open(t.log);
+    await writer.append(login('before'));
+    const copy = `${t.log}.tmp`;
+    await copyFile(t.log, copy);
+    await rename(copy, t.log);
+    expect(await codeOf(writer.append(login('lost')))).toBe('ERR_AUDIT_UNAVAILABLE');
+    await writer.append(login('after'));
+    await writer.close();
+    writer = undefined;
+    const v = await verifyAudit(t.log);
+    expect(v.ok).toBe(true);
+    const lines = (await readFile(t.log, 'utf8')).trim().split('\n');
+    expect(lines.map((l) => (JSON.parse(l) as { profile: string }).profile)).toEqual(['before', 'after']);
   });
 });
