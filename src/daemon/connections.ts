@@ -47,6 +47,24 @@ function secretsOf(rec: StoredConnection): Readonly<Record<string, Secret>> {
 }
 
 /**
+ * A profile with connections of this provider but no default: refused (403) rather than sent without
+ * a credential, which would only earn a confusing 401 upstream. With no connection at all the request
+ * goes on without one (public repositories and registries keep working).
+ */
+function usable(
+  value: ResolvedCredential | undefined | 'no-default',
+  provider: string,
+): ResolvedCredential | undefined {
+  if (value !== 'no-default') return value;
+  throw new AppError(
+    'ERR_PROXY_CONNECTION_DENIED',
+    // The proxy's JSON error carries only the message: it names the fix itself.
+    `this profile has ${provider} connections but none is the default: send X-Authsome-Connection, or run \`authsome connection default ${provider} <name>\``,
+    `name one with the X-Authsome-Connection header, or set a default: authsome connection default ${provider} <name>`,
+  );
+}
+
+/**
  * Credential records of every profile. Each call goes through profileScope(handle), so a
  * handle can only ever address keys under its own prefix. Decrypted credentials are cached
  * briefly for the proxy's hot path and dropped on every change.
@@ -55,7 +73,11 @@ export class ConnectionService implements CredentialSource {
   readonly #store: KvStore;
   /** Throws ERR_PROVIDER_NOT_FOUND (with a "did you mean") for unknown names. */
   readonly #provider: (name: string) => ProviderDef;
-  readonly #cache = new Map<string, { until: number; value: ResolvedCredential | undefined }>();
+  /** 'no-default': the profile has connections of the provider but none is its default. */
+  readonly #cache = new Map<
+    string,
+    { until: number; value: ResolvedCredential | undefined | 'no-default' }
+  >();
   #refresher: Refresher | undefined;
   readonly #changes = new Map<string, Promise<void>>();
 
@@ -269,7 +291,7 @@ export class ConnectionService implements CredentialSource {
     provider: string,
     connection: string,
     before?: (rec: StoredConnection) => Promise<unknown>,
-  ): Promise<{ newDefault?: string }> {
+  ): Promise<{ newDefault?: string; defaultCleared?: boolean }> {
     return this.#serial(handle, provider, () => this.#removeNow(handle, provider, connection, before));
   }
 
@@ -278,7 +300,7 @@ export class ConnectionService implements CredentialSource {
     provider: string,
     connection: string,
     before?: (rec: StoredConnection) => Promise<unknown>,
-  ): Promise<{ newDefault?: string }> {
+  ): Promise<{ newDefault?: string; defaultCleared?: boolean }> {
     // A damaged record can still be removed (that is what the corrupt-record hint tells the user to do).
     const rec = await this.#get(handle, provider, connection).catch(ignoreCorrupt);
     if (before && rec) await before(rec);
@@ -301,7 +323,9 @@ export class ConnectionService implements CredentialSource {
     }
     await scope.batch(ops);
     this.#invalidate(handle);
-    return newDefault ? { newDefault } : {};
+    if (newDefault) return { newDefault };
+    // Several remain and none was chosen for the user: say so, requests without a name now get 403.
+    return wasDefault && others.length > 1 ? { defaultCleared: true } : {};
   }
 
   setDefault(handle: string, provider: string, connection: string): Promise<void> {
@@ -321,16 +345,28 @@ export class ConnectionService implements CredentialSource {
     const cacheKey = `${profile}/${provider}/${connection ?? ''}`;
     const now = Date.now();
     const hit = this.#cache.get(cacheKey);
-    if (hit && now < hit.until) return hit.value;
+    if (hit && now < hit.until) return usable(hit.value, provider);
     const name = connection ?? (await this.#defaultName(profile, provider));
     let rec = name === undefined ? undefined : await this.stored(profile, provider, name);
     if (rec && this.#refresher) rec = await this.#refresher(profile, rec);
-    const value = rec && name !== undefined ? { connection: name, fields: secretsOf(rec) } : undefined;
+    const value =
+      rec && name !== undefined
+        ? { connection: name, fields: secretsOf(rec) }
+        : name === undefined && (await this.#hasAny(profile, provider))
+          ? 'no-default'
+          : undefined;
     // Cached briefly, and never past the point where an OAuth token is due for refresh.
     const dueAt = rec?.expiresAt ? Date.parse(rec.expiresAt) - 60_000 : Infinity;
     if (this.#cache.size > 10_000) this.#cache.clear();
     this.#cache.set(cacheKey, { until: Math.min(now + CACHE_MS, dueAt), value });
-    return value;
+    return usable(value, provider);
+  }
+
+  async #hasAny(profile: string, provider: string): Promise<boolean> {
+    const rows = await profileScope(this.#store, profile)
+      .list(`conn/${provider}/`)
+      .catch(() => [{}]); // a damaged record is still a connection the user meant to have
+    return rows.length > 0;
   }
 
   #invalidate(handle: string): void {

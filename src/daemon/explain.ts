@@ -178,13 +178,12 @@ async function withProvider(
     };
   }
   if (!cred) {
+    // Only with no connection of this provider at all (connections without a default are a 403 above).
     return {
       ...at,
       decision: 'forward',
-      reason: `profile "${e.profile}" has ${names.length ? `no default ${def.name} connection${others}` : `no ${def.name} connection`}: the request is intercepted and forwarded without a credential`,
-      hint: names.length
-        ? `authsome connection default ${def.name} ${names[0]}, or send X-Authsome-Connection`
-        : `authsome login ${def.name}`,
+      reason: `profile "${e.profile}" has no ${def.name} connection: the request is intercepted and forwarded without a credential`,
+      hint: `authsome login ${def.name}`,
     };
   }
   const conns = await app.connections.list(e.profile, def.name);

@@ -37,12 +37,15 @@ function removeConnection(logout: boolean) {
     const path = `/v1/connections/${assertName('provider', provider)}/${assertName('connection', connection)}${logout ? '?logout=1' : ''}`;
     const res = await (
       await ctx.client()
-    ).call<{ newDefault?: string; revokedAtProvider?: boolean }>('DELETE', path);
+    ).call<{ newDefault?: string; defaultCleared?: boolean; revokedAtProvider?: boolean }>('DELETE', path);
     emit(ctx.out, res, () =>
       [
         `Removed ${provider} connection "${connection}".`,
         res.revokedAtProvider ? 'Revoked at the provider.' : '',
         res.newDefault ? `"${res.newDefault}" is now the default.` : '',
+        res.defaultCleared
+          ? `${provider} has no default connection now: pick one with \`authsome connection default ${provider} <name>\` (until then, requests must name one with X-Authsome-Connection).`
+          : '',
       ]
         .filter(Boolean)
         .join(' '),

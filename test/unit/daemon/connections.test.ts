@@ -69,3 +69,29 @@ describe('ConnectionService: a token refresh never brings back a removed connect
     expect((await s.list('alice', 'oauthy')).map((c) => c.connection)).toEqual(['work']);
   });
 });
+
+describe('ConnectionService.resolve without a named connection', () => {
+  const fx = useVaultFixtures();
+
+  it('no connection of the provider: undefined (the request goes on without a credential)', async () => {
+    const s = new ConnectionService(await fx.open(fx.tmp()), () => acme);
+    expect(await s.resolve('alice', 'acme', undefined)).toBeUndefined();
+  });
+
+  it('connections but no default (the default was removed, several left): 403, and remove says so', async () => {
+    const s = new ConnectionService(await fx.open(fx.tmp()), () => acme);
+    for (const n of ['a', 'b', 'c']) await s.put('alice', 'acme', n, { api_key: `k-${n}` }, 'api-key');
+    expect((await s.resolve('alice', 'acme', undefined))?.connection).toBe('a');
+    expect(await s.remove('alice', 'acme', 'a')).toEqual({ defaultCleared: true });
+    await expect(s.resolve('alice', 'acme', undefined)).rejects.toMatchObject({
+      code: 'ERR_PROXY_CONNECTION_DENIED',
+      message: expect.stringMatching(/none is the default/) as unknown,
+    });
+    // Naming one still works, and setting a default ends the refusal (the cache is dropped on change).
+    expect((await s.resolve('alice', 'acme', 'b'))?.connection).toBe('b');
+    await s.setDefault('alice', 'acme', 'c');
+    expect((await s.resolve('alice', 'acme', undefined))?.connection).toBe('c');
+    // One left after removing the default: it becomes the default, nothing to report.
+    expect(await s.remove('alice', 'acme', 'c')).toEqual({ newDefault: 'b' });
+  });
+});
