@@ -4,6 +4,7 @@ import { Secret } from '../secret.js';
 import type { KvStore, RecordValue } from '../vault/types.js';
 import { profileScope } from '../vault/scope.js';
 import type { CredentialSource, ResolvedCredential } from '../proxy/types.js';
+import { planInjection } from '../providers/inject.js';
 import type { ProviderDef } from '../providers/types.js';
 import type { TokenSet } from '../providers/oauth.js';
 
@@ -44,6 +45,24 @@ function secretsOf(rec: StoredConnection): Readonly<Record<string, Secret>> {
   const fields: Record<string, Secret> = {};
   for (const [k, v] of Object.entries(rec.fields)) fields[k] = new Secret(v);
   return Object.freeze(fields);
+}
+
+/**
+ * The injection the proxy will render, tried at login: a value it could never send (surrounding
+ * whitespace, control characters, a ':' in a Basic user-id) is refused now rather than failing every
+ * request later. The messages name the field, never the value.
+ */
+function checkSendable(def: ProviderDef, fields: Record<string, string>): void {
+  try {
+    planInjection(def, Object.fromEntries(Object.entries(fields).map(([k, v]) => [k, new Secret(v)])));
+  } catch (e) {
+    if (!isAppError(e) || e.code !== 'ERR_PROVIDER_INVALID') throw e;
+    throw new AppError(
+      'ERR_INPUT_INVALID',
+      e.message,
+      'paste the credential again: one line, without surrounding spaces or control characters',
+    );
+  }
 }
 
 /**
@@ -132,6 +151,7 @@ export class ConnectionService implements CredentialSource {
         `run \`authsome provider show ${provider}\` to see what it needs`,
       );
     }
+    checkSendable(def, fields);
     const { created, isDefault } = await this.#write(handle, provider, connection, { fields, flow });
     return { created, isDefault };
   }

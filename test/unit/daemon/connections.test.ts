@@ -11,7 +11,7 @@ const acme = {
   docsUrl: 'https://acme.example/docs',
   hosts: [{ host: 'api.acme.example' }],
   fields: ['api_key'],
-  inject: [{ header: 'authorization', value: 'Bearer {api_key}' }],
+  inject: [{ type: 'header', name: 'Authorization', template: 'Bearer {{api_key}}' }],
 } as unknown as ProviderDef;
 
 describe('ConnectionService: concurrent changes of one provider in one profile (real LevelDB store)', () => {
@@ -93,5 +93,22 @@ describe('ConnectionService.resolve without a named connection', () => {
     expect((await s.resolve('alice', 'acme', undefined))?.connection).toBe('c');
     // One left after removing the default: it becomes the default, nothing to report.
     expect(await s.remove('alice', 'acme', 'c')).toEqual({ newDefault: 'b' });
+  });
+});
+
+describe('ConnectionService.put refuses a credential the proxy could never send', () => {
+  const fx = useVaultFixtures();
+
+  it.each([
+    ['surrounding spaces', '  sk-space-123456  '],
+    ['only spaces', '   '],
+    ['a control character', 'sk-ctl\x01abc123456'],
+  ])('%s: ERR_INPUT_INVALID naming the field, not the value; nothing stored', async (_what, value) => {
+    const s = new ConnectionService(await fx.open(fx.tmp()), () => acme);
+    const err = await s.put('alice', 'acme', 'work', { api_key: value }, 'api-key').catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: 'ERR_INPUT_INVALID' });
+    expect((err as Error).message).toContain('"api_key"');
+    expect((err as Error).message).not.toContain(value.trim() || value);
+    expect(await s.list('alice', 'acme')).toEqual([]);
   });
 });
