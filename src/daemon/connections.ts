@@ -287,6 +287,7 @@ export class ConnectionService implements CredentialSource {
     assertName('connection', connection);
     const rec = await profileScope(this.#store, handle).get(`conn/${provider}/${connection}`);
     if (!rec) {
+      this.#requireProvider(provider); // a mistyped provider gets "unknown provider, did you mean"
       const names = (await profileScope(this.#store, handle).list(`conn/${provider}/`)).map(
         (r) => r.key.split('/')[2]!,
       );

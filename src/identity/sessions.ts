@@ -160,7 +160,7 @@ export class SessionStore implements SessionVerifier {
       throw new AppError(
         'ERR_SESSION_NOT_FOUND',
         'no such session',
-        'list sessions with `authsome session list`',
+        "list this profile's session tokens with `authsome proxy revoke` (no id)",
       );
   }
 

@@ -24,7 +24,7 @@ export async function initHome(ctx: Ctx, profile: string): Promise<DaemonInfo> {
     throw new AppError(
       'ERR_HOME_EXISTS',
       `${p.home} is already initialised (owner "${c.owner}")`,
-      `add a profile with \`authsome profile create ${profile}\``,
+      'it is ready to use (`authsome profile list` shows its profiles); to add one: `authsome profile create NAME`',
     );
   }
   for (const dir of [p.home, p.serverDir, p.clientDir, p.identitiesDir])

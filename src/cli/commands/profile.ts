@@ -46,7 +46,7 @@ export function profileCommand(y: Argv<GlobalArgs>): Argv<GlobalArgs> {
         const cfg = await ctx.readConfig();
         const res = await (
           await ctx.client()
-        ).call<{ profiles: Array<{ handle: string; owner: boolean; createdAt: string }> }>(
+        ).call<{ profiles: Array<{ handle: string; owner: boolean; createdAt: number }> }>(
           'GET',
           '/v1/profiles',
         );
@@ -54,7 +54,12 @@ export function profileCommand(y: Argv<GlobalArgs>): Argv<GlobalArgs> {
         emit(ctx.out, { profiles: rows }, () =>
           table([
             ['PROFILE', 'ROLE', 'ACTIVE', 'CREATED'],
-            ...rows.map((p) => [p.handle, p.owner ? 'owner' : '-', p.active ? '*' : '', p.createdAt]),
+            ...rows.map((p) => [
+              p.handle,
+              p.owner ? 'owner' : '-',
+              p.active ? '*' : '',
+              new Date(p.createdAt).toISOString(),
+            ]),
           ]),
         );
       })

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ConnectionService } from '../../../src/daemon/connections.js';
+import { AppError } from '../../../src/errors.js';
 import type { ProviderDef } from '../../../src/providers/types.js';
 import { Secret } from '../../../src/secret.js';
 import { profileScope } from '../../../src/vault/scope.js';
@@ -110,5 +111,41 @@ describe('ConnectionService.put refuses a credential the proxy could never send'
     expect((err as Error).message).toContain('"api_key"');
     expect((err as Error).message).not.toContain(value.trim() || value);
     expect(await s.list('alice', 'acme')).toEqual([]);
+  });
+});
+
+describe('ConnectionService: a mistyped provider name', () => {
+  const fx = useVaultFixtures();
+  const lookup =
+    (known: ProviderDef[]) =>
+    (name: string): ProviderDef => {
+      const def = known.find((d) => d.name === name);
+      if (!def) throw new AppError('ERR_PROVIDER_NOT_FOUND', `unknown provider "${name}"`);
+      return def;
+    };
+
+  it('show/remove/set-default of a missing connection of an unknown provider say "unknown provider"', async () => {
+    const s = new ConnectionService(await fx.open(fx.tmp()), lookup([acme]));
+    await s.put('alice', 'acme', 'work', { api_key: 'k-123456789' }, 'api-key');
+    for (const attempt of [
+      () => s.show('alice', 'acme-typo', 'work'),
+      () => s.remove('alice', 'acme-typo', 'work'),
+      () => s.setDefault('alice', 'acme-typo', 'work'),
+    ])
+      await expect(attempt()).rejects.toMatchObject({ code: 'ERR_PROVIDER_NOT_FOUND' });
+    await expect(s.show('alice', 'acme', 'nope')).rejects.toMatchObject({ code: 'ERR_CONNECTION_NOT_FOUND' });
+  });
+
+  it('a stored connection of a provider that was since removed can still be removed', async () => {
+    const store = await fx.open(fx.tmp());
+    await new ConnectionService(store, lookup([acme])).put(
+      'alice',
+      'acme',
+      'work',
+      { api_key: 'k-1234' },
+      'api-key',
+    );
+    const without = new ConnectionService(store, lookup([]));
+    await expect(without.remove('alice', 'acme', 'work')).resolves.toEqual({});
   });
 });
