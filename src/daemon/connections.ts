@@ -163,7 +163,8 @@ export class ConnectionService implements CredentialSource {
     connection: string,
     tokens: TokenSet,
     flow: string,
-    opts: { replaceOnly?: boolean } = {},
+    /** For a refresh: the record it started from; the write happens only if that is still the one stored. */
+    opts: { replaces?: Pick<StoredConnection, 'updatedAt'> } = {},
   ): Promise<StoredConnection> {
     this.#requireProvider(provider);
     assertName('connection', connection);
@@ -180,7 +181,7 @@ export class ConnectionService implements CredentialSource {
           ...(tokens.expiresAt ? { expiresAt: new Date(tokens.expiresAt).toISOString() } : {}),
           ...(refresh ? { refreshToken: refresh } : {}),
         },
-        opts.replaceOnly === true,
+        opts.replaces?.updatedAt,
       )
     ).record;
   }
@@ -190,11 +191,14 @@ export class ConnectionService implements CredentialSource {
     provider: string,
     connection: string,
     data: Pick<StoredConnection, 'fields' | 'flow' | 'expiresAt' | 'refreshToken'>,
-    /** A refresh replaces a connection; it must not bring back one removed while it ran. */
-    replaceOnly = false,
+    /**
+     * A refresh replaces one version of a connection: it must not bring back a connection removed
+     * while it ran, nor write one account's tokens over a login that replaced it meanwhile.
+     */
+    expectUpdatedAt?: string,
   ): Promise<{ created: boolean; isDefault: boolean; record: StoredConnection }> {
     return this.#serial(handle, provider, () =>
-      this.#writeNow(handle, provider, connection, data, replaceOnly),
+      this.#writeNow(handle, provider, connection, data, expectUpdatedAt),
     );
   }
 
@@ -203,7 +207,7 @@ export class ConnectionService implements CredentialSource {
     provider: string,
     connection: string,
     data: Pick<StoredConnection, 'fields' | 'flow' | 'expiresAt' | 'refreshToken'>,
-    replaceOnly: boolean,
+    expectUpdatedAt: string | undefined,
   ): Promise<{ created: boolean; isDefault: boolean; record: StoredConnection }> {
     for (const [name, value] of Object.entries(data.fields)) {
       if (/[\r\n\0]/.test(value))
@@ -217,10 +221,10 @@ export class ConnectionService implements CredentialSource {
     const key = `conn/${provider}/${connection}`;
     // Re-login over a damaged record replaces it (nothing readable is lost).
     const prior = (await scope.get(key).catch(ignoreCorrupt)) as StoredConnection | undefined;
-    if (replaceOnly && prior === undefined) {
+    if (expectUpdatedAt !== undefined && prior?.updatedAt !== expectUpdatedAt) {
       throw new AppError(
         'ERR_CONNECTION_NOT_FOUND',
-        `connection "${connection}" of provider "${provider}" was removed while its token was being refreshed`,
+        `connection "${connection}" of provider "${provider}" was removed or replaced while its token was being refreshed`,
         `add it again with \`authsome login ${provider} --connection ${connection}\``,
       );
     }
@@ -307,24 +311,28 @@ export class ConnectionService implements CredentialSource {
   }
 
   /** Removes one connection; when it was the default and exactly one other remains, that one becomes the default. */
-  remove(
+  async remove(
     handle: string,
     provider: string,
     connection: string,
     before?: (rec: StoredConnection) => Promise<unknown>,
   ): Promise<{ newDefault?: string; defaultCleared?: boolean }> {
-    return this.#serial(handle, provider, () => this.#removeNow(handle, provider, connection, before));
+    // `before` (revocation at the provider) is a network call: it runs before this change takes its
+    // turn, so other changes of the provider's connections do not wait for it.
+    if (before) {
+      const rec = await this.#get(handle, provider, connection).catch(ignoreCorrupt);
+      if (rec) await before(rec);
+    }
+    return this.#serial(handle, provider, () => this.#removeNow(handle, provider, connection));
   }
 
   async #removeNow(
     handle: string,
     provider: string,
     connection: string,
-    before?: (rec: StoredConnection) => Promise<unknown>,
   ): Promise<{ newDefault?: string; defaultCleared?: boolean }> {
     // A damaged record can still be removed (that is what the corrupt-record hint tells the user to do).
-    const rec = await this.#get(handle, provider, connection).catch(ignoreCorrupt);
-    if (before && rec) await before(rec);
+    await this.#get(handle, provider, connection).catch(ignoreCorrupt);
     const scope = profileScope(this.#store, handle);
     const wasDefault = (await this.#defaultName(handle, provider).catch(ignoreCorrupt)) === connection;
     const others = ((await scope.list(`conn/${provider}/`).catch(ignoreCorrupt)) ?? [])

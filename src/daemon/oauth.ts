@@ -261,7 +261,7 @@ export class OAuthService {
           rec.connection,
           tokens,
           rec.flow,
-          { replaceOnly: true }, // a refresh must not bring back a connection removed meanwhile
+          { replaces: rec }, // only if rec is still what is stored: never over a newer login
         );
         await this.audit.append({
           event: 'token.refresh',

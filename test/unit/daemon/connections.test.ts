@@ -52,22 +52,45 @@ describe('ConnectionService: concurrent changes of one provider in one profile (
   });
 });
 
-describe('ConnectionService: a token refresh never brings back a removed connection', () => {
+describe('ConnectionService: a token refresh only replaces the record it started from', () => {
   const fx = useVaultFixtures();
+  const oauthy = { ...acme, name: 'oauthy', fields: ['access_token'] } as ProviderDef;
+  const tokens = (access: string, refresh = 'r-1') => ({
+    accessToken: new Secret(access),
+    refreshToken: new Secret(refresh),
+  });
 
   it('a refresh that lands after the remove fails with ERR_CONNECTION_NOT_FOUND and stores nothing', async () => {
-    const oauthy = { ...acme, name: 'oauthy', fields: ['access_token'] } as ProviderDef;
     const s = new ConnectionService(await fx.open(fx.tmp()), () => oauthy);
-    const tokens = (access: string) => ({ accessToken: new Secret(access), refreshToken: new Secret('r-1') });
     await s.putTokens('alice', 'oauthy', 'work', tokens('a-1'), 'device');
+    const started = (await s.stored('alice', 'oauthy', 'work'))!;
     await s.remove('alice', 'oauthy', 'work');
     await expect(
-      s.putTokens('alice', 'oauthy', 'work', tokens('a-2'), 'device', { replaceOnly: true }),
+      s.putTokens('alice', 'oauthy', 'work', tokens('a-2'), 'device', { replaces: started }),
     ).rejects.toMatchObject({ code: 'ERR_CONNECTION_NOT_FOUND' });
     expect(await s.list('alice', 'oauthy')).toEqual([]);
     // A login (not a refresh) may create it again.
     await s.putTokens('alice', 'oauthy', 'work', tokens('a-3'), 'device');
     expect((await s.list('alice', 'oauthy')).map((c) => c.connection)).toEqual(['work']);
+  });
+
+  it("a refresh of account A that lands after a new login as account B does not write A's tokens", async () => {
+    const s = new ConnectionService(await fx.open(fx.tmp()), () => oauthy);
+    await s.putTokens('alice', 'oauthy', 'work', tokens('account-A-1', 'account-A-refresh'), 'device');
+    const started = (await s.stored('alice', 'oauthy', 'work'))!;
+    await new Promise((r) => setTimeout(r, 5)); // a later updatedAt for the new login
+    await s.putTokens('alice', 'oauthy', 'work', tokens('account-B-1', 'account-B-refresh'), 'device');
+    await expect(
+      s.putTokens('alice', 'oauthy', 'work', tokens('account-A-2', 'account-A-refresh'), 'device', {
+        replaces: started,
+      }),
+    ).rejects.toMatchObject({ code: 'ERR_CONNECTION_NOT_FOUND' });
+    const now = (await s.stored('alice', 'oauthy', 'work'))!;
+    expect(now.fields).toEqual({ access_token: 'account-B-1' });
+    expect(now.refreshToken).toBe('account-B-refresh');
+    // The refresh of the current record goes through.
+    await s.putTokens('alice', 'oauthy', 'work', tokens('account-B-2'), 'device', { replaces: now });
+    expect((await s.stored('alice', 'oauthy', 'work'))!.fields).toEqual({ access_token: 'account-B-2' });
   });
 });
 
