@@ -60,7 +60,12 @@ export function loginCommand(y: Argv<GlobalArgs>): Argv<GlobalArgs> {
       'store a credential as a connection; the secret is read from a no-echo prompt or stdin, never argv',
       (a) =>
         connectionOpt(a.positional('provider', { type: 'string', demandOption: true }))
-          .option('flow', { type: 'string', choices: ['api-key', 'device', 'pkce'], default: 'api-key' })
+          .option('flow', {
+            type: 'string',
+            choices: ['api-key', 'device', 'pkce'],
+            default: 'api-key',
+            describe: 'api-key: paste a key; device or pkce: OAuth sign-in in the browser',
+          })
           .option('scopes', { type: 'string', describe: 'OAuth scopes (device/pkce flows)' })
           .example('printf \'%s\\n\' "$TOKEN" | $0 login github --connection work', 'from stdin'),
       async (argv) => {
