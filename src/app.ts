@@ -110,6 +110,7 @@ export async function buildApp(settings: Settings): Promise<App> {
         proxyAddr = a;
       },
       async deleteProfileData(handle) {
+        oauth.cancelAll(handle); // a login finishing later must not write under the deleted name
         const n = await profileScope(store, handle).destroy();
         await sessions.revokeAll(handle);
         connections.forget(handle);

@@ -180,6 +180,13 @@ export class OAuthService {
     this.#flows.set(flow.id, flow);
     finish
       .then(async (tokens) => {
+        // Cancelled (or its profile deleted) while the provider answered: store nothing.
+        if (flow.abort.signal.aborted)
+          throw new AppError(
+            'ERR_NOT_FOUND',
+            'the login was cancelled',
+            'start it again with `authsome login`',
+          );
         await this.connections.putTokens(handle, provider, connection, tokens, kind);
         await this.audit.append({
           event: 'login',
@@ -226,6 +233,15 @@ export class OAuthService {
     if (!flow || flow.handle !== handle) return;
     flow.abort.abort();
     this.#flows.delete(id);
+  }
+
+  /** A deleted profile's logins in progress end here: none may store tokens for it afterwards. */
+  cancelAll(handle: string): void {
+    for (const [id, f] of this.#flows) {
+      if (f.handle !== handle) continue;
+      f.abort.abort();
+      this.#flows.delete(id);
+    }
   }
 
   #prune(): void {

@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { writeFileSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawn } from 'node:child_process';
@@ -110,6 +110,37 @@ describe('OAuth logins through the daemon, refreshed before injection', () => {
     const seen = authOf(up.received.at(-1)!.rawHeaders);
     expect(seen).toMatch(/^Bearer /);
     expect(fake.issued.accessTokens).toContain(seen!.slice(7));
+  });
+
+  it('a device login still pending when its profile is deleted stores nothing, even once approved', async () => {
+    expect((await t.run(['profile', 'create', 'leaver'])).code).toBe(0);
+    const client = await t.run(
+      ['provider', 'client', 'acme', '--client-id', fake.clientId, '--profile', 'leaver'],
+      {
+        input: `${fake.clientSecret}\n`,
+      },
+    );
+    expect(client.code, client.stderr).toBe(0);
+    fake.script(['authorization_pending', 'authorization_pending', 'success']);
+    const polls = fake.pollTimes.length;
+    const issued = fake.issued.accessTokens.length;
+    const login = t.run(['login', 'acme', '--flow', 'device', '--connection', 'late', '--profile', 'leaver']);
+    await vi
+      .waitFor(() => expect(fake.pollTimes.length).toBeGreaterThan(polls), { timeout: 10_000 })
+      .catch(async (e: unknown) => {
+        throw new Error(`no device poll; login said: ${(await login).stderr}`, { cause: e });
+      });
+    expect((await t.run(['profile', 'delete', 'leaver'])).code).toBe(0);
+    const r = await login;
+    expect(r.code).not.toBe(0);
+    // Left alone, the daemon would poll on and the provider would approve within ~2 intervals (1 s):
+    // wait past that. The deletion ended the flow, so no token was ever issued for it.
+    await new Promise((res) => setTimeout(res, 3_500));
+    expect(fake.issued.accessTokens.length).toBe(issued);
+    // A new profile of the same name starts empty: the approved login did not land under it.
+    expect((await t.run(['profile', 'create', 'leaver'])).code).toBe(0);
+    const list = await t.json<{ connections: unknown[] }>(['connection', 'list', '--profile', 'leaver']);
+    expect(list.connections).toEqual([]);
   });
 
   it('pkce flow: the browser round trip completes the login (state checked)', async () => {
