@@ -41,9 +41,9 @@ function ignoreCorrupt(e: unknown): undefined {
   throw e;
 }
 
-function secretsOf(rec: StoredConnection): Readonly<Record<string, Secret>> {
+function secretsOf(plain: Record<string, string>): Readonly<Record<string, Secret>> {
   const fields: Record<string, Secret> = {};
-  for (const [k, v] of Object.entries(rec.fields)) fields[k] = new Secret(v);
+  for (const [k, v] of Object.entries(plain)) fields[k] = new Secret(v);
   return Object.freeze(fields);
 }
 
@@ -54,7 +54,7 @@ function secretsOf(rec: StoredConnection): Readonly<Record<string, Secret>> {
  */
 function checkSendable(def: ProviderDef, fields: Record<string, string>): void {
   try {
-    planInjection(def, Object.fromEntries(Object.entries(fields).map(([k, v]) => [k, new Secret(v)])));
+    planInjection(def, secretsOf(fields));
   } catch (e) {
     if (!isAppError(e) || e.code !== 'ERR_PROVIDER_INVALID') throw e;
     throw new AppError(
@@ -380,7 +380,7 @@ export class ConnectionService implements CredentialSource {
     if (rec && this.#refresher) rec = await this.#refresher(profile, rec);
     const value =
       rec && name !== undefined
-        ? { connection: name, fields: secretsOf(rec) }
+        ? { connection: name, fields: secretsOf(rec.fields) }
         : name === undefined && (await this.#hasAny(profile, provider))
           ? 'no-default'
           : undefined;

@@ -4,16 +4,10 @@ import { AppError } from '../../../src/errors.js';
 import type { ProviderDef } from '../../../src/providers/types.js';
 import { Secret } from '../../../src/secret.js';
 import { profileScope } from '../../../src/vault/scope.js';
+import { def } from '../providers/fixtures.js';
 import { useVaultFixtures } from '../vault/fixtures.js';
 
-const acme = {
-  name: 'acme',
-  displayName: 'Acme',
-  docsUrl: 'https://acme.example/docs',
-  hosts: [{ host: 'api.acme.example' }],
-  fields: ['api_key'],
-  inject: [{ type: 'header', name: 'Authorization', template: 'Bearer {{api_key}}' }],
-} as unknown as ProviderDef;
+const acme = def({ name: 'acme', hosts: [{ host: 'api.acme.example' }] });
 
 describe('ConnectionService: concurrent changes of one provider in one profile (real LevelDB store)', () => {
   const fx = useVaultFixtures();
@@ -142,9 +136,9 @@ describe('ConnectionService: a mistyped provider name', () => {
   const lookup =
     (known: ProviderDef[]) =>
     (name: string): ProviderDef => {
-      const def = known.find((d) => d.name === name);
-      if (!def) throw new AppError('ERR_PROVIDER_NOT_FOUND', `unknown provider "${name}"`);
-      return def;
+      const found = known.find((d) => d.name === name);
+      if (!found) throw new AppError('ERR_PROVIDER_NOT_FOUND', `unknown provider "${name}"`);
+      return found;
     };
 
   it('show/remove/set-default of a missing connection of an unknown provider say "unknown provider"', async () => {
