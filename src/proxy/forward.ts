@@ -68,11 +68,7 @@ export async function forwardUpgrade(
   });
   track(ctx, upstream);
   let text = `${p.method} ${p.pathAndQuery} HTTP/1.1\r\n`;
-  for (let i = 0; i < p.headers.length; i += 2) {
-    // An injected upgrade offers no extension: permessage-deflate would hide an echo in its frames.
-    if (p.needles && p.headers[i]!.toLowerCase() === 'sec-websocket-extensions') continue;
-    text += `${p.headers[i]}: ${p.headers[i + 1]}\r\n`;
-  }
+  for (let i = 0; i < p.headers.length; i += 2) text += `${p.headers[i]}: ${p.headers[i + 1]}\r\n`;
   text += 'connection: Upgrade\r\nupgrade: websocket\r\n\r\n';
   upstream.write(text);
   if (head.length > 0) upstream.write(head);

@@ -27,12 +27,13 @@ const strippedCache = new WeakMap<ProviderDef, ReadonlySet<string>>();
 /**
  * Caller headers removed from an injected request: every copy of each injected header, plus
  * Accept-Encoding, so that a compliant upstream answers uncompressed and the secret scanner reads
- * the body as sent (a non-compliant one is decoded, see relay.ts).
+ * the body as sent (a non-compliant one is decoded, see relay.ts), and Sec-WebSocket-Extensions, so
+ * an injected WebSocket negotiates no permessage-deflate that would hide an echo in its frames.
  */
 export function strippedForInjection(def: ProviderDef): ReadonlySet<string> {
   let s = strippedCache.get(def);
   if (!s) {
-    s = new Set([...injectedHeaderNames(def), 'accept-encoding']);
+    s = new Set([...injectedHeaderNames(def), 'accept-encoding', 'sec-websocket-extensions']);
     strippedCache.set(def, s);
   }
   return s;
