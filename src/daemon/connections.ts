@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { AppError, isAppError } from '../errors.js';
 import { assertName, closest } from '../names.js';
 import { Secret } from '../secret.js';
@@ -27,6 +28,12 @@ export interface StoredConnection {
   fields: Record<string, string>;
   createdAt: string;
   updatedAt: string;
+  /**
+   * Random, new on every write: what a refresh compares to know the record is still the one it read
+   * (updatedAt alone would let a re-login within the same millisecond pass). Absent in records
+   * written before it existed.
+   */
+  rev?: string;
   /** OAuth: when the access token expires, and the refresh token (never injected). */
   expiresAt?: string;
   refreshToken?: string;
@@ -164,7 +171,7 @@ export class ConnectionService implements CredentialSource {
     tokens: TokenSet,
     flow: string,
     /** For a refresh: the record it started from; the write happens only if that is still the one stored. */
-    opts: { replaces?: Pick<StoredConnection, 'updatedAt'> } = {},
+    opts: { replaces?: Pick<StoredConnection, 'updatedAt' | 'rev'> } = {},
   ): Promise<StoredConnection> {
     this.#requireProvider(provider);
     assertName('connection', connection);
@@ -181,7 +188,7 @@ export class ConnectionService implements CredentialSource {
           ...(tokens.expiresAt ? { expiresAt: new Date(tokens.expiresAt).toISOString() } : {}),
           ...(refresh ? { refreshToken: refresh } : {}),
         },
-        opts.replaces?.updatedAt,
+        opts.replaces,
       )
     ).record;
   }
@@ -195,11 +202,9 @@ export class ConnectionService implements CredentialSource {
      * A refresh replaces one version of a connection: it must not bring back a connection removed
      * while it ran, nor write one account's tokens over a login that replaced it meanwhile.
      */
-    expectUpdatedAt?: string,
+    replaces?: Pick<StoredConnection, 'updatedAt' | 'rev'>,
   ): Promise<{ created: boolean; isDefault: boolean; record: StoredConnection }> {
-    return this.#serial(handle, provider, () =>
-      this.#writeNow(handle, provider, connection, data, expectUpdatedAt),
-    );
+    return this.#serial(handle, provider, () => this.#writeNow(handle, provider, connection, data, replaces));
   }
 
   async #writeNow(
@@ -207,7 +212,7 @@ export class ConnectionService implements CredentialSource {
     provider: string,
     connection: string,
     data: Pick<StoredConnection, 'fields' | 'flow' | 'expiresAt' | 'refreshToken'>,
-    expectUpdatedAt: string | undefined,
+    replaces: Pick<StoredConnection, 'updatedAt' | 'rev'> | undefined,
   ): Promise<{ created: boolean; isDefault: boolean; record: StoredConnection }> {
     for (const [name, value] of Object.entries(data.fields)) {
       if (/[\r\n\0]/.test(value))
@@ -221,7 +226,7 @@ export class ConnectionService implements CredentialSource {
     const key = `conn/${provider}/${connection}`;
     // Re-login over a damaged record replaces it (nothing readable is lost).
     const prior = (await scope.get(key).catch(ignoreCorrupt)) as StoredConnection | undefined;
-    if (expectUpdatedAt !== undefined && prior?.updatedAt !== expectUpdatedAt) {
+    if (replaces && (prior?.updatedAt !== replaces.updatedAt || prior.rev !== replaces.rev)) {
       throw new AppError(
         'ERR_CONNECTION_NOT_FOUND',
         `connection "${connection}" of provider "${provider}" was removed or replaced while its token was being refreshed`,
@@ -234,6 +239,7 @@ export class ConnectionService implements CredentialSource {
       connection,
       createdAt: prior?.createdAt ?? now,
       updatedAt: now,
+      rev: randomBytes(12).toString('base64url'),
       ...data,
     };
     const defaultName = await this.#defaultName(handle, provider).catch(ignoreCorrupt);

@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { ConnectionService } from '../../../src/daemon/connections.js';
 import { AppError } from '../../../src/errors.js';
 import type { ProviderDef } from '../../../src/providers/types.js';
@@ -85,6 +85,22 @@ describe('ConnectionService: a token refresh only replaces the record it started
     // The refresh of the current record goes through.
     await s.putTokens('alice', 'oauthy', 'work', tokens('account-B-2'), 'device', { replaces: now });
     expect((await s.stored('alice', 'oauthy', 'work'))!.fields).toEqual({ access_token: 'account-B-2' });
+  });
+  it('a new login within the same millisecond as the refresh read still makes the refresh fail', async () => {
+    const s = new ConnectionService(await fx.open(fx.tmp()), () => oauthy);
+    vi.useFakeTimers({ toFake: ['Date'], now: new Date('2026-01-01T00:00:00Z') });
+    try {
+      await s.putTokens('alice', 'oauthy', 'work', tokens('account-A-1', 'account-A-refresh'), 'device');
+      const started = (await s.stored('alice', 'oauthy', 'work'))!;
+      await s.putTokens('alice', 'oauthy', 'work', tokens('account-B-1', 'account-B-refresh'), 'device');
+      expect((await s.stored('alice', 'oauthy', 'work'))!.updatedAt).toBe(started.updatedAt);
+      await expect(
+        s.putTokens('alice', 'oauthy', 'work', tokens('account-A-2'), 'device', { replaces: started }),
+      ).rejects.toMatchObject({ code: 'ERR_CONNECTION_NOT_FOUND' });
+      expect((await s.stored('alice', 'oauthy', 'work'))!.fields).toEqual({ access_token: 'account-B-1' });
+    } finally {
+      vi.useRealTimers();
+    }
   });
 });
 
