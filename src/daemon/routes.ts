@@ -157,7 +157,21 @@ export function buildRoutes(app: App): Router {
       );
     }
     const allow = parseAllow(body['allow']);
-    for (const a of allow ?? []) app.providers.require(a.provider);
+    for (const a of allow ?? []) {
+      app.providers.require(a.provider);
+      // A typo in --allow would mint a token that silently reaches nothing of that provider.
+      if (a.connection === undefined) continue;
+      const names = (await app.connections.list(handle, a.provider)).map((c) => c.connection);
+      if (!names.includes(a.connection)) {
+        throw new AppError(
+          'ERR_CONNECTION_NOT_FOUND',
+          `profile ${handle} has no ${a.provider} connection "${a.connection}" to allow`,
+          names.length > 0
+            ? `its ${a.provider} connections: ${names.join(', ')}`
+            : `log in first: authsome login ${a.provider} --connection ${a.connection}`,
+        );
+      }
+    }
     const label = str(body, 'label');
     const minted = await app.sessions.mint({
       profile: handle,

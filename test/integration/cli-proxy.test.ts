@@ -158,6 +158,17 @@ describe('the proxy end to end: real daemon, real curl, real node', () => {
     expect(r.stdout).toBe('403');
   });
 
+  it('--allow naming a connection that does not exist mints nothing and says which exist', async () => {
+    const before = (await t.json<{ sessions: unknown[] }>(['proxy', 'revoke'])).sessions.length;
+    const r = await t.run(['proxy', 'env', '--allow', 'github:persnal']);
+    outputs.push(r);
+    expect(r.code).toBe(3);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toContain('no github connection "persnal"');
+    expect(r.stderr).toContain('personal, work');
+    expect((await t.json<{ sessions: unknown[] }>(['proxy', 'revoke'])).sessions).toHaveLength(before);
+  });
+
   it('tunnels hosts no provider covers without interception', async () => {
     const caFile = join(t.dir, 'upstream-ca.pem');
     // Only the upstream's own CA is trusted by curl here: success proves the TLS was not intercepted.
