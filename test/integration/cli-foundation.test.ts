@@ -225,3 +225,17 @@ describe('foundation: audit.log removed while the daemon runs', () => {
     }
   });
 });
+
+describe('foundation: a home that was never initialised', () => {
+  const t = new TestHome();
+  afterAll(async () => {
+    await t.cleanup();
+  });
+
+  it('daemon status says to run init (exit 6), not merely "not running"', async () => {
+    const r = await t.run(['daemon', 'status']);
+    expect(r.code).toBe(6);
+    expect(r.stderr).toContain('ERR_HOME_NOT_INITIALISED');
+    expect(r.stderr).toContain('authsome init');
+  });
+});

@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { spawnSync } from 'node:child_process';
 import { homedir } from 'node:os';
@@ -66,6 +67,12 @@ export function daemonCommand(y: Argv<GlobalArgs>): Argv<GlobalArgs> {
       .command('status', 'is the daemon running, and where', {}, async (argv) => {
         const ctx = new Ctx(argv);
         const info = await runningDaemon(ctx.paths);
+        if (!info && !existsSync(ctx.paths.masterKey))
+          throw new AppError(
+            'ERR_HOME_NOT_INITIALISED',
+            `no authsome home at ${ctx.paths.home}`,
+            'run `authsome init` (or pass --home / set AUTHSOME_HOME)',
+          );
         emit(ctx.out, info ? { running: true, ...info } : { running: false }, () =>
           info
             ? `running: pid ${info.pid} since ${info.startedAt}, control 127.0.0.1:${info.controlPort}, proxy 127.0.0.1:${info.proxyPort}`
