@@ -33,8 +33,13 @@ export class Secret {
   }
 }
 
-/** Masks a value for display: keeps a short prefix of long values only. Never used for short ones. */
+/**
+ * Masks a value for display (`explain`, `import`): only values of 24 characters or more keep their
+ * first 4 (usually the provider's public prefix: `ghp_`, `sk-p`) and show their length, so at least
+ * 20 characters always stay hidden. Shorter values show nothing at all.
+ */
+export const MASK_MIN_LENGTH = 24;
 export function mask(value: string): string {
-  if (value.length < 16) return '****';
+  if (value.length < MASK_MIN_LENGTH) return '****';
   return `${value.slice(0, 4)}…${'*'.repeat(4)} (${value.length} chars)`;
 }
