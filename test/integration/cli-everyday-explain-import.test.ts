@@ -26,11 +26,13 @@ describe('authsome explain and authsome import', () => {
     outputs.push(r);
     return r;
   };
-  const explain = async (...args: string[]) => {
+  /** The explanation, after checking the exit code: 0, or the refusal's own (5 forbidden, 2 malformed). */
+  const explainExit = async (code: number, ...args: string[]) => {
     const r = await run(['explain', ...args, '--json']);
-    expect(r.code, r.stderr).toBe(0);
+    expect(r.code, r.stderr).toBe(code);
     return JSON.parse(r.stdout) as Explanation;
   };
+  const explain = (...args: string[]) => explainExit(0, ...args);
 
   beforeAll(async () => {
     t = new TestHome();
@@ -66,13 +68,16 @@ describe('authsome explain and authsome import', () => {
     expect(clear.decision).toBe('cleartext');
     expect(clear.reason).toContain('never injects over cleartext');
     expect(clear.hint).toBe('use https://api.github.com/user');
-    const missing = await explain('https://api.github.com/user', '--connection', 'nope');
+    const missing = await explainExit(5, 'https://api.github.com/user', '--connection', 'nope');
     expect(missing).toMatchObject({
       decision: 'no-connection',
       hint: 'authsome login github --connection nope',
     });
-    expect((await explain('https://user@api.github.com/')).decision).toBe('invalid');
-    expect((await explain('ftp://api.github.com/')).decision).toBe('invalid');
+    expect((await explainExit(2, 'https://user@api.github.com/')).decision).toBe('invalid');
+    expect((await explainExit(2, 'ftp://api.github.com/')).decision).toBe('invalid');
+    const human = await run(['explain', 'https://api.github.com/user', '--connection', 'nope']);
+    expect(human.code).toBe(5);
+    expect(human.stdout).toContain('refused: no such connection');
     const bad = await run(['explain', 'https://api.github.com/', '--connection', 'Bad Name']);
     expect(bad.code).toBe(2);
   });

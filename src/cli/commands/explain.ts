@@ -1,4 +1,5 @@
 import type { Argv } from 'yargs';
+import { ERROR_CODES, type ErrorCode } from '../../errors.js';
 import { assertName } from '../../names.js';
 import type { Explanation } from '../../daemon/explain.js';
 import { Ctx, type GlobalArgs } from '../context.js';
@@ -13,6 +14,18 @@ const VERDICT: Record<Explanation['decision'], string> = {
   'no-connection': 'refused: no such connection',
   'no-default': 'refused: no default connection',
   invalid: 'refused: malformed request',
+};
+
+/**
+ * A refusal is reported in full (stdout, exit 0 would hide it from scripts): the exit code is the one
+ * the proxy's own refusal would give (errors.md), so `authsome explain URL && …` stops where the
+ * request would be refused. Every other verdict exits 0.
+ */
+const REFUSAL: Partial<Record<Explanation['decision'], ErrorCode>> = {
+  denied: 'ERR_PROXY_DESTINATION_DENIED',
+  'no-connection': 'ERR_PROXY_CONNECTION_DENIED',
+  'no-default': 'ERR_PROXY_CONNECTION_DENIED',
+  invalid: 'ERR_PROXY_BAD_REQUEST',
 };
 
 export function describeExplanation(e: Explanation, strong: (s: string) => string = (s) => s): string {
@@ -51,7 +64,10 @@ export function explainCommand(y: Argv<GlobalArgs>): Argv<GlobalArgs> {
           describe: 'as if the request sent X-Authsome-Connection: NAME',
         })
         .example('$0 explain https://api.github.com/user', 'provider github, Authorization header, masked')
-        .example('$0 explain https://api.github.com/user --connection work', 'the "work" connection'),
+        .example('$0 explain https://api.github.com/user --connection work', 'the "work" connection')
+        .epilogue(
+          'Exit 0 when the request would be injected, forwarded or tunnelled; when it would be refused, the exit code of that refusal (5 forbidden, 2 malformed), with the explanation still printed.',
+        ),
     async (argv) => {
       const ctx = new Ctx(argv);
       const { url, connection } = argv as { url: string; connection?: string };
@@ -59,6 +75,8 @@ export function explainCommand(y: Argv<GlobalArgs>): Argv<GlobalArgs> {
       if (connection !== undefined) q.set('connection', assertName('connection', connection));
       const e = await (await ctx.client()).call<Explanation>('GET', `/v1/explain?${q.toString()}`);
       emit(ctx.out, e, () => describeExplanation(e, (s) => bold(ctx.out, s)));
+      const refusal = REFUSAL[e.decision];
+      if (refusal) process.exitCode = ERROR_CODES[refusal].exit;
     },
   );
 }
