@@ -104,6 +104,11 @@ export class ConnectionService implements CredentialSource {
     string,
     { until: number; value: ResolvedCredential | undefined | 'no-default' }
   >();
+  /**
+   * Bumped by every change: a resolve that read the store before a change landed (a logout while it
+   * awaited) still answers its own request, but must not cache what it read for the next 30 s.
+   */
+  #generation = 0;
   #refresher: Refresher | undefined;
   readonly #changes = new Map<string, Promise<void>>();
 
@@ -381,6 +386,7 @@ export class ConnectionService implements CredentialSource {
     const now = Date.now();
     const hit = this.#cache.get(cacheKey);
     if (hit && now < hit.until) return usable(hit.value, provider);
+    const generation = this.#generation;
     const name = connection ?? (await this.#defaultName(profile, provider));
     let rec = name === undefined ? undefined : await this.stored(profile, provider, name);
     if (rec && this.#refresher) rec = await this.#refresher(profile, rec);
@@ -393,7 +399,8 @@ export class ConnectionService implements CredentialSource {
     // Cached briefly, and never past the point where an OAuth token is due for refresh.
     const dueAt = rec?.expiresAt ? Date.parse(rec.expiresAt) - 60_000 : Infinity;
     if (this.#cache.size > 10_000) this.#cache.clear();
-    this.#cache.set(cacheKey, { until: Math.min(now + CACHE_MS, dueAt), value });
+    if (generation === this.#generation)
+      this.#cache.set(cacheKey, { until: Math.min(now + CACHE_MS, dueAt), value });
     return usable(value, provider);
   }
 
@@ -405,6 +412,7 @@ export class ConnectionService implements CredentialSource {
   }
 
   #invalidate(handle: string): void {
+    this.#generation++;
     for (const k of this.#cache.keys()) if (k.startsWith(`${handle}/`)) this.#cache.delete(k);
   }
 

@@ -4,6 +4,7 @@ import { AppError } from '../../../src/errors.js';
 import type { ProviderDef } from '../../../src/providers/types.js';
 import { Secret } from '../../../src/secret.js';
 import { profileScope } from '../../../src/vault/scope.js';
+import type { KvStore } from '../../../src/vault/types.js';
 import { def } from '../providers/fixtures.js';
 import { useVaultFixtures } from '../vault/fixtures.js';
 
@@ -101,6 +102,42 @@ describe('ConnectionService: a token refresh only replaces the record it started
     } finally {
       vi.useRealTimers();
     }
+  });
+});
+
+describe('ConnectionService.resolve: a change that lands while a lookup reads the store', () => {
+  const fx = useVaultFixtures();
+
+  it('a logout during a lookup is not undone by that lookup caching what it read', async () => {
+    const store = await fx.open(fx.tmp());
+    // The real store, with reads of the connection record held until the test lets them go.
+    let gate: Promise<void> | undefined;
+    const held: KvStore = {
+      get: async (key) => {
+        const value = await store.get(key);
+        if (gate && key.includes('/conn/')) await gate;
+        return value;
+      },
+      put: (key, value) => store.put(key, value),
+      del: (key) => store.del(key),
+      batch: (ops) => store.batch(ops),
+      list: (prefix) => store.list(prefix),
+      keys: (prefix) => store.keys(prefix),
+      close: () => store.close(),
+    };
+    const s = new ConnectionService(held, () => acme);
+    await s.put('alice', 'acme', 'work', { api_key: 'k-work-123456' }, 'api-key');
+    let release!: () => void;
+    gate = new Promise<void>((r) => (release = r));
+    const inFlight = s.resolve('alice', 'acme', undefined);
+    await new Promise((r) => setTimeout(r, 20)); // the lookup has read the record and waits
+    gate = undefined;
+    await s.remove('alice', 'acme', 'work');
+    release();
+    // The lookup that raced the logout answers its own request with what it read...
+    expect((await inFlight)?.connection).toBe('work');
+    // ...but the next request sees the logout.
+    expect(await s.resolve('alice', 'acme', undefined)).toBeUndefined();
   });
 });
 
