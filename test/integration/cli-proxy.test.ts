@@ -165,6 +165,7 @@ describe('the proxy end to end: real daemon, real curl, real node', () => {
     expect(r.code).toBe(3);
     expect(r.stdout).toBe('');
     expect(r.stderr).toContain('no github connection "persnal"');
+    expect(r.stderr).toContain('did you mean "personal"?');
     expect(r.stderr).toContain('personal, work');
     expect((await t.json<{ sessions: unknown[] }>(['proxy', 'revoke'])).sessions).toHaveLength(before);
   });
