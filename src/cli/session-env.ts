@@ -2,7 +2,7 @@ import { existsSync, statSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { AppError } from '../errors.js';
-import { assertName } from '../names.js';
+import { assertName, closest } from '../names.js';
 import type { Ctx } from './context.js';
 import type { DaemonClient } from '../daemon/client.js';
 
@@ -60,13 +60,47 @@ function mergeNoProxy(existing: string | undefined): string {
   return [...set].join(',');
 }
 
+/**
+ * A connection in --allow that the profile does not have is refused before anything is minted: a typo
+ * there would give a token that silently reaches nothing of that provider. (An unknown provider is
+ * refused by the daemon, with its own "did you mean".)
+ */
+function checkAllowedConnections(
+  handle: string,
+  allow: ReadonlyArray<{ provider: string; connection?: string }>,
+  providers: ReadonlyArray<{ name: string; connections: string[] }>,
+): void {
+  for (const a of allow) {
+    const names = providers.find((p) => p.name === a.provider)?.connections;
+    if (a.connection === undefined || names === undefined || names.includes(a.connection)) continue;
+    const guess = closest(a.connection, names);
+    throw new AppError(
+      'ERR_CONNECTION_NOT_FOUND',
+      `profile ${handle} has no ${a.provider} connection "${a.connection}" to allow${guess ? ` — did you mean "${guess}"?` : ''}`,
+      names.length > 0
+        ? `allow one of its ${a.provider} connections: ${names.join(', ')}`
+        : `log in first: authsome login ${a.provider} --connection ${a.connection}`,
+    );
+  }
+}
+
 /** Mints a session token and builds the SPEC section 7 environment for a child process. */
 export async function mintSessionEnv(
   ctx: Ctx,
-  opts: { allow?: string | undefined; ttl?: string | undefined; label: string },
+  opts: {
+    allow?: string | undefined;
+    ttl?: string | undefined;
+    label: string;
+    /** doctor's probe names a connection that does not exist on purpose: nothing can be injected. */
+    allowMissingConnection?: boolean;
+  },
 ): Promise<SessionEnv> {
   const allow = parseAllow(opts.allow);
   const client = await ctx.client();
+  const { providers } = await client.call<{
+    providers: Array<{ name: string; env: string[]; connections: string[] }>;
+  }>('GET', '/v1/providers');
+  if (allow && opts.allowMissingConnection !== true) checkAllowedConnections(client.handle, allow, providers);
   const minted = await client.call<{ id: string; token: string; expiresAt: string }>('POST', '/v1/sessions', {
     ...(allow ? { allow } : {}),
     ...(opts.ttl ? { ttl: opts.ttl } : {}),
@@ -93,9 +127,6 @@ export async function mintSessionEnv(
     AUTHSOME_SESSION_ID: minted.id,
   };
   for (const v of CA_VARS) env[v] = paths.caBundle;
-  const { providers } = await client.call<{
-    providers: Array<{ name: string; env: string[]; connections: string[] }>;
-  }>('GET', '/v1/providers');
   for (const p of providers) {
     if (p.connections.length === 0) continue;
     if (allow && !allow.some((a) => a.provider === p.name)) continue;

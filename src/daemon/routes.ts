@@ -1,5 +1,5 @@
 import { AppError } from '../errors.js';
-import { assertName, closest } from '../names.js';
+import { assertName } from '../names.js';
 import { parseDuration } from '../config/settings.js';
 import { VERSION } from '../version.js';
 import type { App } from '../app.js';
@@ -157,22 +157,7 @@ export function buildRoutes(app: App): Router {
       );
     }
     const allow = parseAllow(body['allow']);
-    for (const a of allow ?? []) {
-      app.providers.require(a.provider);
-      // A typo in --allow would mint a token that silently reaches nothing of that provider.
-      if (a.connection === undefined) continue;
-      const names = (await app.connections.list(handle, a.provider)).map((c) => c.connection);
-      if (!names.includes(a.connection)) {
-        const guess = closest(a.connection, names);
-        throw new AppError(
-          'ERR_CONNECTION_NOT_FOUND',
-          `profile ${handle} has no ${a.provider} connection "${a.connection}" to allow${guess ? ` — did you mean "${guess}"?` : ''}`,
-          names.length > 0
-            ? `allow one of its ${a.provider} connections: ${names.join(', ')}`
-            : `log in first: authsome login ${a.provider} --connection ${a.connection}`,
-        );
-      }
-    }
+    for (const a of allow ?? []) app.providers.require(a.provider);
     const label = str(body, 'label');
     const minted = await app.sessions.mint({
       profile: handle,
