@@ -64,3 +64,17 @@ export function decoderFor(
   for (const c of chain.slice(0, -1)) c.on('error', (e) => decoder.output.destroy(e));
   return { decoder, headers: out };
 }
+
+/**
+ * Whether the response declares a transfer coding other than chunked (`Transfer-Encoding: gzip,
+ * chunked`). undici undoes only chunked and hands the rest through as body bytes: the scanner could
+ * not read them, and the caller could still undo them. Injected requests refuse such answers.
+ */
+export function opaqueTransferCoding(headers: readonly string[]): boolean {
+  for (let i = 0; i < headers.length; i += 2) {
+    if (headers[i]!.toLowerCase() !== 'transfer-encoding') continue;
+    for (const t of headers[i + 1]!.split(','))
+      if (t.trim() !== '' && t.trim().toLowerCase() !== 'chunked') return true;
+  }
+  return false;
+}

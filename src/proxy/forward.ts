@@ -100,6 +100,18 @@ export async function forwardUpgrade(
       'the upstream negotiated a WebSocket extension the proxy did not offer and cannot inspect',
     );
   }
+  // A refusal's body is scanned as raw bytes: chunk framing could split a secret and a content coding
+  // could hide it, so only a plain body (Content-Length or read to close) is passed on.
+  if (
+    status !== 101 &&
+    /^(transfer-encoding|content-encoding):(?![ \t]*identity[ \t]*\r?$)/im.test(headText)
+  ) {
+    upstream.destroy();
+    throw new AppError(
+      'ERR_UPSTREAM_FAILED',
+      `the upstream refused the WebSocket handshake (${status}) with a chunked or encoded body the proxy cannot inspect`,
+    );
+  }
   client.write(answer.subarray(0, end));
   // 101: WebSocket frames follow. Anything else (a refusal): an ordinary body, scanned as bytes.
   const scan =

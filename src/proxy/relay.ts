@@ -1,7 +1,7 @@
 import type { ServerResponse } from 'node:http';
 import type { Dispatcher } from 'undici';
 import { AppError } from '../errors.js';
-import { decoderFor, type Decoder } from './decode.js';
+import { decoderFor, opaqueTransferCoding, type Decoder } from './decode.js';
 import { clientResponseHeaders } from './headers.js';
 import { STREAM_HWM } from './limits.js';
 import { SecretScanner } from './secret-scan.js';
@@ -97,7 +97,8 @@ export class ResponseRelay implements Dispatcher.DispatchHandler {
     // 1xx informational answers (100-continue, 103) are not relayed; Node answers 100 itself.
     if (statusCode < 200 || this.#settled) return;
     const res = this.#res;
-    let out = clientResponseHeaders(flatHeaders(controller as Controller, headers));
+    const raw = flatHeaders(controller as Controller, headers);
+    let out = clientResponseHeaders(raw);
     if (this.#guard) {
       const scanner = (this.#scanner = new SecretScanner(this.#guard.needles));
       // One pass over all names and values ("\n" cannot occur inside either).
@@ -112,7 +113,7 @@ export class ResponseRelay implements Dispatcher.DispatchHandler {
         );
       }
       const decoded = decoderFor(out);
-      if (decoded === 'unsupported') {
+      if (decoded === 'unsupported' || opaqueTransferCoding(raw)) {
         return this.#refuse(
           controller,
           new AppError(

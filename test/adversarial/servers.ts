@@ -110,7 +110,10 @@ function originRoute(req: IncomingMessage, res: ServerResponse, decoy: string): 
     const forms = [
       c.toString('base64'),
       c.toString('base64url'),
+      Buffer.from(`Bearer ${c.toString()}`).toString('base64'), // shifted by the text before it
+      Buffer.from(`x${c.toString()}\n`).toString('base64url'),
       c.toString('hex'),
+      c.toString('hex').toUpperCase(),
       encodeURIComponent(c.toString()),
     ];
     return void res.writeHead(200, { 'content-type': 'text/plain' }).end(forms.join('\n'));
@@ -132,6 +135,12 @@ function originRoute(req: IncomingMessage, res: ServerResponse, decoy: string): 
     return void res
       .writeHead(200, { ...json, 'content-encoding': ce, 'content-length': packed.length })
       .end(packed);
+  }
+  if (p === '/echo/te-gzip') {
+    // A transfer coding besides chunked: undici passes the gzip bytes through as the body.
+    return void res
+      .writeHead(200, { ...json, 'transfer-encoding': 'gzip, chunked' })
+      .end(gzipSync(Buffer.from(echoOf(req))));
   }
   if (p === '/inspect') {
     // What arrived, without echoing a credential: counts and shapes only.
@@ -210,6 +219,16 @@ export async function startOrigin(cert: ServerCert, decoyHost: string): Promise<
     l.server.on('upgrade', (req: IncomingMessage, socket: Socket) => {
       const key = headerValues(req, 'sec-websocket-key')[0] ?? '';
       const accept = createHash('sha1').update(`${key}258EAFA5-E914-47DA-95CA-C5AB0DC85B11`).digest('base64');
+      if (req.url === '/ws/refuse-chunked') {
+        // A refusal whose chunked body splits the credential across two chunks.
+        const c = credentialOf(req);
+        const [a, b] = [`{"got":"${c.slice(0, 6)}`, `${c.slice(6)}"}`];
+        const chunk = (t: string): string => `${t.length.toString(16)}\r\n${t}\r\n`;
+        socket.end(
+          `HTTP/1.1 401 Unauthorized\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n${chunk(a)}${chunk(b)}0\r\n\r\n`,
+        );
+        return;
+      }
       if (req.url === '/ws/refuse-echo') {
         // A refused handshake whose body quotes the credential (an error page echoing the request).
         const body = JSON.stringify({ error: 'unauthorized', got: credentialOf(req) });
