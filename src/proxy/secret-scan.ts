@@ -77,10 +77,27 @@ export class SecretScanner {
 }
 
 /**
+ * The secret as it appears inside any base64 or base64url text, wherever it starts: base64 encodes
+ * 3-byte groups, so text before the secret (`base64("Bearer " + key)`) shifts it by 0, 1 or 2 bytes.
+ * For each shift, the characters that depend on the secret's bytes alone: from the first one not
+ * mixed with the bytes before it, to the last complete group (the rest depends on what follows).
+ * Masking these leaves at most the encoding of the secret's first and last 2 bytes.
+ */
+function base64Forms(secret: Buffer): string[] {
+  const out: string[] = [];
+  for (const shift of [0, 1, 2]) {
+    const enc = Buffer.concat([Buffer.alloc(shift), secret]).toString('base64');
+    const body = enc.slice([0, 2, 3][shift], Math.floor((shift + secret.length) / 3) * 4);
+    out.push(body, body.replace(/\+/g, '-').replace(/\//g, '_'));
+  }
+  return out;
+}
+
+/**
  * The needles for one injected request: each injected header value and its credential part (the
  * text after the auth scheme), each injected query value (raw and URL-encoded), and each secret field
- * in the forms a leak usually takes (raw, base64, base64url, hex, URL-encoded); minus any needle
- * that contains another one.
+ * in the forms a leak usually takes (raw, base64 and base64url at any offset, hex in either case,
+ * URL-encoded); minus any needle that contains another one.
  */
 export function buildNeedles(injectedValues: readonly string[], secretFields: readonly string[]): Buffer[] {
   const out = new Set<string>();
@@ -97,9 +114,9 @@ export function buildNeedles(injectedValues: readonly string[], secretFields: re
     const b = Buffer.from(f, 'utf8');
     add(f);
     add(encodeURIComponent(f));
-    add(b.toString('base64'));
-    add(b.toString('base64url'));
+    for (const shifted of base64Forms(b)) add(shifted);
     add(b.toString('hex'));
+    add(b.toString('hex').toUpperCase());
   }
   // A needle that contains another is redundant: masking the inner one already breaks every copy of
   // it (and finds it in headers). Fewer needles = fewer passes over each body chunk.
