@@ -38,6 +38,35 @@ const COMMANDS = [
   completionCommand,
 ];
 
+/**
+ * yargs names every unknown argument in its message. A stray value is often a secret pasted onto the
+ * command line (`authsome login openai sk-…`), and error output ends up in logs: only unknown
+ * option names (given as --name or -n) are repeated, other values are counted, never shown.
+ */
+function unknownArguments(msg: string, argv: readonly string[]): AppError | undefined {
+  const m = /^Unknown arguments?: (.*)$/s.exec(msg);
+  if (!m) return undefined;
+  const names: string[] = [];
+  let hidden = 0;
+  for (const a of m[1]!.split(', ')) {
+    if (argv.some((x) => x === `--${a}` || x.startsWith(`--${a}=`) || x === `-${a}`)) names.push(`--${a}`);
+    else hidden++;
+  }
+  const parts = [
+    ...(names.length ? [`unknown option${names.length > 1 ? 's' : ''} ${names.join(', ')}`] : []),
+    ...(hidden
+      ? [`${hidden} unexpected argument${hidden > 1 ? 's' : ''} (not shown, in case one is a secret)`]
+      : []),
+  ];
+  return new AppError(
+    'ERR_INPUT_INVALID',
+    parts.join('; '),
+    hidden
+      ? 'secrets are read from stdin or a no-echo prompt, never from the command line; see `authsome <command> --help`'
+      : 'see `authsome <command> --help`',
+  );
+}
+
 export function buildCli(argv: string[]) {
   let y: Argv<GlobalArgs> = yargs(argv)
     .scriptName('authsome')
@@ -68,7 +97,9 @@ export function buildCli(argv: string[]) {
       'Exit codes: 0 ok, 1 internal, 2 bad input, 3 not found, 4 identity, 5 forbidden, 6 home not set up, 7 upstream, 8 vault/audit unavailable, 9 audit chain broken, 10 daemon. Docs: docs/cli.md',
     )
     .fail((msg, err) => {
-      throw err ?? new AppError('ERR_INPUT_INVALID', msg, 'see `authsome --help`');
+      if (err) throw err;
+      const unknown = unknownArguments(msg, argv);
+      throw unknown ?? new AppError('ERR_INPUT_INVALID', msg, 'see `authsome --help`');
     }) as unknown as Argv<GlobalArgs>;
   for (const c of COMMANDS) y = c(y);
   return y;

@@ -120,6 +120,15 @@ describe('foundation: a CLI session in a temp home', () => {
     expect(r.stderr).toContain('stdin');
   });
 
+  it('a secret pasted onto the command line is refused and never repeated; a mistyped option is named', async () => {
+    const r = await run(['login', 'github', CANARY_WORK, '--conection', 'work']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('--conection');
+    expect(r.stderr).toContain('1 unexpected argument (not shown');
+    expect(r.stderr).not.toContain(CANARY_WORK);
+    expect(r.stderr).not.toContain(CANARY_WORK.slice(0, 12));
+  });
+
   it('writes a tagged, verifiable audit log and catches an edited line', async () => {
     const audit = await t.json<{ events: Array<{ event: string; profile: string }> }>([
       'audit',
