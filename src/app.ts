@@ -111,8 +111,8 @@ export async function buildApp(settings: Settings): Promise<App> {
       },
       async deleteProfileData(handle) {
         oauth.cancelAll(handle); // a login finishing later must not write under the deleted name
+        await sessions.revokeAll(handle); // first: its tokens stop reaching anything at once
         const n = await profileScope(store, handle).destroy();
-        await sessions.revokeAll(handle);
         connections.forget(handle);
         return n;
       },

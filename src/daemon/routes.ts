@@ -74,14 +74,16 @@ export function buildRoutes(app: App): Router {
   });
   r.add('POST', '/v1/profiles', async ({ handle, body }) => {
     const name = assertName('profile', str(body, 'handle'));
-    await app.registry.register(handle, name, body['publicJwk']);
+    await app.registry.register(handle, name, body['publicJwk'], () => app.deleteProfileData(name));
     await app.audit.append({ event: 'profile.create', profile: name, detail: { by: handle } });
     return { status: 201, body: { profile: name } };
   });
   r.add('DELETE', '/v1/profiles/:name', async ({ handle, params }) => {
     const name = assertName('profile', params['name']);
-    await app.registry.remove(handle, name);
-    const removed = await app.deleteProfileData(name);
+    let removed = 0;
+    await app.registry.remove(handle, name, async () => {
+      removed = await app.deleteProfileData(name);
+    });
     await app.audit.append({
       event: 'profile.delete',
       profile: name,

@@ -98,7 +98,17 @@ export class ProfileRegistry {
   }
 
   /** Only the owner registers other profiles (SPEC section 4). They are never owners. */
-  async register(actor: string, handle: string, jwk: unknown): Promise<ProfileRecord> {
+  /**
+   * `clearLeftovers` runs after the checks, before the entry is written: whatever an earlier profile
+   * of this name left behind (records or sessions written while it was being deleted) must not pass
+   * to the new one.
+   */
+  async register(
+    actor: string,
+    handle: string,
+    jwk: unknown,
+    clearLeftovers?: () => Promise<unknown>,
+  ): Promise<ProfileRecord> {
     assertName('profile', handle);
     const publicJwk = parsePublicJwk(jwk);
     return this.#serial(async () => {
@@ -110,15 +120,21 @@ export class ProfileRegistry {
           'choose another name, or remove the old profile first',
         );
       }
+      await clearLeftovers?.();
       return this.#put({ handle, publicJwk, owner: false, createdAt: this.#clock() });
     });
   }
 
   /**
-   * Removes the registry entry only. The caller (daemon) must also destroy the profile's records
-   * and revoke its sessions: a session does not consult the registry on every proxied request.
+   * `destroyData` (the profile's sessions and records: a session does not consult the registry on
+   * every proxied request) runs after the checks and before the entry goes: if it fails part-way,
+   * the profile is still there to delete again, instead of a name that no one can clean up.
    */
-  async remove(actor: string, handle: string): Promise<ProfileRecord> {
+  async remove(
+    actor: string,
+    handle: string,
+    destroyData: () => Promise<unknown> = async () => undefined,
+  ): Promise<ProfileRecord> {
     return this.#serial(async () => {
       const owner = await this.#requireOwner(actor);
       if (handle === owner.handle) {
@@ -136,6 +152,7 @@ export class ProfileRegistry {
           'list profiles with `authsome profile list`',
         );
       }
+      await destroyData();
       await this.#store.del(registryKey(handle));
       return rec;
     });

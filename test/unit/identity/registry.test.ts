@@ -65,6 +65,59 @@ describe('profile registry', () => {
     await fails(reg.remove('alice', 'bob'), 'ERR_PROFILE_NOT_FOUND');
   });
 
+  it('remove destroys the data after its checks and before the entry: a failure leaves it to delete again', async () => {
+    await reg.bootstrapOwner('alice', await jwk());
+    await reg.register('alice', 'bob', await jwk());
+    const calls: string[] = [];
+    await fails(
+      reg.remove('bob', 'bob', async () => void calls.push('not owner')),
+      'ERR_AUTH_NOT_OWNER',
+    );
+    await fails(
+      reg.remove('alice', 'nobody', async () => void calls.push('missing')),
+      'ERR_PROFILE_NOT_FOUND',
+    );
+    expect(calls).toEqual([]);
+    await expect(
+      reg.remove('alice', 'bob', async () => {
+        throw new Error('disk full');
+      }),
+    ).rejects.toThrow('disk full');
+    expect(await reg.get('bob')).toBeDefined();
+    await reg.remove('alice', 'bob', async () => {
+      expect(await reg.get('bob')).toBeDefined(); // the entry goes last
+      calls.push('destroyed');
+    });
+    expect(calls).toEqual(['destroyed']);
+    expect(await reg.get('bob')).toBeUndefined();
+  });
+
+  it('register clears what an earlier profile of the name left, after its checks and before the entry', async () => {
+    await reg.bootstrapOwner('alice', await jwk());
+    const calls: string[] = [];
+    await fails(
+      reg.register('alice', 'alice', await jwk(), async () => void calls.push('exists')),
+      'ERR_PROFILE_EXISTS',
+    );
+    await fails(
+      reg.register('nobody', 'bob', await jwk(), async () => void calls.push('not owner')),
+      'ERR_AUTH_NOT_OWNER',
+    );
+    expect(calls).toEqual([]);
+    await expect(
+      reg.register('alice', 'bob', await jwk(), async () => {
+        throw new Error('disk full');
+      }),
+    ).rejects.toThrow('disk full');
+    expect(await reg.get('bob')).toBeUndefined();
+    await reg.register('alice', 'bob', await jwk(), async () => {
+      expect(await reg.get('bob')).toBeUndefined();
+      calls.push('cleared');
+    });
+    expect(calls).toEqual(['cleared']);
+    expect(await reg.get('bob')).toBeDefined();
+  });
+
   it('never lets the owner remove itself', async () => {
     await reg.bootstrapOwner('alice', await jwk());
     await fails(reg.remove('alice', 'alice'), 'ERR_AUTH_FORBIDDEN');
