@@ -163,6 +163,8 @@ export function splice(a: Duplex, b: Socket, idleMs: number, scan?: Transform): 
   };
   a.on('error', end).on('close', end);
   b.on('error', end).on('close', end);
+  // One side may have gone while the other was dialled or the handshake read: its 'close' is past.
+  if (a.destroyed || b.destroyed) return end();
   if (idleMs > 0) {
     b.setTimeout(idleMs, end);
     if ('setTimeout' in a && typeof a.setTimeout === 'function') (a as Socket).setTimeout(idleMs, end);
