@@ -125,7 +125,7 @@ export async function prepare(
     origin,
     method: req.method ?? 'GET',
     pathAndQuery,
-    owner: { profile: session.profile, connection: cred?.connection },
+    owner: { profile: session.profile, provider: cred && provider?.name, connection: cred?.connection },
     headers,
     injected: cred !== undefined,
     hasBody,

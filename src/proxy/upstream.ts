@@ -29,7 +29,11 @@ interface Spare {
  */
 export interface PoolOwner {
   readonly profile: string;
-  /** The injected connection; undefined for a request that carries no credential. */
+  /**
+   * The injected connection and its provider (two providers on one host may each have a connection
+   * of the same name); both undefined for a request that carries no credential.
+   */
+  readonly provider?: string | undefined;
   readonly connection: string | undefined;
 }
 
@@ -58,7 +62,7 @@ export class Upstreams {
   }
 
   pool(a: Authority, secure: boolean, owner: PoolOwner): Pool {
-    const key = `${destinationKey(a, secure, owner.profile)}|${owner.connection ?? ''}`;
+    const key = `${destinationKey(a, secure, owner.profile)}|${owner.provider ?? ''}|${owner.connection ?? ''}`;
     const known = this.#pools.get(key);
     if (known) {
       known.used = ++this.#uses;

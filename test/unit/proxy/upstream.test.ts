@@ -33,6 +33,12 @@ describe('Upstreams pool cap', () => {
     expect(ups.pool(api, true, owner('alice', 'personal'))).not.toBe(a);
     expect(ups.pool(api, true, owner('bob', 'work'))).not.toBe(a);
     expect(ups.pool(api, false, owner('alice', 'work'))).not.toBe(a);
+    // Two providers on one host, each with a connection named "work".
+    const viaA = ups.pool(api, true, { profile: 'alice', provider: 'acme', connection: 'work' });
+    expect(ups.pool(api, true, { profile: 'alice', provider: 'acme', connection: 'work' })).toBe(viaA);
+    expect(ups.pool(api, true, { profile: 'alice', provider: 'acme-admin', connection: 'work' })).not.toBe(
+      viaA,
+    );
   });
 
   it('closes the least recently used pool at the cap, not the oldest created', async () => {
