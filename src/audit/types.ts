@@ -1,6 +1,7 @@
 export const AUDIT_EVENTS = [
   'proxy.inject',
   'proxy.deny',
+  'proxy.error',
   'proxy.secret_echo',
   'connection.add',
   'connection.remove',

@@ -5,7 +5,7 @@ import { AppError } from '../errors.js';
 import { track, type ProxyContext, type Tunnel } from './context.js';
 import { forwardHttp, forwardUpgrade } from './forward.js';
 import { rawValues } from './headers.js';
-import { auditDeny, newTrace, prepare, type Prepared } from './pipeline.js';
+import { auditAfterInject, auditDeny, newTrace, prepare, type Prepared } from './pipeline.js';
 import { sendError, writeRawError } from './respond.js';
 
 function tunnelOf(ctx: ProxyContext, req: IncomingMessage, inner: boolean): Tunnel | undefined {
@@ -33,6 +33,7 @@ export async function onRequest(
   } catch (e) {
     const err = sendError(res, e, t.requestId);
     if (!prepared) auditDeny(ctx, t, err);
+    else if (prepared.injected) auditAfterInject(ctx, t, err);
   } finally {
     ctx.stats.inFlight--;
   }
@@ -66,6 +67,7 @@ export async function onUpgrade(
   } catch (e) {
     const err = writeRawError(socket, e, t.requestId);
     if (!prepared) auditDeny(ctx, t, err);
+    else if (prepared.injected) auditAfterInject(ctx, t, err);
   } finally {
     ctx.stats.inFlight--;
   }

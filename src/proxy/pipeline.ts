@@ -196,6 +196,21 @@ export function auditEcho(
   );
 }
 
+/**
+ * An injected request that failed after its proxy.inject record (best effort): the destination
+ * refused at dial time (DNS rebinding, address filter), the upstream's certificate, a connect or
+ * read failure, a timeout. Without it the log would show only the injection. An echo already has
+ * its own proxy.secret_echo record.
+ */
+export function auditAfterInject(ctx: ProxyContext, t: Trace, err: AppError): void {
+  if (err.code === 'ERR_UPSTREAM_SECRET_ECHO') return;
+  const event = err.code.startsWith('ERR_PROXY_') ? 'proxy.deny' : 'proxy.error';
+  auditBestEffort(
+    ctx,
+    traceRecord(t, { event, profile: t.profile ?? '-', status: err.status, reason: err.code }),
+  );
+}
+
 /** A refused request is recorded (best effort). */
 export function auditDeny(ctx: ProxyContext, t: Trace, err: AppError): void {
   ctx.stats.denied++;

@@ -121,6 +121,15 @@ describe('audit before send', () => {
   });
 });
 
+/** The request's proxy.inject record is followed by one saying how it failed (same request id). */
+function expectFollowUp(requestId: unknown, event: 'proxy.error' | 'proxy.deny', reason: string): void {
+  const mine = h.deps.audit.records.filter((r) => r.request_id === requestId);
+  expect(mine.map((r) => [r.event, r.reason])).toEqual([
+    ['proxy.inject', undefined],
+    [event, reason],
+  ]);
+}
+
 describe('upstream TLS is always verified', () => {
   const saved = process.env['NODE_TLS_REJECT_UNAUTHORIZED'];
   beforeAll(() => {
@@ -137,6 +146,7 @@ describe('upstream TLS is always verified', () => {
       expect(r.statusCode).toBe(502);
       expect(r.headers['x-authsome-error']).toBe('ERR_UPSTREAM_TLS');
       await r.body.text();
+      expectFollowUp(r.headers['x-authsome-request-id'], 'proxy.error', 'ERR_UPSTREAM_TLS');
     });
   }
 });
@@ -147,6 +157,7 @@ describe('upstream failures', () => {
     expect(r.statusCode).toBe(502);
     expect(r.headers['x-authsome-error']).toBe('ERR_UPSTREAM_FAILED');
     await r.body.text();
+    expectFollowUp(r.headers['x-authsome-request-id'], 'proxy.error', 'ERR_UPSTREAM_FAILED');
   });
 
   it('no answer in time → 504 ERR_UPSTREAM_TIMEOUT', async () => {
