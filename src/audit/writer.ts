@@ -1,3 +1,4 @@
+import { stat } from 'node:fs/promises';
 import { AppError } from '../errors.js';
 import { chainRecord } from './chain.js';
 import { openForAppend, stillAt, writeAll, type AuditFile, type OpenAuditFile } from './file.js';
@@ -25,6 +26,16 @@ interface Pending {
 const nextCheckPhase = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
 const HINT = 'check free space and permissions of AUTHSOME_HOME; the next request retries';
+const RESTART_HINT =
+  'find out what changed AUTHSOME_HOME/audit.log (authsome audit verify), then restart the daemon (authsome daemon stop; authsome daemon start)';
+
+/** Whether the file at `path` has exactly `size` bytes (false when it is missing). */
+async function sizeIs(path: string, size: number): Promise<boolean> {
+  return stat(path).then(
+    (st) => st.size === size,
+    () => false,
+  );
+}
 
 function unavailable(message: string, cause: unknown): AppError {
   return cause instanceof AppError ? cause : new AppError('ERR_AUDIT_UNAVAILABLE', message, HINT, { cause });
@@ -107,6 +118,27 @@ export class AuditWriter implements AuditSink {
     });
   }
 
+  /**
+   * Rejects with ERR_AUDIT_UNAVAILABLE when a record could not be written now (the writer is closed,
+   * or the log was deleted, replaced or changed outside it). For changes that are stored before they
+   * are audited (control API): checked first, a broken log refuses them instead of letting them
+   * happen unrecorded. A disk that fills between the check and the record is still possible.
+   */
+  async ready(): Promise<void> {
+    if (this.#closed) throw new AppError('ERR_AUDIT_UNAVAILABLE', 'the audit writer is closed', HINT);
+    const ok =
+      this.#file !== undefined
+        ? await stillAt(this.path, this.#fileId)
+        : await sizeIs(this.path, this.#head.size);
+    if (!ok) {
+      throw new AppError(
+        'ERR_AUDIT_UNAVAILABLE',
+        'the audit log was deleted, replaced or changed outside the daemon, so nothing is changed',
+        RESTART_HINT,
+      );
+    }
+  }
+
   /** Called after each durable record, in seq order; for `audit --follow`. Returns an unsubscribe. */
   onAppend(listener: AuditListener): () => void {
     this.#listeners.add(listener);
@@ -167,7 +199,7 @@ export class AuditWriter implements AuditSink {
         throw new AppError(
           'ERR_AUDIT_UNAVAILABLE',
           'the audit log was deleted or replaced while the daemon was running',
-          'find out what changed AUTHSOME_HOME/audit.log, then restart the daemon (authsome daemon stop; authsome daemon start)',
+          RESTART_HINT,
         );
       }
     } catch (err) {
@@ -203,7 +235,7 @@ export class AuditWriter implements AuditSink {
       if (this.#dirty && size > this.#head.size) await file.truncate(this.#head.size);
       else if (size !== this.#head.size) {
         // Someone else wrote or cut the file: appending would fork the chain. Fail closed.
-        throw new AppError('ERR_AUDIT_UNAVAILABLE', 'the audit log changed outside the writer', HINT);
+        throw new AppError('ERR_AUDIT_UNAVAILABLE', 'the audit log changed outside the writer', RESTART_HINT);
       }
     } catch (err) {
       await file.close().catch(() => undefined);

@@ -56,6 +56,8 @@ export async function serve(
   const control = createControlServer({
     router: buildRoutes(app),
     authenticate: (req, url, body) => authenticate(app, req, url, body),
+    // Changes are stored, then audited: a log that cannot take their record refuses them first.
+    beforeChange: () => app.audit.ready(),
   });
   let stopping = false;
   const inFlight = new Set<ServerResponse>();

@@ -220,6 +220,14 @@ describe('foundation: audit.log removed while the daemon runs', () => {
     });
     expect(login.code).toBe(8);
     expect(login.stderr).toContain('ERR_AUDIT_UNAVAILABLE');
+    expect(login.stderr).toContain('restart the daemon');
+    // Refused before anything changed: no change happens without its audit record.
+    const conns = await t.json<{ connections: unknown[] }>(['connection', 'list']);
+    expect(conns.connections).toEqual([]);
+    const create = await t.run(['profile', 'create', 'p2']);
+    expect(create.code).toBe(8);
+    const profiles = await t.json<{ profiles: Array<{ handle: string }> }>(['profile', 'list']);
+    expect(profiles.profiles.map((p) => p.handle)).toEqual(['me']);
     const audit = await t.run(['audit']);
     expect(audit.code).toBe(8);
     expect(audit.stderr).toMatch(/missing from an initialised home/);

@@ -119,6 +119,20 @@ describe('AuditWriter when audit.log is deleted or replaced under it', () => {
     expect(String((err as Error).message)).toMatch(/changed outside the writer|deleted or replaced/);
   });
 
+  it('ready() says beforehand whether a record could be written: deleted, cut or closed refuse', async () => {
+    writer = await AuditWriter.open(t.log);
+    await writer.append(login('before'));
+    await writer.ready();
+    await unlink(t.log);
+    expect(await codeOf(writer.ready())).toBe('ERR_AUDIT_UNAVAILABLE');
+    expect(await codeOf(writer.append(login('lost')))).toBe('ERR_AUDIT_UNAVAILABLE');
+    // After the failed batch the writer holds no file: the path must have the size it wrote.
+    expect(await codeOf(writer.ready())).toBe('ERR_AUDIT_UNAVAILABLE');
+    await writer.close();
+    expect(await codeOf(writer.ready())).toBe('ERR_AUDIT_UNAVAILABLE');
+    writer = undefined;
+  });
+
   it('replaced by rename (an editor saving a copy): that batch fails; the copy, if identical, is carried on', async () => {
     writer = await AuditWriter.open(t.log);
     await writer.append(login('before'));
