@@ -81,15 +81,33 @@ export class ProviderCatalog implements ProviderMatcher {
       .sort((a, b) => a.name.localeCompare(b.name));
   }
 
+  /**
+   * Without `force`, a definition may neither replace a provider of its name (bundled or custom: the
+   * connections of that name would follow the new hosts) nor claim a host another provider covers
+   * (a path prefix there, or an exact host under its wildcard, takes those requests from it).
+   */
   async addCustom(definition: unknown, force: boolean, file: string): Promise<ProviderDef> {
     const def = validateProvider(definition, file);
     const isBundled = this.#bundled.some((b) => b.name === def.name);
-    if (isBundled && !force) {
-      throw new AppError(
-        'ERR_PROVIDER_EXISTS',
-        `"${def.name}" is a bundled provider`,
-        'add --force to override it, or choose another name',
-      );
+    if (!force) {
+      if (isBundled || this.#custom.some((c) => c.def.name === def.name)) {
+        throw new AppError(
+          'ERR_PROVIDER_EXISTS',
+          `"${def.name}" is ${isBundled ? 'a bundled' : 'already a custom'} provider`,
+          `add --force to ${isBundled ? 'override' : 'replace'} it, or choose another name`,
+        );
+      }
+      const clash = this.#registry
+        .list()
+        .map((other) => ({ other, host: sharedHost(def, other) }))
+        .find((c) => c.host !== undefined);
+      if (clash) {
+        throw new AppError(
+          'ERR_PROVIDER_EXISTS',
+          `provider "${clash.other.name}" already covers ${clash.host}: "${def.name}" would take requests from it`,
+          `add --force if that is intended, or give "${def.name}" other hosts`,
+        );
+      }
     }
     const next = [...this.#custom.filter((c) => c.def.name !== def.name), { def, override: isBundled }];
     // Build first: a clash (two providers claiming one host) refuses the change before anything is stored.
@@ -114,4 +132,17 @@ export class ProviderCatalog implements ProviderMatcher {
     this.#custom = this.#custom.filter((c) => c.def.name !== name);
     this.#rebuild();
   }
+}
+
+/** The first host:port both providers' rules reach (the same host, or one under the other's wildcard). */
+function sharedHost(a: ProviderDef, b: ProviderDef): string | undefined {
+  const under = (wild: string, host: string): boolean =>
+    wild.startsWith('*.') && host.slice(host.indexOf('.') + 1) === wild.slice(2);
+  for (const x of a.hosts)
+    for (const y of b.hosts) {
+      if ((x.port ?? 443) !== (y.port ?? 443)) continue;
+      if (x.host === y.host || under(x.host, y.host) || under(y.host, x.host))
+        return `${x.host.startsWith('*.') ? y.host : x.host}:${x.port ?? 443}`;
+    }
+  return undefined;
 }

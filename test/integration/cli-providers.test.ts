@@ -152,7 +152,58 @@ describe('providers through the real daemon: documented formats, custom files', 
     expect(shown.source).toBe('custom (overrides bundled)');
     expect((await t.run(['provider', 'remove', 'openai'])).code).toBe(0);
     expect((await t.json<{ source: string }>(['provider', 'show', 'openai'])).source).toBe('bundled');
+
+    // Adding "custom" again (other hosts) replaces it only with --force.
+    writeFileSync(
+      join(t.dir, 'custom2.json'),
+      JSON.stringify({ ...def, hosts: [{ host: 'api2.custom.test' }] }),
+    );
+    const again = await t.run(['provider', 'add', join(t.dir, 'custom2.json')]);
+    expect(again.code).toBe(3);
+    expect(again.stderr).toContain('already a custom provider');
+    expect(again.stderr).toContain('--force');
+    expect((await t.json<{ hosts: unknown[] }>(['provider', 'show', 'custom'])).hosts).toEqual([
+      { host: 'api.custom.test' },
+    ]);
+    expect((await t.run(['provider', 'add', join(t.dir, 'custom2.json'), '--force'])).code).toBe(0);
     expect((await t.run(['provider', 'remove', 'custom'])).code).toBe(0);
+  });
+
+  it('a custom provider that would take requests from another provider’s host needs --force', async () => {
+    const shadow = {
+      name: 'shadow',
+      displayName: 'Shadow',
+      docsUrl: 'https://s.test/docs',
+      hosts: [{ host: 'api.openai.com', pathPrefix: '/v1' }],
+      fields: ['key'],
+      inject: [{ type: 'header', name: 'Authorization', template: 'Bearer {{key}}' }],
+      env: [],
+    };
+    writeFileSync(join(t.dir, 'shadow.json'), JSON.stringify(shadow));
+    const r = await t.run(['provider', 'add', join(t.dir, 'shadow.json')]);
+    expect(r.code).toBe(3);
+    expect(r.stderr).toContain('provider "openai" already covers api.openai.com:443');
+    const explained = await t.json<{ provider?: { name: string } }>([
+      'explain',
+      'https://api.openai.com/v1/models',
+    ]);
+    expect(explained.provider?.name).toBe('openai');
+    // An exact host under another provider's wildcard is the same kind of take-over.
+    writeFileSync(
+      join(t.dir, 'wild.json'),
+      JSON.stringify({ ...shadow, name: 'wild', hosts: [{ host: '*.wild.test' }] }),
+    );
+    writeFileSync(
+      join(t.dir, 'under.json'),
+      JSON.stringify({ ...shadow, name: 'under', hosts: [{ host: 'x.wild.test' }] }),
+    );
+    expect((await t.run(['provider', 'add', join(t.dir, 'wild.json')])).code).toBe(0);
+    const under = await t.run(['provider', 'add', join(t.dir, 'under.json')]);
+    expect(under.code).toBe(3);
+    expect(under.stderr).toContain('provider "wild" already covers x.wild.test:443');
+    expect((await t.run(['provider', 'remove', 'wild'])).code).toBe(0);
+    expect((await t.run(['provider', 'add', join(t.dir, 'shadow.json'), '--force'])).code).toBe(0);
+    expect((await t.run(['provider', 'remove', 'shadow'])).code).toBe(0);
   });
 
   it('only the owner changes providers and profiles', async () => {

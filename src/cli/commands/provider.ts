@@ -66,7 +66,8 @@ export function providerCommand(y: Argv<GlobalArgs>): Argv<GlobalArgs> {
           (a) =>
             a.positional('file', { type: 'string', demandOption: true }).option('force', {
               type: 'boolean',
-              describe: 'allow overriding a bundled provider of the same name',
+              describe:
+                'replace a provider of the same name (bundled or custom), or take a host another provider covers',
             }),
           async (argv) => {
             const ctx = new Ctx(argv);
