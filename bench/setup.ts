@@ -215,7 +215,17 @@ export async function setup(o: {
   trackPidOf(diskHome);
   if (init.code !== 0) throw new Error(`authsome init failed (${init.code}): ${init.stderr.trim()}`);
   const once = [...new Map(providers.map((p) => [p.name, p])).values()];
-  await Promise.all(once.map((p) => cliOk(env, ['login', p.name], `${p.key}\n`)));
+  // The wildcard provider's connection is bound to the bench's shops (login --host), as a user's would be.
+  const shops = providers.filter((p) => p.name === WILDCARD_PROVIDER).map((p) => p.host);
+  await Promise.all(
+    once.map((p) =>
+      cliOk(
+        env,
+        ['login', p.name, ...(p.name === WILDCARD_PROVIDER ? ['--host', shops.join(',')] : [])],
+        `${p.key}\n`,
+      ),
+    ),
+  );
   const session = JSON.parse((await cliOk(env, ['proxy', 'env', '--json', '--ttl', '12h'])).stdout) as {
     env: Record<string, string>;
   };

@@ -6,6 +6,7 @@ import type { KvStore, RecordValue } from '../vault/types.js';
 import { profileScope } from '../vault/scope.js';
 import type { CredentialSource, ResolvedCredential } from '../proxy/types.js';
 import { planInjection } from '../providers/inject.js';
+import { tenantHostsProblem } from '../providers/host.js';
 import type { ProviderDef } from '../providers/types.js';
 import type { TokenSet } from '../providers/oauth.js';
 
@@ -19,6 +20,8 @@ export interface ConnectionMeta {
   createdAt: string;
   updatedAt: string;
   expiresAt?: string;
+  /** The tenant hosts it is bound to, for providers with a wildcard host. */
+  hosts?: string[];
 }
 
 export interface StoredConnection {
@@ -37,6 +40,8 @@ export interface StoredConnection {
   /** OAuth: when the access token expires, and the refresh token (never injected). */
   expiresAt?: string;
   refreshToken?: string;
+  /** The tenant hosts this connection is bound to (providers with a wildcard host; providers/host.ts). */
+  hosts?: string[];
 }
 
 export type Refresher = (handle: string, rec: StoredConnection) => Promise<StoredConnection>;
@@ -151,9 +156,17 @@ export class ConnectionService implements CredentialSource {
     connection: string,
     fields: Record<string, string>,
     flow: string,
+    hosts?: string[],
   ): Promise<{ created: boolean; isDefault: boolean }> {
     const def = this.#requireProvider(provider);
     assertName('connection', connection);
+    const hostProblem = tenantHostsProblem(def, hosts);
+    if (hostProblem)
+      throw new AppError(
+        'ERR_INPUT_INVALID',
+        hostProblem,
+        `run \`authsome provider show ${provider}\` to see its hosts`,
+      );
     const missing = def.fields.filter((f) => typeof fields[f] !== 'string' || fields[f] === '');
     const extra = Object.keys(fields).filter((f) => !def.fields.includes(f));
     if (missing.length > 0 || extra.length > 0) {
@@ -164,7 +177,11 @@ export class ConnectionService implements CredentialSource {
       );
     }
     checkSendable(def, fields);
-    const { created, isDefault } = await this.#write(handle, provider, connection, { fields, flow });
+    const { created, isDefault } = await this.#write(handle, provider, connection, {
+      fields,
+      flow,
+      ...(hosts?.length ? { hosts: [...new Set(hosts)] } : {}),
+    });
     return { created, isDefault };
   }
 
@@ -192,6 +209,7 @@ export class ConnectionService implements CredentialSource {
           flow,
           ...(tokens.expiresAt ? { expiresAt: new Date(tokens.expiresAt).toISOString() } : {}),
           ...(refresh ? { refreshToken: refresh } : {}),
+          ...(prior?.hosts ? { hosts: prior.hosts } : {}),
         },
         opts.replaces,
       )
@@ -202,7 +220,7 @@ export class ConnectionService implements CredentialSource {
     handle: string,
     provider: string,
     connection: string,
-    data: Pick<StoredConnection, 'fields' | 'flow' | 'expiresAt' | 'refreshToken'>,
+    data: Pick<StoredConnection, 'fields' | 'flow' | 'expiresAt' | 'refreshToken' | 'hosts'>,
     /**
      * A refresh replaces one version of a connection: it must not bring back a connection removed
      * while it ran, nor write one account's tokens over a login that replaced it meanwhile.
@@ -216,7 +234,7 @@ export class ConnectionService implements CredentialSource {
     handle: string,
     provider: string,
     connection: string,
-    data: Pick<StoredConnection, 'fields' | 'flow' | 'expiresAt' | 'refreshToken'>,
+    data: Pick<StoredConnection, 'fields' | 'flow' | 'expiresAt' | 'refreshToken' | 'hosts'>,
     replaces: Pick<StoredConnection, 'updatedAt' | 'rev'> | undefined,
   ): Promise<{ created: boolean; isDefault: boolean; record: StoredConnection }> {
     for (const [name, value] of Object.entries(data.fields)) {
@@ -279,6 +297,7 @@ export class ConnectionService implements CredentialSource {
       createdAt: rec.createdAt,
       updatedAt: rec.updatedAt,
       ...(rec.expiresAt ? { expiresAt: rec.expiresAt } : {}),
+      ...(rec.hosts ? { hosts: rec.hosts } : {}),
     };
   }
 
@@ -392,7 +411,7 @@ export class ConnectionService implements CredentialSource {
     if (rec && this.#refresher) rec = await this.#refresher(profile, rec);
     const value =
       rec && name !== undefined
-        ? { connection: name, fields: secretsOf(rec.fields) }
+        ? { connection: name, fields: secretsOf(rec.fields), ...(rec.hosts ? { hosts: rec.hosts } : {}) }
         : name === undefined && (await this.#hasAny(profile, provider))
           ? 'no-default'
           : undefined;

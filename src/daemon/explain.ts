@@ -3,7 +3,7 @@ import { mask } from '../secret.js';
 import { parseTemplate, type TemplateArg } from '../providers/template.js';
 import type { CredentialFields, ProviderDef } from '../providers/types.js';
 import { parseAuthority, parseOriginTarget, type HostKind } from '../proxy/destination.js';
-import { chooseConnection } from '../proxy/connection-choice.js';
+import { checkTenantHost, chooseConnection } from '../proxy/connection-choice.js';
 import type { ResolvedCredential } from '../proxy/types.js';
 import type { App } from '../app.js';
 
@@ -188,6 +188,19 @@ async function withProvider(
   }
   const conns = await app.connections.list(e.profile, def.name);
   const isDefault = conns.some((c) => c.connection === cred.connection && c.isDefault);
+  const host = e.destination?.host ?? '';
+  try {
+    checkTenantHost(def, cred, host);
+  } catch (err) {
+    if (!isAppError(err)) throw err;
+    return {
+      ...at,
+      connection: { name: cred.connection, isDefault, requested: requested !== undefined },
+      decision: 'denied',
+      reason: `${err.message}: the proxy answers 403 ERR_PROXY_CONNECTION_DENIED and sends nothing upstream`,
+      hint: err.hint ?? `authsome login ${def.name} --host ${host}`,
+    };
+  }
   const headers = def.inject
     .filter((r) => r.type === 'header')
     .map((r) => ({ name: r.name, value: maskedValue(r.template, cred.fields) }));

@@ -19,6 +19,18 @@ function fieldsOf(body: Record<string, unknown>): Record<string, string> {
   return out;
 }
 
+function hostsOf(body: Record<string, unknown>): string[] | undefined {
+  const h = body['hosts'];
+  if (h === undefined || h === null) return undefined;
+  if (!Array.isArray(h) || h.length > 32 || !h.every((x) => typeof x === 'string'))
+    throw new AppError(
+      'ERR_INPUT_INVALID',
+      '"hosts" must be a list of host names',
+      'use --host NAME[,NAME…]',
+    );
+  return h as string[];
+}
+
 function parseAllow(v: unknown): Array<{ provider: string; connection?: string }> | undefined {
   if (v === undefined || v === null) return undefined;
   if (!Array.isArray(v))
@@ -103,7 +115,7 @@ export function buildRoutes(app: App): Router {
     const provider = params['provider']!;
     const connection = params['connection']!;
     const flow = str(body, 'flow') ?? 'api-key';
-    const out = await app.connections.put(handle, provider, connection, fieldsOf(body), flow);
+    const out = await app.connections.put(handle, provider, connection, fieldsOf(body), flow, hostsOf(body));
     await app.audit.append({
       event: 'connection.add',
       profile: handle,

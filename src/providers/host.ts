@@ -68,3 +68,38 @@ export function prefixComparablePath(target: string): string | undefined {
   if (!path.startsWith('/') || AMBIGUOUS_PATH.test(path)) return undefined;
   return path;
 }
+
+/**
+ * Tenant hosts. A wildcard rule (`*.myshopify.com`, `*.atlassian.net`) covers hosts that belong to
+ * many customers; anyone can open a shop or a site there. A connection of such a provider is
+ * therefore bound to the hosts of its own tenant (`login --host`), and is injected through the
+ * wildcard only for those: otherwise an agent could send it to a shop of its own choosing.
+ */
+function underWildcard(pattern: string, host: string): boolean {
+  return pattern.startsWith('*.') && host.slice(host.indexOf('.') + 1) === pattern.slice(2);
+}
+
+/** Whether `host` reaches the provider only through a wildcard rule (no exact rule names it). */
+export function viaWildcard(def: { hosts: ReadonlyArray<{ host: string }> }, host: string): boolean {
+  return !def.hosts.some((r) => r.host === host) && def.hosts.some((r) => underWildcard(r.host, host));
+}
+
+/** Why these bound hosts do not fit the provider (undefined when they do), for `login --host`. */
+export function tenantHostsProblem(
+  def: { name: string; hosts: ReadonlyArray<{ host: string }> },
+  hosts: readonly string[] | undefined,
+): string | undefined {
+  const wild = def.hosts.filter((r) => r.host.startsWith('*.')).map((r) => r.host);
+  if (wild.length === 0) {
+    return hosts?.length
+      ? `${def.name} has fixed hosts: --host is only for providers whose hosts belong to many tenants`
+      : undefined;
+  }
+  if (!hosts?.length)
+    return `${def.name} covers ${wild.join(', ')}, hosts of many tenants: name yours with --host (e.g. --host yourname${wild[0]!.slice(1)})`;
+  for (const h of hosts) {
+    if (!isPlainHostName(h) || !wild.some((w) => underWildcard(w, h)))
+      return `--host ${JSON.stringify(h.slice(0, 80))} is not one host under ${wild.join(' or ')} (lower-case, one label in place of the '*')`;
+  }
+  return undefined;
+}

@@ -1,5 +1,6 @@
 import { AppError } from '../errors.js';
 import { NAME_PATTERN } from '../names.js';
+import { viaWildcard } from '../providers/host.js';
 import type { ProviderDef } from '../providers/types.js';
 import { rawValues } from './headers.js';
 import type { CredentialSource, ResolvedCredential, SessionInfo } from './types.js';
@@ -61,4 +62,20 @@ export async function chooseConnection(
   if (requested !== undefined && cred.connection !== requested) throw denied(provider.name, requested);
   if (!allowed(session, provider.name, cred.connection)) throw denied(provider.name, requested);
   return cred;
+}
+
+/**
+ * A host the provider covers only through a wildcard belongs to some tenant (a shop, a site): the
+ * connection is injected there only if it is bound to that host (`login --host`), so an agent cannot
+ * send it to a tenant of its own choosing. Exact hosts of the provider need no binding.
+ */
+export function checkTenantHost(provider: ProviderDef, cred: ResolvedCredential, host: string): void {
+  if (!viaWildcard(provider, host) || cred.hosts?.includes(host)) return;
+  throw new AppError(
+    'ERR_PROXY_CONNECTION_DENIED',
+    cred.hosts?.length
+      ? `connection "${cred.connection}" of ${provider.name} is bound to ${cred.hosts.join(', ')}, not ${host}`
+      : `connection "${cred.connection}" of ${provider.name} names no host of its own, and ${host} is one of many tenants' hosts: log in again with --host ${host} if it is yours`,
+    `authsome login ${provider.name} --connection ${cred.connection} --host <your host>`,
+  );
 }

@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { AppError, isAppError } from '../errors.js';
 import type { ProviderDef } from '../providers/types.js';
 import type { AuditInput } from '../audit/types.js';
-import { chooseConnection, requestedConnection } from './connection-choice.js';
+import { checkTenantHost, chooseConnection, requestedConnection } from './connection-choice.js';
 import type { ProxyContext, Tunnel } from './context.js';
 import type { Authority } from './destination.js';
 import { checkRequestHead, upstreamRequestHeaders } from './headers.js';
@@ -106,6 +106,7 @@ export async function prepare(
   let needles: readonly Buffer[] | undefined;
   if (provider && cred) {
     t.connection = cred.connection;
+    checkTenantHost(provider, cred, authority.host);
     ctx.policy.precheck(authority);
     const injection = renderInjection(provider, cred.fields, pathAndQuery);
     needles = responseNeedles(provider, cred.fields);

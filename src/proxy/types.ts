@@ -20,6 +20,8 @@ export interface SessionVerifier {
 export interface ResolvedCredential {
   readonly connection: string;
   readonly fields: CredentialFields;
+  /** The tenant hosts the connection is bound to (providers with a wildcard host). */
+  readonly hosts?: readonly string[];
 }
 
 /**

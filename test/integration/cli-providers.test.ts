@@ -12,6 +12,8 @@ const HOSTS = [
   'serpapi.com',
   'api.openai.com',
   'api.custom.test',
+  'my-shop.myshopify.com',
+  'their-shop.myshopify.com',
 ];
 
 function headers(raw: string[]): Record<string, string[]> {
@@ -94,6 +96,42 @@ describe('providers through the real daemon: documented formats, custom files', 
   it('openai without a connection: forwarded without any secret', async () => {
     const h = headers((await curl('https://api.openai.com/v1/models')).rawHeaders);
     expect(h['authorization']).toBeUndefined();
+  });
+
+  it('shopify (a wildcard host of many tenants): the connection is bound to its own shop', async () => {
+    const unbound = await t.run(['login', 'shopify'], { input: 'shpat_never_read\n' });
+    expect(unbound.code).toBe(2);
+    expect(unbound.stderr).toContain('--host');
+    const wrong = await t.run(['login', 'shopify', '--host', 'my-shop.example.com'], { input: 'shpat_x\n' });
+    expect(wrong.code).toBe(2);
+    const ok = await t.run(['login', 'shopify', '--host', 'my-shop.myshopify.com'], {
+      input: 'shpat_mine123\n',
+    });
+    expect(ok.code, ok.stderr).toBe(0);
+    const shown = await t.json<{ hosts: string[] }>(['connection', 'show', 'shopify']);
+    expect(shown.hosts).toEqual(['my-shop.myshopify.com']);
+    expect(
+      headers((await curl('https://my-shop.myshopify.com/admin/api/shop.json')).rawHeaders),
+    ).toMatchObject({
+      'x-shopify-access-token': ['shpat_mine123'],
+    });
+    // Another tenant's shop under the same wildcard: refused, nothing sent there.
+    const before = up.received.length;
+    const r = await t.run([
+      'run',
+      '--',
+      'sh',
+      '-c',
+      `curl -sS -o /dev/null -w '%{http_code}' 'https://their-shop.myshopify.com/admin/api/shop.json'`,
+    ]);
+    expect(r.stdout).toBe('403');
+    expect(up.received.length).toBe(before);
+    const e = await t.run(['explain', 'https://their-shop.myshopify.com/admin/x', '--json']);
+    expect(e.code).toBe(5);
+    expect(JSON.parse(e.stdout)).toMatchObject({ decision: 'denied' });
+    // A provider with fixed hosts takes no --host.
+    const fixed = await t.run(['login', 'serpapi', '--host', 'serpapi.com'], { input: 'k\n' });
+    expect(fixed.code).toBe(2);
   });
 
   it('refuses a custom provider file with mistakes, naming the field and the reason', async () => {

@@ -1,5 +1,7 @@
 import type { Argv } from 'yargs';
+import { AppError } from '../../errors.js';
 import { assertName } from '../../names.js';
+import { tenantHostsProblem } from '../../providers/host.js';
 import type { ConnectionMeta } from '../../daemon/connections.js';
 import { Ctx, type GlobalArgs } from '../context.js';
 import { emit, table } from '../output.js';
@@ -26,6 +28,9 @@ function describeConn(c: ConnectionMeta): string {
     `created:    ${c.createdAt}`,
     `updated:    ${c.updatedAt}`,
     ...(c.expiresAt ? [`expires:    ${c.expiresAt}`] : []),
+    ...(c.hosts
+      ? [`bound to:   ${c.hosts.join(', ')} (sent to no other host of the provider's wildcard)`]
+      : []),
   ].join('\n');
 }
 
@@ -67,6 +72,11 @@ export function loginCommand(y: Argv<GlobalArgs>): Argv<GlobalArgs> {
             describe: 'api-key: paste a key; device or pkce: OAuth sign-in in the browser',
           })
           .option('scopes', { type: 'string', describe: 'OAuth scopes (device/pkce flows)' })
+          .option('host', {
+            type: 'string',
+            describe:
+              'for providers whose hosts belong to many tenants (*.myshopify.com…): your own host(s), comma-separated; the connection is sent to no other',
+          })
           .example('printf \'%s\\n\' "$TOKEN" | $0 login github --connection work', 'from stdin'),
       async (argv) => {
         const ctx = new Ctx(argv);
@@ -88,15 +98,27 @@ export function loginCommand(y: Argv<GlobalArgs>): Argv<GlobalArgs> {
           );
           return;
         }
-        const def = await client.call<{ fields: string[]; displayName: string }>(
-          'GET',
-          `/v1/providers/${provider}`,
-        );
+        const def = await client.call<{
+          name: string;
+          fields: string[];
+          displayName: string;
+          hosts: Array<{ host: string }>;
+        }>('GET', `/v1/providers/${provider}`);
+        const hostArg = (argv as { host?: string }).host;
+        const hosts = hostArg
+          ?.split(',')
+          .map((h) => h.trim())
+          .filter(Boolean);
+        // Checked before the prompt (the daemon checks again): no secret typed in vain.
+        const problem = tenantHostsProblem(def, hosts);
+        if (problem)
+          throw new AppError('ERR_INPUT_INVALID', problem, `run \`authsome provider show ${provider}\``);
         const values = await readSecrets(def.fields.map((f) => `${def.displayName} ${f.replace(/_/g, ' ')}`));
         const fields = Object.fromEntries(def.fields.map((f, i) => [f, values[i]!]));
         const res = await client.call<ConnectionMeta>('PUT', `/v1/connections/${provider}/${connection}`, {
           fields,
           flow,
+          ...(hosts?.length ? { hosts } : {}),
         });
         emit(
           ctx.out,

@@ -1,5 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { chooseConnection, requestedConnection } from '../../../src/proxy/connection-choice.js';
+import {
+  checkTenantHost,
+  chooseConnection,
+  requestedConnection,
+} from '../../../src/proxy/connection-choice.js';
+import { tenantHostsProblem } from '../../../src/providers/host.js';
 import { parseProxyAuthorization } from '../../../src/proxy/identify.js';
 import type { SessionInfo } from '../../../src/proxy/types.js';
 import { bearer, FakeCredentials } from '../../helpers/fake-deps.js';
@@ -93,4 +98,37 @@ describe('parseProxyAuthorization', () => {
       );
     },
   );
+});
+
+describe('tenant hosts (a provider with a wildcard host)', () => {
+  const shop = bearer('shop', [{ host: '*.shop.test' }, { host: 'api.shop.test' }]);
+  const cred = (hosts?: string[]) => ({ connection: 'main', fields: {}, ...(hosts ? { hosts } : {}) });
+  const deniedFor = (hosts: string[] | undefined, host: string) => {
+    try {
+      checkTenantHost(shop, cred(hosts), host);
+      return undefined;
+    } catch (e) {
+      return (e as { code?: string }).code;
+    }
+  };
+
+  it('injects through the wildcard only for the hosts the connection is bound to', () => {
+    expect(deniedFor(['mine.shop.test'], 'mine.shop.test')).toBeUndefined();
+    expect(deniedFor(['mine.shop.test'], 'theirs.shop.test')).toBe('ERR_PROXY_CONNECTION_DENIED');
+    expect(deniedFor(undefined, 'mine.shop.test')).toBe('ERR_PROXY_CONNECTION_DENIED');
+  });
+
+  it('the provider’s exact hosts need no binding', () => {
+    expect(deniedFor(undefined, 'api.shop.test')).toBeUndefined();
+    expect(deniedFor(['mine.shop.test'], 'api.shop.test')).toBeUndefined();
+  });
+
+  it('login --host: required for wildcard providers, one label under the wildcard, refused for fixed hosts', () => {
+    expect(tenantHostsProblem(shop, undefined)).toMatch(/--host/);
+    expect(tenantHostsProblem(shop, ['mine.shop.test'])).toBeUndefined();
+    for (const bad of ['shop.test', 'a.b.shop.test', 'Mine.shop.test', 'mine.shop.test.evil', '*.shop.test'])
+      expect(tenantHostsProblem(shop, [bad]), bad).toMatch(/not one host under/);
+    expect(tenantHostsProblem(acme, undefined)).toBeUndefined();
+    expect(tenantHostsProblem(acme, ['api.acme.test'])).toMatch(/fixed hosts/);
+  });
 });
