@@ -90,6 +90,19 @@ export async function explainRequest(
     };
   }
   const withDest = { ...base, destination: dest };
+  // The address filter and the loop check apply to every destination, provider or not.
+  const refused = await app.proxy.checkDestination({ host: dest.host, port: dest.port, kind }).then(
+    () => undefined,
+    (err: unknown) => (isAppError(err) && err.code.startsWith('ERR_PROXY_') ? err : undefined),
+  );
+  if (refused) {
+    return {
+      ...withDest,
+      decision: 'denied',
+      reason: `the proxy refuses this destination (${refused.status} ${refused.code}): ${refused.message}`,
+      hint: refused.hint ?? 'reach it directly: add it to NO_PROXY',
+    };
+  }
   if (!secure) {
     const would =
       kind === 'name' ? app.providers.match({ host: dest.host, port: 443, path: dest.path }) : undefined;

@@ -98,6 +98,10 @@ export function createProxy(
       }),
     close: (graceMs = 5_000) => (closing ??= drain(ctx, outer, graceMs)),
     stats: (): ProxyStats => ({ ...ctx.stats }),
+    checkDestination: async (a) => {
+      policy.precheck(a);
+      await policy.resolve(a);
+    },
   };
 }
 

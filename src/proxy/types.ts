@@ -79,4 +79,10 @@ export interface ProxyHandle {
   /** Stops accepting, waits up to graceMs for in-flight requests, then closes every socket. */
   close(graceMs?: number): Promise<void>;
   stats(): ProxyStats;
+  /**
+   * Whether the proxy would dial this destination: the loop check and the address filter, after DNS
+   * (or the pin). Rejects with the proxy's own refusal (ERR_PROXY_LOOP, ERR_PROXY_DESTINATION_DENIED)
+   * or a lookup failure. For `explain`.
+   */
+  checkDestination(a: import('./destination.js').Authority): Promise<void>;
 }

@@ -82,6 +82,23 @@ describe('authsome explain and authsome import', () => {
     expect(bad.code).toBe(2);
   });
 
+  it('explain: destinations the proxy refuses (internal addresses, itself) are "denied" with its code, exit 5', async () => {
+    for (const url of [
+      'https://127.0.0.1/x',
+      'http://169.254.169.254/latest',
+      'https://localhost/',
+      'https://10.0.0.1/',
+    ]) {
+      const e = await explainExit(5, url);
+      expect(e.decision, url).toBe('denied');
+      expect(e.reason, url).toContain('403 ERR_PROXY_DESTINATION_DENIED');
+    }
+    const port = (
+      JSON.parse(readFileSync(join(t.home, 'server/daemon.json'), 'utf8')) as { proxyPort: number }
+    ).proxyPort;
+    expect((await explainExit(5, `http://127.0.0.1:${port}/`)).reason).toContain('ERR_PROXY_LOOP');
+  });
+
   it('explain: a basic-auth template shows its structure, every field masked', async () => {
     expect((await t.run(['login', 'github-git', '--connection', 'git'], { input: `${GITHUB}\n` })).code).toBe(
       0,
