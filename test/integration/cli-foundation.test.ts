@@ -193,6 +193,23 @@ describe('foundation: a CLI session in a temp home', () => {
     expect((await run(['audit', 'verify'])).code).toBe(0);
   });
 
+  it('audit: --profile narrows to one profile, --all widens it again; a mistyped --event says so', async () => {
+    const mine = await t.json<{ events: Array<{ profile: string }> }>(['audit', '--profile', 'agent-pr-bot']);
+    expect(new Set(mine.events.map((e) => e.profile))).toEqual(new Set(['agent-pr-bot']));
+    const all = await t.json<{ events: Array<{ profile: string }> }>([
+      'audit',
+      '--profile',
+      'agent-pr-bot',
+      '--all',
+      '--limit',
+      '500',
+    ]);
+    expect(all.events.map((e) => e.profile)).toContain('me');
+    const typo = await run(['audit', '--event', 'conection.add']);
+    expect(typo.code).toBe(2);
+    expect(typo.stderr).toContain('did you mean connection.add?');
+  });
+
   it('never shows a secret in any output or file', async () => {
     for (const secret of [CANARY_PERSONAL, CANARY_WORK]) {
       for (const o of outputs) {

@@ -2,9 +2,10 @@ import { existsSync, watch } from 'node:fs';
 import { open } from 'node:fs/promises';
 import type { Argv } from 'yargs';
 import { AppError } from '../../errors.js';
+import { closest } from '../../names.js';
 import { parseDuration } from '../../config/settings.js';
 import { readAudit, verifyAudit, parseLine, matchesFilter, type AuditFilter } from '../../audit/index.js';
-import type { AuditRecord } from '../../audit/types.js';
+import { AUDIT_EVENTS, type AuditRecord } from '../../audit/types.js';
 import type { HomePaths } from '../../config/paths.js';
 import { Ctx, type GlobalArgs } from '../context.js';
 import { emit, table, type Output } from '../output.js';
@@ -86,8 +87,16 @@ export function auditCommand(y: Argv<GlobalArgs>): Argv<GlobalArgs> {
         async (argv) => {
           const ctx = new Ctx(argv);
           const o = argv as AuditArgs;
+          if (o.event !== undefined && !(AUDIT_EVENTS as readonly string[]).includes(o.event)) {
+            const guess = closest(o.event, AUDIT_EVENTS);
+            throw new AppError(
+              'ERR_INPUT_INVALID',
+              `no audit event is called ${JSON.stringify(o.event.slice(0, 64))}${guess ? ` — did you mean ${guess}?` : ''}`,
+              `events: ${AUDIT_EVENTS.join(', ')}`,
+            );
+          }
           const filter: AuditFilter = {
-            ...(ctx.profileFlag ? { profile: ctx.profileFlag } : {}),
+            ...(ctx.profileFlag && o.all !== true ? { profile: ctx.profileFlag } : {}),
             ...(o.provider ? { provider: o.provider } : {}),
             ...(o.connection ? { connection: o.connection } : {}),
             ...(o.event ? { event: o.event } : {}),
