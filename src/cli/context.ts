@@ -73,6 +73,16 @@ export class Ctx {
     const who = handle ?? (await this.profile());
     const keyPath = this.paths.identityKey(who);
     if (!existsSync(keyPath)) {
+      // The active profile and the owner were created here: their key is missing, not the profile.
+      const config = await this.readConfig().catch(() => undefined);
+      if (config && (who === config.activeProfile || who === config.owner)) {
+        const other = who === config.owner ? undefined : config.owner;
+        throw new AppError(
+          'ERR_IDENTITY_KEY_MISSING',
+          `the key of profile "${who}" is missing (${keyPath}): it cannot sign requests`,
+          `restore that file from a backup${other ? `; or act as the owner (--profile ${other}): \`authsome profile delete ${who}\`, then create it again` : ''}`,
+        );
+      }
       throw new AppError(
         'ERR_PROFILE_NOT_FOUND',
         `no profile "${who}" on this machine (no key at ${keyPath})`,

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { readFileSync, rmSync, statSync, writeFileSync, chmodSync, existsSync } from 'node:fs';
+import { readFileSync, renameSync, rmSync, statSync, writeFileSync, chmodSync, existsSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { TestHome, type CliResult } from '../helpers/cli.js';
@@ -249,6 +249,20 @@ describe('foundation: audit.log removed while the daemon runs', () => {
     expect(audit.code).toBe(8);
     expect(audit.stderr).toMatch(/missing from an initialised home/);
     expect(audit.stderr).not.toContain('authsome init');
+  });
+
+  it("the active profile's key file gone: ERR_IDENTITY_KEY_MISSING (exit 6) naming the file, not 'no such profile'", async () => {
+    const key = join(t.home, 'client/identities/me.key');
+    renameSync(key, `${key}.away`);
+    try {
+      const r = await t.run(['connection', 'list']);
+      expect(r.code).toBe(6);
+      expect(r.stderr).toContain('ERR_IDENTITY_KEY_MISSING');
+      expect(r.stderr).toContain(key);
+      expect(r.stderr).toContain('restore that file from a backup');
+    } finally {
+      renameSync(`${key}.away`, key);
+    }
   });
 
   it('a bad --limit is an input error (exit 2), not an internal one', async () => {
