@@ -280,6 +280,12 @@ describe('foundation: a home that was never initialised', () => {
     await t.cleanup();
   });
 
+  it('proxy start --port without --foreground is refused, not silently ignored', async () => {
+    const r = await t.run(['proxy', 'start', '--port', '8123']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('--port applies to --foreground only');
+  });
+
   it('daemon status says to run init (exit 6), not merely "not running"', async () => {
     const r = await t.run(['daemon', 'status']);
     expect(r.code).toBe(6);

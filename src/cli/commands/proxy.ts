@@ -17,7 +17,7 @@ function howTo(port: number): string {
     '  shell:   eval "$(authsome proxy env)"          # HTTPS_PROXY, CA bundle, placeholders',
     '  one cmd: authsome run -- <command> …            # token minted for the command, revoked after',
     "  curl:    curl https://api.github.com/user        # after eval; add -H 'X-Authsome-Connection: work'",
-    '  Node:    fetch/undici/axios work under `authsome run` (NODE_OPTIONS preload + NODE_EXTRA_CA_CERTS)',
+    '  Node:    fetch/undici work under `authsome run` (NODE_OPTIONS preload); node:https/axios need an agent (docs/integrations.md)',
     '  Python:  requests/httpx/urllib follow HTTPS_PROXY and REQUESTS_CA_BUNDLE / SSL_CERT_FILE',
     '  git:     git clone https://… follows HTTPS_PROXY and GIT_SSL_CAINFO',
   ].join('\n');
@@ -40,6 +40,12 @@ export function proxyCommand(y: Argv<GlobalArgs>): Argv<GlobalArgs> {
         async (argv) => {
           const ctx = new Ctx(argv);
           const { foreground, port, init } = argv as { foreground?: boolean; port?: number; init?: boolean };
+          if (port !== undefined && !foreground)
+            throw new AppError(
+              'ERR_INPUT_INVALID',
+              '--port applies to --foreground only',
+              'add --foreground, or give the background daemon its port with AUTHSOME_PROXY_PORT',
+            );
           if (init && !existsSync(ctx.paths.clientConfig)) {
             await initHome(ctx, ctx.profileFlag ?? 'default');
             process.stderr.write(
