@@ -20,6 +20,7 @@ export const AUDIT_EVENTS = [
   'daemon.start',
   'daemon.stop',
   'audit.recovered',
+  'audit.gap',
 ] as const;
 
 export type AuditEventName = (typeof AUDIT_EVENTS)[number];

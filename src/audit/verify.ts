@@ -25,6 +25,11 @@ function checkLine(line: Line, state: ChainState): string | undefined {
   if (record.prev !== state.prev) return 'prev does not match the hash of the line before';
   state.expectedSeq += 1;
   state.prev = record.hash;
+  // The chain is whole from here on, but the daemon found lines missing before it (audit-anchor.ts).
+  if (record.event === 'audit.gap') {
+    const d = record.detail ?? {};
+    return `records were removed while the daemon was stopped: the log ended at seq ${String(d['found_seq'])}, it had reached seq ${String(d['expected_seq'])}`;
+  }
   return undefined;
 }
 
@@ -32,8 +37,8 @@ function checkLine(line: Line, state: ChainState): string | undefined {
  * Walks the whole chain (SPEC section 6, `authsome audit verify`): each line parses, its seq is one more
  * than the previous, its prev is the previous hash and its hash recomputes. Stops checking at the first
  * break (everything after depends on it) but keeps counting lines. A missing file is an empty, valid log.
- * Limitation: dropping lines from the very end leaves a shorter valid chain; only an anchor kept
- * elsewhere (e.g. the last hash recorded by the daemon) can tell.
+ * Lines dropped from the end while the daemon was stopped leave a shorter valid chain: the daemon's
+ * anchor (daemon/audit-anchor.ts) notices at its next start and writes an `audit.gap` line, reported here.
  */
 export async function verifyAudit(path: string): Promise<VerifyResult> {
   const state: ChainState = { expectedSeq: 1, prev: GENESIS };

@@ -5,6 +5,7 @@ import { loadSettings, type SettingsOverrides } from '../config/settings.js';
 import { buildApp, type App } from '../app.js';
 import { PopVerifier, parsePublicJwk } from '../identity/index.js';
 import { VERSION } from '../version.js';
+import { recordGap, saveAnchor } from './audit-anchor.js';
 import { createControlServer } from './control.js';
 import { buildRoutes } from './routes.js';
 import { parseJsonBody } from './http-util.js';
@@ -74,11 +75,13 @@ export async function serve(
     app.setControlAddress(c);
     const p = await app.proxy.listen(settings.proxy.port, settings.proxy.host);
     app.setProxyAddress(p);
+    await recordGap(app.store, app.audit);
     await app.audit.append({
       event: 'daemon.start',
       profile: '-',
       detail: { pid: process.pid, control_port: c.port, proxy_port: p.port, version: VERSION },
     });
+    await saveAnchor(app.store, app.audit);
     const procStart = processStartTime(process.pid);
     await writeDaemonInfo(settings.paths.daemonJson, {
       pid: process.pid,
@@ -125,6 +128,9 @@ export async function serve(
         .catch((e: unknown) => {
           console.error('authsome daemon: could not audit daemon.stop:', e);
         });
+      await saveAnchor(app.store, app.audit).catch((e: unknown) => {
+        console.error('authsome daemon: could not keep the audit head:', e);
+      });
       await app.close(); // audit writer (flushes what is queued) and store (waits for queued writes)
     } catch (e) {
       console.error('authsome daemon: error while stopping:', e);

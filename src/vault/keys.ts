@@ -7,6 +7,8 @@ import { assertName, isValidName } from '../names.js';
  */
 
 export const KEYCHECK_KEY = 'meta/keycheck';
+/** The audit log's head (seq, hash) as of the last daemon start or stop (daemon/audit-anchor.ts). */
+export const AUDIT_HEAD_KEY = 'meta/audit-head';
 
 const SESSION_HASH = /^[0-9a-f]{64}$/;
 
@@ -17,7 +19,8 @@ export type ParsedKey =
   | { kind: 'registry'; handle: string }
   | { kind: 'session'; hash: string }
   | { kind: 'provider'; name: string }
-  | { kind: 'keycheck' };
+  | { kind: 'keycheck' }
+  | { kind: 'audit-head' };
 
 export function profilePrefix(handle: string): string {
   return `profile/${assertName('profile', handle)}/`;
@@ -52,6 +55,7 @@ export function providerKey(name: string): string {
 /** Parses a full record key; undefined for anything that is not exactly one of the known shapes. */
 export function parseKey(key: string): ParsedKey | undefined {
   if (key === KEYCHECK_KEY) return { kind: 'keycheck' };
+  if (key === AUDIT_HEAD_KEY) return { kind: 'audit-head' };
   const parts = key.split('/');
   const [head, a, b, c, d] = parts;
   switch (head) {

@@ -220,6 +220,53 @@ describe('foundation: a CLI session in a temp home', () => {
   });
 });
 
+describe('foundation: audit.log cut or deleted while the daemon is stopped', () => {
+  const t = new TestHome();
+
+  beforeAll(async () => {
+    expect((await t.run(['init', '--profile', 'me'])).code).toBe(0);
+    expect((await t.run(['login', 'openai'], { input: 'sk-anchor-test-123456\n' })).code).toBe(0);
+  });
+  afterAll(async () => {
+    await t.cleanup();
+  });
+
+  const restart = async (): Promise<void> => {
+    expect((await t.run(['daemon', 'stop'])).code).toBe(0);
+  };
+
+  it('a plain restart leaves no gap; lines cut off the end are reported at the next start', async () => {
+    await restart();
+    expect((await t.run(['daemon', 'start'])).code).toBe(0);
+    expect((await t.run(['audit', 'verify'])).code).toBe(0);
+    await restart();
+    const log = join(t.home, 'audit.log');
+    const lines = readFileSync(log, 'utf8').trimEnd().split('\n');
+    writeFileSync(log, `${lines.slice(0, -2).join('\n')}\n`);
+    expect((await t.run(['audit', 'verify'])).code).toBe(0); // the log alone cannot tell
+    expect((await t.run(['daemon', 'start'])).code).toBe(0);
+    const v = await t.run(['audit', 'verify']);
+    expect(v.code).toBe(9);
+    expect(v.stdout).toContain('records were removed while the daemon was stopped');
+    const gap = await t.json<{ events: Array<{ detail: Record<string, unknown> }> }>([
+      'audit',
+      '--event',
+      'audit.gap',
+    ]);
+    expect(gap.events).toHaveLength(1);
+    expect(gap.events[0]!.detail).toMatchObject({ expected_seq: lines.length, found_seq: lines.length - 2 });
+  });
+
+  it('a deleted log is reported the same way', async () => {
+    await restart();
+    rmSync(join(t.home, 'audit.log'));
+    expect((await t.run(['daemon', 'start'])).code).toBe(0);
+    const v = await t.run(['audit', 'verify']);
+    expect(v.code).toBe(9);
+    expect(v.stdout).toContain('the log ended at seq 0');
+  });
+});
+
 describe('foundation: audit.log removed while the daemon runs', () => {
   const t = new TestHome();
 

@@ -140,7 +140,7 @@ function requireLog(paths: HomePaths): void {
     throw new AppError(
       'ERR_AUDIT_UNAVAILABLE',
       `the audit log ${paths.auditLog} is missing from an initialised home (deleted or moved)`,
-      'restore it from a backup if you have one; a running daemon refuses to inject until it is restarted, and the log it then starts cannot vouch for what came before',
+      'restore it from a backup if you have one; a running daemon refuses to inject until it is restarted, and the log it then starts records the gap (audit.gap), which `authsome audit verify` reports',
     );
   throw new AppError(
     'ERR_HOME_NOT_INITIALISED',

@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
+  AUDIT_HEAD_KEY,
   KEYCHECK_KEY,
   connectionKey,
   defaultKey,
@@ -34,6 +35,7 @@ const spec: fc.Arbitrary<Spec> = fc.oneof(
   fc.record({ kind: fc.constant('session' as const), hash: hex }),
   fc.record({ kind: fc.constant('provider' as const), name: anyName }),
   fc.constant({ kind: 'keycheck' as const }),
+  fc.constant({ kind: 'audit-head' as const }),
 );
 
 function build(s: Spec): string {
@@ -52,6 +54,8 @@ function build(s: Spec): string {
       return providerKey(s.name);
     case 'keycheck':
       return KEYCHECK_KEY;
+    case 'audit-head':
+      return AUDIT_HEAD_KEY;
   }
 }
 
@@ -71,6 +75,7 @@ function allKeys(h: string, p: string, c: string): string[] {
     providerKey(p),
     sessionKey(hash),
     KEYCHECK_KEY,
+    AUDIT_HEAD_KEY,
   ];
 }
 

@@ -1,0 +1,30 @@
+import type { AuditWriter } from '../audit/index.js';
+import { AUDIT_HEAD_KEY } from '../vault/keys.js';
+import type { KvStore } from '../vault/types.js';
+
+/**
+ * A log that was deleted, cut short or swapped for an older copy while the daemon was stopped cannot
+ * tell from its own lines. The daemon keeps the log's head (seq and hash) in the store at every start
+ * and stop; the next start compares, and a log that is behind that anchor gets an `audit.gap` record
+ * (what was expected, what was found) as its next line, which `audit verify` reports. The chain goes on
+ * from what is there. Not detected: a log replaced by a longer chain (that needs the hash of every line).
+ */
+export async function recordGap(store: KvStore, audit: AuditWriter): Promise<void> {
+  const anchor = await store.get(AUDIT_HEAD_KEY).catch(() => undefined);
+  const seq = anchor?.['seq'];
+  const hash = anchor?.['hash'];
+  if (typeof seq !== 'number' || typeof hash !== 'string') return;
+  const head = audit.head;
+  if (head.seq > seq || (head.seq === seq && head.hash === hash)) return;
+  await audit.append({
+    event: 'audit.gap',
+    profile: '-',
+    detail: { expected_seq: seq, expected_hash: hash, found_seq: head.seq },
+  });
+}
+
+/** Keeps the current head as the anchor (after daemon.start and daemon.stop are durable). */
+export async function saveAnchor(store: KvStore, audit: AuditWriter): Promise<void> {
+  const { seq, hash } = audit.head;
+  await store.put(AUDIT_HEAD_KEY, { seq, hash });
+}
