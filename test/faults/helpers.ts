@@ -7,6 +7,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Level } from 'level';
 import { ProxyAgent, request } from 'undici';
 import { homePaths } from '../../src/config/paths.js';
+import { AUDIT_HEAD_KEY } from '../../src/vault/keys.js';
 import type { DaemonInfo } from '../../src/daemon/daemon-file.js';
 import type * as Lifecycle from '../../src/daemon/lifecycle.js';
 import { CLI, TestHome, type CliResult } from '../helpers/cli.js';
@@ -91,10 +92,15 @@ export async function withRawStore<T>(
 }
 
 /** Every record as stored (sealed bytes in hex), in key order. */
+/**
+ * Every record, raw. Without the daemon's audit anchor (meta/audit-head), which every daemon start and
+ * stop rewrites by design: "nothing rewritten" is about the records of profiles, providers and sessions.
+ */
 export function dumpStore(home: string): Promise<Array<[string, string]>> {
   return withRawStore(home, async (db) => {
     const rows: Array<[string, string]> = [];
-    for await (const [k, v] of db.iterator()) rows.push([k, Buffer.from(v).toString('hex')]);
+    for await (const [k, v] of db.iterator())
+      if (k !== AUDIT_HEAD_KEY) rows.push([k, Buffer.from(v).toString('hex')]);
     return rows;
   });
 }
