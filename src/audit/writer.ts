@@ -29,12 +29,15 @@ const HINT = 'check free space and permissions of AUTHSOME_HOME; the next reques
 const RESTART_HINT =
   'find out what changed AUTHSOME_HOME/audit.log (authsome audit verify), then restart the daemon (authsome daemon stop; authsome daemon start)';
 
-/** Whether the file at `path` has exactly `size` bytes (false when it is missing). */
-async function sizeIs(path: string, size: number): Promise<boolean> {
-  return stat(path).then(
-    (st) => st.size === size,
-    () => false,
-  );
+/** The size of the file at `path`; undefined when it is missing or (given `id`) another file. */
+async function sizeAt(
+  path: string,
+  id: { dev?: number | undefined; ino?: number | undefined } | undefined,
+): Promise<number | undefined> {
+  const st = await stat(path).catch(() => undefined);
+  if (!st) return undefined;
+  if (id?.ino !== undefined && (st.ino !== id.ino || st.dev !== id.dev)) return undefined;
+  return st.size;
 }
 
 function unavailable(message: string, cause: unknown): AppError {
@@ -126,10 +129,12 @@ export class AuditWriter implements AuditSink {
    */
   async ready(): Promise<void> {
     if (this.#closed) throw new AppError('ERR_AUDIT_UNAVAILABLE', 'the audit writer is closed', HINT);
+    // The file must be the one written to, and hold what was written: no more (appended to, or a
+    // batch in flight or a failed one not cut back yet), and no less (cut short).
+    const size = await sizeAt(this.path, this.#file === undefined ? undefined : this.#fileId);
     const ok =
-      this.#file !== undefined
-        ? await stillAt(this.path, this.#fileId)
-        : await sizeIs(this.path, this.#head.size);
+      size !== undefined &&
+      (this.#flushing || this.#dirty ? size >= this.#head.size : size === this.#head.size);
     if (!ok) {
       throw new AppError(
         'ERR_AUDIT_UNAVAILABLE',

@@ -8,7 +8,10 @@ export interface ControlOptions {
   router: Router;
   /** Verifies the PoP token of a request; returns the caller's handle. */
   authenticate(req: IncomingMessage, url: string, body: Buffer): Promise<string>;
-  /** Runs before every request that changes something (not GET): refuses it while it could not be audited. */
+  /**
+   * Runs before every request that grants or changes something (POST, PUT): refuses it while it could
+   * not be audited. DELETEs (revoking a session, removing a connection) take access away and go on.
+   */
   beforeChange?: () => Promise<void>;
 }
 
@@ -103,7 +106,7 @@ async function handle(
     const body = await readBody(req);
     const { handler, params } = opts.router.find(req.method ?? 'GET', parsed.pathname);
     const handle = await opts.authenticate(req, url, body);
-    if (req.method !== 'GET') await opts.beforeChange?.();
+    if (req.method === 'POST' || req.method === 'PUT') await opts.beforeChange?.();
     const out = await handler({ handle, params, query: parsed.searchParams, body: parseJsonBody(body) });
     sendJson(res, out.status ?? 200, out.body);
   } catch (e) {

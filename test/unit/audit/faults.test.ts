@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { copyFile, open, readFile, rename, stat, unlink } from 'node:fs/promises';
+import { copyFile, open, readFile, rename, stat, truncate, unlink, writeFile } from 'node:fs/promises';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { AuditWriter, verifyAudit } from '../../../src/audit/index.js';
 import type { AuditFile, OpenAuditFile } from '../../../src/audit/index.js';
@@ -122,6 +122,14 @@ describe('AuditWriter when audit.log is deleted or replaced under it', () => {
   it('ready() says beforehand whether a record could be written: deleted, cut or closed refuse', async () => {
     writer = await AuditWriter.open(t.log);
     await writer.append(login('before'));
+    await writer.ready();
+    // Edited in place: cut short, or with foreign bytes appended.
+    const whole = await readFile(t.log);
+    await truncate(t.log, whole.length - 5);
+    expect(await codeOf(writer.ready())).toBe('ERR_AUDIT_UNAVAILABLE');
+    await writeFile(t.log, Buffer.concat([whole, Buffer.from('{"forged":true}\n')]));
+    expect(await codeOf(writer.ready())).toBe('ERR_AUDIT_UNAVAILABLE');
+    await writeFile(t.log, whole);
     await writer.ready();
     await unlink(t.log);
     expect(await codeOf(writer.ready())).toBe('ERR_AUDIT_UNAVAILABLE');
