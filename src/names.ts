@@ -11,7 +11,13 @@ export function isValidName(name: unknown): name is string {
 
 export function assertName(kind: NameKind, name: unknown): string {
   if (!isValidName(name)) {
-    const shown = typeof name === 'string' ? JSON.stringify(name.slice(0, 80)) : String(typeof name);
+    // A long value in a name's place is often a secret pasted into the wrong spot: not repeated.
+    const shown =
+      typeof name !== 'string'
+        ? String(typeof name)
+        : name.length <= 16
+          ? JSON.stringify(name)
+          : `(${name.length} characters, not shown in case it is a secret)`;
     throw new AppError(
       'ERR_NAME_INVALID',
       `invalid ${kind} name ${shown}: names are 1-64 characters of a-z, 0-9, '.', '_' or '-', starting with a letter or digit`,

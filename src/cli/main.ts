@@ -44,14 +44,30 @@ const COMMANDS = [
  * option names (given as --name or -n) are repeated, other values are counted, never shown.
  */
 function unknownArguments(msg: string, argv: readonly string[]): AppError | undefined {
+  const invalid = /^Invalid values?:/.exec(msg);
+  // yargs' "Invalid values: Argument: flow, Given: "…"" repeats the value given.
+  if (invalid)
+    return new AppError(
+      'ERR_INPUT_INVALID',
+      msg.replace(/Given: .*?, Choices:/gs, 'Choices:'),
+      'see `authsome <command> --help`',
+    );
   const m = /^Unknown arguments?: (.*)$/s.exec(msg);
   if (!m) return undefined;
   const names: string[] = [];
   let hidden = 0;
+  const kebab = (a: string): string => a.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
   for (const a of m[1]!.split(', ')) {
-    if (argv.some((x) => x === `--${a}` || x.startsWith(`--${a}=`) || x === `-${a}`)) names.push(`--${a}`);
+    const flag = a.length === 1 ? `-${a}` : `--${a}`;
+    const given = (f: string): boolean => argv.some((x) => x === f || x.startsWith(`${f}=`));
+    if (given(flag)) names.push(flag);
+    else if (a.length > 1 && given(`--${kebab(a)}`))
+      continue; // yargs' camelCase twin of a named one
     else hidden++;
   }
+  // A long unknown option name may itself be a pasted secret (--sk-…): named only when short.
+  for (let i = 0; i < names.length; i++)
+    if (names[i]!.length > 24) names[i] = `(an option of ${names[i]!.length} characters)`;
   const parts = [
     ...(names.length ? [`unknown option${names.length > 1 ? 's' : ''} ${names.join(', ')}`] : []),
     ...(hidden

@@ -127,6 +127,15 @@ describe('foundation: a CLI session in a temp home', () => {
     expect(r.stderr).toContain('1 unexpected argument (not shown');
     expect(r.stderr).not.toContain(CANARY_WORK);
     expect(r.stderr).not.toContain(CANARY_WORK.slice(0, 12));
+    // Pasted where a name or a choice goes: not repeated either.
+    for (const args of [
+      ['login', CANARY_WORK],
+      ['login', 'github', '--flow', CANARY_WORK],
+    ]) {
+      const bad = await run(args);
+      expect(bad.code).toBe(2);
+      expect(bad.stderr).not.toContain(CANARY_WORK.slice(0, 12));
+    }
   });
 
   it('writes a tagged, verifiable audit log and catches an edited line', async () => {
@@ -278,7 +287,13 @@ describe('foundation: audit.log removed while the daemon runs', () => {
   });
 
   it('the next audited change fails (exit 8) instead of going into the unlinked file; audit says what happened', async () => {
+    const minted = await t.json<{ id: string }>(['proxy', 'env', '--json']);
+    expect(minted.id).toMatch(/^[0-9a-f]{16}$/);
     rmSync(join(t.home, 'audit.log'));
+    // Taking access away is not held up by the broken log: the revocation happens (its record cannot).
+    await t.run(['proxy', 'revoke', minted.id]);
+    const left = await t.json<{ sessions: Array<{ id: string }> }>(['proxy', 'revoke']);
+    expect(left.sessions.map((x) => x.id)).not.toContain(minted.id);
     const login = await t.run(['login', 'openai', '--connection', 'work'], {
       input: 'sk-after-delete-123456\n',
     });
