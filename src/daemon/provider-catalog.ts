@@ -3,6 +3,7 @@ import { assertName, closest } from '../names.js';
 import type { KvStore } from '../vault/types.js';
 import { providerKey } from '../vault/keys.js';
 import { ProviderRegistry, loadBundledProviders, validateProvider } from '../providers/index.js';
+import { underWildcard } from '../providers/host.js';
 import type { Destination, ProviderDef } from '../providers/types.js';
 import type { ProviderMatcher } from '../proxy/types.js';
 
@@ -134,15 +135,16 @@ export class ProviderCatalog implements ProviderMatcher {
   }
 }
 
-/** The first host:port both providers' rules reach (the same host, or one under the other's wildcard). */
-function sharedHost(a: ProviderDef, b: ProviderDef): string | undefined {
-  const under = (wild: string, host: string): boolean =>
-    wild.startsWith('*.') && host.slice(host.indexOf('.') + 1) === wild.slice(2);
-  for (const x of a.hosts)
-    for (const y of b.hosts) {
+/**
+ * The first host:port where a rule of `added` would take requests from `existing`: the same host, or
+ * an exact host under one of its wildcards (an exact host wins over a wildcard, so a new wildcard over
+ * an existing exact host takes nothing).
+ */
+function sharedHost(added: ProviderDef, existing: ProviderDef): string | undefined {
+  for (const x of added.hosts)
+    for (const y of existing.hosts) {
       if ((x.port ?? 443) !== (y.port ?? 443)) continue;
-      if (x.host === y.host || under(x.host, y.host) || under(y.host, x.host))
-        return `${x.host.startsWith('*.') ? y.host : x.host}:${x.port ?? 443}`;
+      if (x.host === y.host || underWildcard(y.host, x.host)) return `${x.host}:${x.port ?? 443}`;
     }
   return undefined;
 }

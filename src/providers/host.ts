@@ -75,7 +75,7 @@ export function prefixComparablePath(target: string): string | undefined {
  * therefore bound to the hosts of its own tenant (`login --host`), and is injected through the
  * wildcard only for those: otherwise an agent could send it to a shop of its own choosing.
  */
-function underWildcard(pattern: string, host: string): boolean {
+export function underWildcard(pattern: string, host: string): boolean {
   return pattern.startsWith('*.') && host.slice(host.indexOf('.') + 1) === pattern.slice(2);
 }
 

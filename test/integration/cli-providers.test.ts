@@ -129,6 +129,18 @@ describe('providers through the real daemon: documented formats, custom files', 
     const e = await t.run(['explain', 'https://their-shop.myshopify.com/admin/x', '--json']);
     expect(e.code).toBe(5);
     expect(JSON.parse(e.stdout)).toMatchObject({ decision: 'denied' });
+    // --host may be repeated; it is for the api-key flow only.
+    const two = await t.run(
+      ['login', 'shopify', '--connection', 'two', '--host', 'a1.myshopify.com', '--host', 'a2.myshopify.com'],
+      { input: 'shpat_two\n' },
+    );
+    expect(two.code, two.stderr).toBe(0);
+    expect(
+      (await t.json<{ hosts: string[] }>(['connection', 'show', 'shopify', '--connection', 'two'])).hosts,
+    ).toEqual(['a1.myshopify.com', 'a2.myshopify.com']);
+    const oauth = await t.run(['login', 'shopify', '--flow', 'device', '--host', 'a1.myshopify.com']);
+    expect(oauth.code).toBe(2);
+    expect(oauth.stderr).toContain('--host is for --flow api-key only');
     // A provider with fixed hosts takes no --host.
     const fixed = await t.run(['login', 'serpapi', '--host', 'serpapi.com'], { input: 'k\n' });
     expect(fixed.code).toBe(2);

@@ -83,6 +83,18 @@ export function loginCommand(y: Argv<GlobalArgs>): Argv<GlobalArgs> {
         const { provider, connection = 'default', flow = 'api-key' } = argv as ConnArgs;
         assertName('provider', provider);
         assertName('connection', connection);
+        // --host may be repeated or comma-separated.
+        const hostArg = (argv as { host?: string | string[] }).host;
+        const hosts = (Array.isArray(hostArg) ? hostArg : hostArg === undefined ? [] : [hostArg])
+          .flatMap((h) => String(h).split(','))
+          .map((h) => h.trim())
+          .filter(Boolean);
+        if (hosts.length > 0 && flow !== 'api-key')
+          throw new AppError(
+            'ERR_INPUT_INVALID',
+            `--host is for --flow api-key only`,
+            'providers whose hosts belong to many tenants take an API key: authsome login PROVIDER --host …',
+          );
         const client = await ctx.client();
         if (flow === 'device' || flow === 'pkce') {
           const res = await oauthLogin(client, ctx.out, {
@@ -104,13 +116,8 @@ export function loginCommand(y: Argv<GlobalArgs>): Argv<GlobalArgs> {
           displayName: string;
           hosts: Array<{ host: string }>;
         }>('GET', `/v1/providers/${provider}`);
-        const hostArg = (argv as { host?: string }).host;
-        const hosts = hostArg
-          ?.split(',')
-          .map((h) => h.trim())
-          .filter(Boolean);
         // Checked before the prompt (the daemon checks again): no secret typed in vain.
-        const problem = tenantHostsProblem(def, hosts);
+        const problem = tenantHostsProblem(def, hosts.length ? hosts : undefined);
         if (problem)
           throw new AppError('ERR_INPUT_INVALID', problem, `run \`authsome provider show ${provider}\``);
         const values = await readSecrets(def.fields.map((f) => `${def.displayName} ${f.replace(/_/g, ' ')}`));
@@ -118,7 +125,7 @@ export function loginCommand(y: Argv<GlobalArgs>): Argv<GlobalArgs> {
         const res = await client.call<ConnectionMeta>('PUT', `/v1/connections/${provider}/${connection}`, {
           fields,
           flow,
-          ...(hosts?.length ? { hosts } : {}),
+          ...(hosts.length ? { hosts } : {}),
         });
         emit(
           ctx.out,

@@ -43,8 +43,11 @@ async function providerInfo(client: DaemonClient, cands: readonly Candidate[]): 
   const out: ProviderInfo[] = [];
   for (const p of rough) {
     if (!involved.has(p.name)) continue;
-    const def = await client.call<{ fields: string[] }>('GET', `/v1/providers/${p.name}`);
-    out.push({ ...p, fields: def.fields });
+    const def = await client.call<{ fields: string[]; hosts: Array<{ host: string }> }>(
+      'GET',
+      `/v1/providers/${p.name}`,
+    );
+    out.push({ ...p, fields: def.fields, tenantHosts: def.hosts.some((h) => h.host.startsWith('*.')) });
   }
   return out;
 }

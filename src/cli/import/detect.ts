@@ -18,6 +18,8 @@ export interface ProviderInfo {
   readonly env: readonly string[];
   /** Credential fields; only single-field providers can be filled from one variable. */
   readonly fields: readonly string[];
+  /** Covers hosts of many tenants (a wildcard): its connections need `login --host`. */
+  readonly tenantHosts?: boolean;
 }
 
 export interface Finding {
@@ -114,6 +116,14 @@ export function detect(
     const shaped = named ? undefined : KEY_SHAPES.find((s) => known.has(s.provider) && s.re.test(c.value));
     const p = named ?? (shaped ? known.get(shaped.provider) : undefined);
     if (!p) continue;
+    if (p.tenantHosts) {
+      skipped.push({
+        source: c.source,
+        provider: p.name,
+        reason: `${p.name} serves many tenants: bind the key to your own host with \`authsome login ${p.name} --host <your host>\``,
+      });
+      continue;
+    }
     if (p.fields.length !== 1) {
       skipped.push({
         source: c.source,

@@ -96,6 +96,23 @@ describe('detect', () => {
     ]);
   });
 
+  it('skips providers whose hosts belong to many tenants, pointing at login --host', () => {
+    const shop: ProviderInfo = {
+      name: 'shopify',
+      env: ['SHOPIFY_ACCESS_TOKEN'],
+      fields: ['access_token'],
+      tenantHosts: true,
+    };
+    const { findings, skipped } = detect(
+      env({ SHOPIFY_ACCESS_TOKEN: 'shpat_abcdefghijklmnopqrstuvwxyz' }),
+      [...PROVIDERS, shop],
+      'authsome-managed',
+    );
+    expect(findings).toEqual([]);
+    expect(skipped).toHaveLength(1);
+    expect(skipped[0]!.reason).toContain('authsome login shopify --host');
+  });
+
   it('merges one value found in two places into one finding with two sources', () => {
     const all = [...env({ GITHUB_TOKEN: GH }), ...parseDotenv(`GH_TOKEN=${GH}\n`, '/x/.env')];
     const { findings } = detect(all, PROVIDERS, 'authsome-managed');
