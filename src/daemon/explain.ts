@@ -211,7 +211,7 @@ async function withProvider(
       connection: { name: cred.connection, isDefault, requested: requested !== undefined },
       decision: 'denied',
       reason: `${err.message}: the proxy answers 403 ERR_PROXY_CONNECTION_DENIED and sends nothing upstream`,
-      hint: err.hint ?? `authsome login ${def.name} --host ${host}`,
+      hint: err.hint ?? `authsome login ${def.name} --host <your host>`,
     };
   }
   const headers = def.inject

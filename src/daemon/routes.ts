@@ -96,6 +96,9 @@ export function buildRoutes(app: App): Router {
     await app.registry.remove(handle, name, async () => {
       removed = await app.deleteProfileData(name);
     });
+    // Requests the profile signed before its entry went may still land (a session minted, a login
+    // stored): one more pass, now that nothing new can be authenticated for it.
+    removed += await app.deleteProfileData(name);
     await app.audit.append({
       event: 'profile.delete',
       profile: name,

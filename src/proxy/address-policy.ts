@@ -175,7 +175,7 @@ function denied(): AppError {
   return new AppError(
     'ERR_PROXY_DESTINATION_DENIED',
     'the destination resolves to a loopback, private, link-local or reserved address',
-    'add the host to NO_PROXY to reach it directly, or pin it with AUTHSOME_RESOLVE',
+    'add the host to NO_PROXY to reach it directly',
   );
 }
 

@@ -75,7 +75,7 @@ export function checkTenantHost(provider: ProviderDef, cred: ResolvedCredential,
     'ERR_PROXY_CONNECTION_DENIED',
     cred.hosts?.length
       ? `connection "${cred.connection}" of ${provider.name} is bound to ${cred.hosts.join(', ')}, not ${host}`
-      : `connection "${cred.connection}" of ${provider.name} names no host of its own, and ${host} is one of many tenants' hosts: log in again with --host ${host} if it is yours`,
+      : `connection "${cred.connection}" of ${provider.name} names no host of its own, and ${host} is one of many tenants' hosts: log in again with --host naming your own`,
     `authsome login ${provider.name} --connection ${cred.connection} --host <your host>`,
   );
 }

@@ -206,6 +206,7 @@ export function auditEcho(
 export function auditAfterInject(ctx: ProxyContext, t: Trace, err: AppError): void {
   if (err.code === 'ERR_UPSTREAM_SECRET_ECHO') return;
   const event = err.code.startsWith('ERR_PROXY_') ? 'proxy.deny' : 'proxy.error';
+  if (event === 'proxy.deny') ctx.stats.denied++;
   auditBestEffort(
     ctx,
     traceRecord(t, { event, profile: t.profile ?? '-', status: err.status, reason: err.code }),

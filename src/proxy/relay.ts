@@ -118,7 +118,7 @@ export class ResponseRelay implements Dispatcher.DispatchHandler {
           controller,
           new AppError(
             'ERR_UPSTREAM_FAILED',
-            'the upstream used a content encoding the proxy cannot inspect',
+            'the upstream used a content or transfer coding the proxy cannot inspect',
           ),
         );
       }
