@@ -24,4 +24,4 @@ export {
 export type { CustomProvider, ProviderOrigin, RegistryInput } from './registry.js';
 export { applyInjection, injectedHeaderNames, planInjection } from './inject.js';
 export type { InjectionPlan } from './inject.js';
-export { isPlainHostName, tenantHostsProblem, viaWildcard } from './host.js';
+export { isPlainHostName } from './host.js';
