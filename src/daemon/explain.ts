@@ -196,7 +196,7 @@ async function withProvider(
       ...at,
       decision: 'forward',
       reason: `profile "${e.profile}" has no ${def.name} connection: the request is intercepted and forwarded without a credential`,
-      hint: `authsome login ${def.name}`,
+      hint: `authsome login ${def.name}${def.hosts.some((h) => h.host.startsWith('*.')) ? ' --host <your host>' : ''}`,
     };
   }
   const conns = await app.connections.list(e.profile, def.name);

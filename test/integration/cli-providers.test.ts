@@ -99,6 +99,8 @@ describe('providers through the real daemon: documented formats, custom files', 
   });
 
   it('shopify (a wildcard host of many tenants): the connection is bound to its own shop', async () => {
+    const unboundHint = await t.json<{ hint?: string }>(['explain', 'https://my-shop.myshopify.com/admin/x']);
+    expect(unboundHint.hint).toBe('authsome login shopify --host <your host>');
     const unbound = await t.run(['login', 'shopify'], { input: 'shpat_never_read\n' });
     expect(unbound.code).toBe(2);
     expect(unbound.stderr).toContain('--host');
