@@ -39,11 +39,12 @@ const COMMANDS = [
 ];
 
 /**
- * yargs names every unknown argument in its message. A stray value is often a secret pasted onto the
- * command line (`authsome login openai sk-…`), and error output ends up in logs: only unknown
- * option names (given as --name or -n) are repeated, other values are counted, never shown.
+ * yargs repeats what it could not use in its messages: every unknown argument, and the value given to
+ * a choice option. A stray value is often a secret pasted onto the command line (`authsome login
+ * openai sk-…`), and error output ends up in logs: only unknown option names (given as --name or -n)
+ * are repeated, other values are counted or left out, never shown. undefined for other messages.
  */
-function unknownArguments(msg: string, argv: readonly string[]): AppError | undefined {
+function redactedParseError(msg: string, argv: readonly string[]): AppError | undefined {
   const invalid = /^Invalid values?:/.exec(msg);
   // yargs' "Invalid values: Argument: flow, Given: "…"" repeats the value given.
   if (invalid)
@@ -114,8 +115,7 @@ export function buildCli(argv: string[]) {
     )
     .fail((msg, err) => {
       if (err) throw err;
-      const unknown = unknownArguments(msg, argv);
-      throw unknown ?? new AppError('ERR_INPUT_INVALID', msg, 'see `authsome --help`');
+      throw redactedParseError(msg, argv) ?? new AppError('ERR_INPUT_INVALID', msg, 'see `authsome --help`');
     }) as unknown as Argv<GlobalArgs>;
   for (const c of COMMANDS) y = c(y);
   return y;
