@@ -70,12 +70,23 @@ export async function writeAll(file: Pick<AuditFile, 'write'>, buf: Buffer): Pro
  * Whether `path` still names the file `id` describes (false when it was deleted or replaced, e.g. by
  * an editor's save-by-rename). True when the identity is unknown (test doubles without an inode).
  */
-export function stillAt(
-  path: string,
-  id: { dev?: number | undefined; ino?: number | undefined },
-): Promise<boolean> {
+export function stillAt(path: string, id: FileId): Promise<boolean> {
   if (id.ino === undefined || id.dev === undefined) return Promise.resolve(true);
+  return sizeAt(path, id).then((size) => size !== undefined);
+}
+
+export interface FileId {
+  dev?: number | undefined;
+  ino?: number | undefined;
+}
+
+/** The size of the file at `path`; undefined when it is missing or (`id` known) another file. */
+export function sizeAt(path: string, id: FileId | undefined): Promise<number | undefined> {
   return new Promise((resolve) =>
-    stat(path, (err, st) => resolve(!err && st.ino === id.ino && st.dev === id.dev)),
+    stat(path, (err, st) =>
+      resolve(
+        err || (id?.ino !== undefined && (st.ino !== id.ino || st.dev !== id.dev)) ? undefined : st.size,
+      ),
+    ),
   );
 }

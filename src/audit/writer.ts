@@ -1,7 +1,14 @@
-import { stat } from 'node:fs/promises';
 import { AppError } from '../errors.js';
 import { chainRecord } from './chain.js';
-import { openForAppend, stillAt, writeAll, type AuditFile, type OpenAuditFile } from './file.js';
+import {
+  openForAppend,
+  sizeAt,
+  stillAt,
+  writeAll,
+  type AuditFile,
+  type FileId,
+  type OpenAuditFile,
+} from './file.js';
 import { recoverLog, type Head } from './recover.js';
 import type { AuditInput, AuditRecord, AuditSink } from './types.js';
 import { validateInput } from './validate.js';
@@ -29,17 +36,6 @@ const HINT = 'check free space and permissions of AUTHSOME_HOME; the next reques
 const RESTART_HINT =
   'find out what changed AUTHSOME_HOME/audit.log (authsome audit verify), then restart the daemon (authsome daemon stop; authsome daemon start)';
 
-/** The size of the file at `path`; undefined when it is missing or (given `id`) another file. */
-async function sizeAt(
-  path: string,
-  id: { dev?: number | undefined; ino?: number | undefined } | undefined,
-): Promise<number | undefined> {
-  const st = await stat(path).catch(() => undefined);
-  if (!st) return undefined;
-  if (id?.ino !== undefined && (st.ino !== id.ino || st.dev !== id.dev)) return undefined;
-  return st.size;
-}
-
 function unavailable(message: string, cause: unknown): AppError {
   return cause instanceof AppError ? cause : new AppError('ERR_AUDIT_UNAVAILABLE', message, HINT, { cause });
 }
@@ -60,7 +56,7 @@ export class AuditWriter implements AuditSink {
   #head: Head;
   #file: AuditFile | undefined;
   /** Which file #file is (dev/ino from fstat at open), to notice the path being deleted or replaced. */
-  #fileId: { dev?: number | undefined; ino?: number | undefined } = {};
+  #fileId: FileId = {};
   /** A failed batch may have left bytes past head.size: trim them before the next write. */
   #dirty = false;
   #queue: Pending[] = [];
