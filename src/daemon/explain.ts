@@ -1,5 +1,6 @@
 import { isAppError } from '../errors.js';
 import { mask } from '../secret.js';
+import { tenantWildcards } from '../providers/host.js';
 import { parseTemplate, type TemplateArg } from '../providers/template.js';
 import type { CredentialFields, ProviderDef } from '../providers/types.js';
 import { parseAuthority, parseOriginTarget, type HostKind } from '../proxy/destination.js';
@@ -196,7 +197,7 @@ async function withProvider(
       ...at,
       decision: 'forward',
       reason: `profile "${e.profile}" has no ${def.name} connection: the request is intercepted and forwarded without a credential`,
-      hint: `authsome login ${def.name}${def.hosts.some((h) => h.host.startsWith('*.')) ? ' --host <your host>' : ''}`,
+      hint: `authsome login ${def.name}${tenantWildcards(def).length ? ' --host <your host>' : ''}`,
     };
   }
   const conns = await app.connections.list(e.profile, def.name);
@@ -211,7 +212,7 @@ async function withProvider(
       connection: { name: cred.connection, isDefault, requested: requested !== undefined },
       decision: 'denied',
       reason: `${err.message}: the proxy answers 403 ERR_PROXY_CONNECTION_DENIED and sends nothing upstream`,
-      hint: err.hint ?? `authsome login ${def.name} --host <your host>`,
+      ...(err.hint ? { hint: err.hint } : {}),
     };
   }
   const headers = def.inject

@@ -84,12 +84,17 @@ export function viaWildcard(def: { hosts: ReadonlyArray<{ host: string }> }, hos
   return !def.hosts.some((r) => r.host === host) && def.hosts.some((r) => underWildcard(r.host, host));
 }
 
+/** The provider's wildcard host patterns: non-empty means its connections are bound to tenant hosts. */
+export function tenantWildcards(def: { hosts: ReadonlyArray<{ host: string }> }): string[] {
+  return def.hosts.filter((r) => r.host.startsWith('*.')).map((r) => r.host);
+}
+
 /** Why these bound hosts do not fit the provider (undefined when they do), for `login --host`. */
 export function tenantHostsProblem(
   def: { name: string; hosts: ReadonlyArray<{ host: string }> },
   hosts: readonly string[] | undefined,
 ): string | undefined {
-  const wild = def.hosts.filter((r) => r.host.startsWith('*.')).map((r) => r.host);
+  const wild = tenantWildcards(def);
   if (wild.length === 0) {
     return hosts?.length
       ? `${def.name} has fixed hosts: --host is only for providers whose hosts belong to many tenants`

@@ -19,6 +19,7 @@ import {
   type ProviderInfo,
 } from '../import/detect.js';
 import { leftovers } from '../import/leftovers.js';
+import { tenantWildcards } from '../../providers/host.js';
 
 type ImportArgs = GlobalArgs & {
   dotenv?: string[];
@@ -47,7 +48,7 @@ async function providerInfo(client: DaemonClient, cands: readonly Candidate[]): 
       'GET',
       `/v1/providers/${p.name}`,
     );
-    out.push({ ...p, fields: def.fields, tenantHosts: def.hosts.some((h) => h.host.startsWith('*.')) });
+    out.push({ ...p, fields: def.fields, tenantHosts: tenantWildcards(def).length > 0 });
   }
   return out;
 }
