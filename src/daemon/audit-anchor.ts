@@ -1,4 +1,4 @@
-import type { AuditWriter } from '../audit/index.js';
+import { holdsRecord, type AuditWriter } from '../audit/index.js';
 import { AUDIT_HEAD_KEY } from '../vault/keys.js';
 import type { KvStore } from '../vault/types.js';
 
@@ -7,7 +7,9 @@ import type { KvStore } from '../vault/types.js';
  * tell from its own lines. The daemon keeps the log's head (seq and hash) in the store at every start
  * and stop; the next start compares, and a log that is behind that anchor gets an `audit.gap` record
  * (what was expected, what was found) as its next line, which `audit verify` reports. The chain goes on
- * from what is there. Not detected: a log replaced by a longer chain (that needs the hash of every line).
+ * from what is there. A log that runs past the anchor (lines written after a start, then a crash) must
+ * still hold the anchor's record; a longer chain swapped in does not (`replaced`). Not detected: lines
+ * forged onto the end of the genuine log (that needs the hash of every line kept elsewhere).
  */
 export async function recordGap(store: KvStore, audit: AuditWriter): Promise<void> {
   const anchor = await store.get(AUDIT_HEAD_KEY).catch(() => undefined);
@@ -15,11 +17,18 @@ export async function recordGap(store: KvStore, audit: AuditWriter): Promise<voi
   const hash = anchor?.['hash'];
   if (typeof seq !== 'number' || typeof hash !== 'string') return;
   const head = audit.head;
-  if (head.seq > seq || (head.seq === seq && head.hash === hash)) return;
+  if (head.seq === seq && head.hash === hash) return;
+  const replaced = head.seq >= seq;
+  if (replaced && (await holdsRecord(audit.path, { seq, hash }))) return;
   await audit.append({
     event: 'audit.gap',
     profile: '-',
-    detail: { expected_seq: seq, expected_hash: hash, found_seq: head.seq },
+    detail: {
+      expected_seq: seq,
+      expected_hash: hash,
+      found_seq: head.seq,
+      ...(replaced ? { replaced } : {}),
+    },
   });
 }
 

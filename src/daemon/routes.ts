@@ -73,6 +73,8 @@ export function buildRoutes(app: App): Router {
       profile: handle,
       owner: await isOwner(handle),
       sealed: false,
+      // The last durable audit record: `audit verify` checks that the log still holds it.
+      audit: app.audit.head,
     },
   }));
 

@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readFileSync, renameSync, rmSync, statSync, writeFileSync, chmodSync, existsSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
+import { AuditWriter } from '../../src/audit/index.js';
 import { TestHome, type CliResult } from '../helpers/cli.js';
 import { filesContaining, findCanary } from '../helpers/canary.js';
 
@@ -198,7 +199,11 @@ describe('foundation: a CLI session in a temp home', () => {
     const r = await run(['audit', 'verify', '--json']);
     expect(r.code).toBe(9);
     expect(JSON.parse(r.stdout).firstBroken.line).toBe(target);
-    writeFileSync(path, original);
+    // verify started the daemon, which appended to the edited log: mend line 3 in place, with it stopped.
+    await run(['daemon', 'stop']);
+    const now = readFileSync(path, 'utf8').trimEnd().split('\n');
+    now[target - 1] = original.split('\n')[target - 1]!;
+    writeFileSync(path, now.join('\n') + '\n');
     expect((await run(['audit', 'verify'])).code).toBe(0);
   });
 
@@ -252,8 +257,7 @@ describe('foundation: audit.log cut or deleted while the daemon is stopped', () 
     const log = join(t.home, 'audit.log');
     const lines = readFileSync(log, 'utf8').trimEnd().split('\n');
     writeFileSync(log, `${lines.slice(0, -2).join('\n')}\n`);
-    expect((await t.run(['audit', 'verify'])).code).toBe(0); // the log alone cannot tell
-    expect((await t.run(['daemon', 'start'])).code).toBe(0);
+    // The log alone is a valid chain; verify starts the daemon, whose start compares it with the anchor.
     const v = await t.run(['audit', 'verify']);
     expect(v.code).toBe(9);
     expect(v.stdout).toContain('records were removed while the daemon was stopped');
@@ -273,6 +277,57 @@ describe('foundation: audit.log cut or deleted while the daemon is stopped', () 
     const v = await t.run(['audit', 'verify']);
     expect(v.code).toBe(9);
     expect(v.stdout).toContain('the log ended at seq 0');
+  });
+});
+
+describe('foundation: audit verify compares the log with the daemon', () => {
+  const t = new TestHome();
+
+  beforeAll(async () => {
+    expect((await t.run(['init', '--profile', 'me'])).code).toBe(0);
+  });
+  afterAll(async () => {
+    await t.cleanup();
+  });
+
+  it("a log cut while the daemon runs: verify compares it with the daemon's last record", async () => {
+    const log = join(t.home, 'audit.log');
+    const whole = readFileSync(log, 'utf8');
+    const ok = await t.json<{ ok: boolean; daemon: { seq: number } }>(['audit', 'verify']);
+    expect(ok.ok).toBe(true);
+    expect(ok.daemon.seq).toBe(whole.trimEnd().split('\n').length);
+    writeFileSync(log, `${whole.trimEnd().split('\n').slice(0, -1).join('\n')}\n`);
+    const v = await t.run(['audit', 'verify']);
+    expect(v.code).toBe(9);
+    expect(v.stdout).toContain(`the daemon has written up to seq ${ok.daemon.seq}`);
+    writeFileSync(log, whole); // put back: the next tests restart from an intact log
+  });
+
+  it('without a daemon to ask (the profile key is missing), the chain is checked and the output says what was not', async () => {
+    const key = join(t.home, 'client', 'identities', 'me.key');
+    const saved = readFileSync(key);
+    rmSync(key);
+    try {
+      const v = await t.run(['audit', 'verify']);
+      expect(v.code).toBe(0);
+      expect(v.stdout).toContain("not compared with the daemon's records (ERR_IDENTITY_KEY_MISSING");
+    } finally {
+      writeFileSync(key, saved, { mode: 0o600 });
+    }
+  });
+
+  it('a longer chain swapped in while the daemon is stopped is reported at the next start', async () => {
+    expect((await t.run(['daemon', 'stop'])).code).toBe(0);
+    const log = join(t.home, 'audit.log');
+    const count = readFileSync(log, 'utf8').trimEnd().split('\n').length;
+    const forged = join(t.home, 'forged.log');
+    const w = await AuditWriter.open(forged);
+    for (let i = 0; i < count + 3; i += 1) await w.append({ event: 'daemon.start', profile: '-' });
+    await w.close();
+    renameSync(forged, log);
+    const v = await t.run(['audit', 'verify']);
+    expect(v.code).toBe(9);
+    expect(v.stdout).toContain('the log was replaced while the daemon was stopped');
   });
 });
 

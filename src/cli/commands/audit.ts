@@ -119,18 +119,43 @@ export function auditCommand(y: Argv<GlobalArgs>): Argv<GlobalArgs> {
           );
         },
       )
-      .command('verify', 'check the hash chain; names the first broken line', {}, async (argv) => {
-        const ctx = new Ctx(argv);
-        requireLog(ctx.paths);
-        const res = await verifyAudit(ctx.paths.auditLog);
-        emit(ctx.out, res, () =>
-          res.ok
-            ? `audit log OK: ${res.lines} lines, chain intact`
-            : `audit log BROKEN at line ${res.firstBroken?.line}: ${res.firstBroken?.reason}`,
-        );
-        if (!res.ok) process.exitCode = 9;
-      }),
+      .command(
+        'verify',
+        "check the hash chain, and that the log holds the daemon's last record; names the first broken line",
+        {},
+        async (argv) => {
+          const ctx = new Ctx(argv);
+          requireLog(ctx.paths);
+          const head = await daemonHead(ctx);
+          const res = await verifyAudit(ctx.paths.auditLog, 'seq' in head ? head : undefined);
+          emit(ctx.out, { ...res, daemon: head }, () =>
+            res.ok
+              ? `audit log OK: ${res.lines} lines, chain intact${'seq' in head ? `, holds the daemon's last record (seq ${head.seq})` : `; not compared with the daemon's records (${head.unchecked})`}`
+              : `audit log BROKEN at line ${res.firstBroken?.line}: ${res.firstBroken?.reason}`,
+          );
+          if (!res.ok) process.exitCode = 9;
+        },
+      ),
   );
+}
+
+/**
+ * The daemon's last durable record (started on demand, as for other commands; a start also compares
+ * the log with the daemon's anchor and records any gap). A log cut short, emptied or swapped is a
+ * valid chain on its own: only this comparison tells. When the daemon cannot be asked, the file is
+ * still checked and the output says what was not.
+ */
+async function daemonHead(ctx: Ctx): Promise<{ seq: number; hash: string } | { unchecked: string }> {
+  try {
+    const status = await (
+      await ctx.client()
+    ).call<{ audit?: { seq?: unknown; hash?: unknown } }>('GET', '/v1/status');
+    const { seq, hash } = status.audit ?? {};
+    if (typeof seq === 'number' && typeof hash === 'string') return { seq, hash };
+    return { unchecked: 'the daemon did not report its audit head; is it an older version?' };
+  } catch (err) {
+    return { unchecked: err instanceof AppError ? `${err.code}: ${err.message}` : String(err) };
+  }
 }
 
 function requireLog(paths: HomePaths): void {

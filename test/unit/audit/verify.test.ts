@@ -34,6 +34,35 @@ describe('verifyAudit', () => {
     expect(await verifyAudit(t.log)).toEqual({ ok: true, lines: 0 });
   });
 
+  it("with the daemon's head: holds it, or names where the log falls short of it", async () => {
+    const head = (i: number) => {
+      const r = JSON.parse(line(i)) as AuditRecord;
+      return { seq: r.seq, hash: r.hash };
+    };
+    expect(await verifyAudit(t.log, head(4))).toEqual({ ok: true, lines: 5 });
+    expect(await verifyAudit(t.log, head(2))).toEqual({ ok: true, lines: 5 }); // written since: fine
+    await write(lines.slice(0, 3));
+    const cut = await verifyAudit(t.log, head(4));
+    expect(cut).toMatchObject({ ok: false, lines: 3, firstBroken: { line: 4 } });
+    expect(cut.firstBroken?.reason).toContain('the log ends at seq 3, the daemon has written up to seq 5');
+    expect(await verifyAudit(join(t.dir, 'none'), head(0))).toMatchObject({
+      ok: false,
+      firstBroken: { line: 1 },
+    });
+    // A different valid chain of the same length (another log swapped in) does not hold the daemon's record.
+    const other = await tempDir();
+    try {
+      const w = await AuditWriter.open(other.log, { clock: steppingClock() });
+      for (let i = 0; i < 5; i += 1) await w.append({ event: 'proxy.inject', profile: 'bob', status: 200 });
+      await w.close();
+      const swapped = await verifyAudit(other.log, head(4));
+      expect(swapped).toMatchObject({ ok: false, firstBroken: { line: 5 } });
+      expect(swapped.firstBroken?.reason).toContain('not the record the daemon wrote as seq 5');
+    } finally {
+      await other.cleanup();
+    }
+  });
+
   it('names an edited line', async () => {
     await write(lines.map((l, i) => (i === 2 ? l.replace('"alice"', '"mallory"') : l)));
     const r = await verifyAudit(t.log);
