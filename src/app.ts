@@ -10,6 +10,7 @@ import { ConnectionService } from './daemon/connections.js';
 import { ProviderCatalog } from './daemon/provider-catalog.js';
 import { OAuthService } from './daemon/oauth.js';
 import { upstreamFetch } from './daemon/upstream-fetch.js';
+import { exactHosts } from './providers/host.js';
 
 /** Everything the daemon runs, built from settings. The only place that wires areas together. */
 export interface App {
@@ -71,10 +72,7 @@ export async function buildApp(settings: Settings): Promise<App> {
     const leaves = await LeafCache.create(ca);
     // Mint leaves for the providers' exact hosts in the background, off the first request's path.
     const warm = setTimeout(() => {
-      const hosts = providers
-        .list()
-        .flatMap((p) => p.def.hosts.map((h) => h.host))
-        .filter((h) => !h.startsWith('*.'));
+      const hosts = providers.list().flatMap((p) => exactHosts(p.def));
       void leaves.warm(hosts).catch(() => undefined);
     }, 200);
     warm.unref();

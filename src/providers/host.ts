@@ -89,6 +89,11 @@ export function tenantWildcards(def: { hosts: ReadonlyArray<{ host: string }> })
   return def.hosts.filter((r) => r.host.startsWith('*.')).map((r) => r.host);
 }
 
+/** The provider's hosts that are not wildcards: a connection needs no binding for them. */
+export function exactHosts(def: { hosts: ReadonlyArray<{ host: string }> }): string[] {
+  return def.hosts.filter((r) => !r.host.startsWith('*.')).map((r) => r.host);
+}
+
 /** Why these bound hosts do not fit the provider (undefined when they do), for `login --host`. */
 export function tenantHostsProblem(
   def: { name: string; hosts: ReadonlyArray<{ host: string }> },
@@ -100,8 +105,11 @@ export function tenantHostsProblem(
       ? `${def.name} has fixed hosts: --host is only for providers whose hosts belong to many tenants`
       : undefined;
   }
+  // With exact hosts too (api.atlassian.com), a connection without --host is used on those alone.
   if (!hosts?.length)
-    return `${def.name} covers ${wild.join(', ')}, hosts of many tenants: name yours with --host (e.g. --host yourname${wild[0]!.slice(1)})`;
+    return exactHosts(def).length > 0
+      ? undefined
+      : `${def.name} covers ${wild.join(', ')}, hosts of many tenants: name yours with --host (e.g. --host yourname${wild[0]!.slice(1)})`;
   for (const h of hosts) {
     if (!isPlainHostName(h) || !wild.some((w) => underWildcard(w, h)))
       return `--host ${JSON.stringify(h.slice(0, 80))} is not one host under ${wild.join(' or ')} (lower-case, one label in place of the '*')`;

@@ -14,6 +14,8 @@ const HOSTS = [
   'api.custom.test',
   'my-shop.myshopify.com',
   'their-shop.myshopify.com',
+  'api.atlassian.com',
+  'acme.atlassian.net',
 ];
 
 function headers(raw: string[]): Record<string, string[]> {
@@ -146,6 +148,27 @@ describe('providers through the real daemon: documented formats, custom files', 
     // A provider with fixed hosts takes no --host.
     const fixed = await t.run(['login', 'serpapi', '--host', 'serpapi.com'], { input: 'k\n' });
     expect(fixed.code).toBe(2);
+  });
+
+  it('atlassian (a wildcard and an exact host): without --host the connection is used on the exact host only', async () => {
+    const r = await t.run(['login', 'atlassian'], { input: 'me@example.com\natl-token-123\n' });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toContain('It is used for api.atlassian.com only');
+    expect(
+      headers((await curl('https://api.atlassian.com/ex/jira/cloud-1/rest/api/3/myself')).rawHeaders),
+    ).toMatchObject({
+      authorization: [`Basic ${Buffer.from('me@example.com:atl-token-123').toString('base64')}`],
+    });
+    const before = up.received.length;
+    const site = await t.run([
+      'run',
+      '--',
+      'sh',
+      '-c',
+      `curl -sS -o /dev/null -w '%{http_code}' 'https://acme.atlassian.net/rest/api/3/myself'`,
+    ]);
+    expect(site.stdout).toBe('403');
+    expect(up.received.length).toBe(before);
   });
 
   it('refuses a custom provider file with mistakes, naming the field and the reason', async () => {

@@ -1,7 +1,7 @@
 import type { Argv } from 'yargs';
 import { AppError } from '../../errors.js';
 import { assertName } from '../../names.js';
-import { tenantHostsProblem } from '../../providers/host.js';
+import { exactHosts, tenantHostsProblem, tenantWildcards } from '../../providers/host.js';
 import type { ConnectionMeta } from '../../daemon/connections.js';
 import { Ctx, type GlobalArgs } from '../context.js';
 import { emit, table } from '../output.js';
@@ -127,11 +127,16 @@ export function loginCommand(y: Argv<GlobalArgs>): Argv<GlobalArgs> {
           flow,
           ...(hosts.length ? { hosts } : {}),
         });
+        // A tenant provider's connection without --host works on its exact hosts only: say so.
+        const unbound =
+          hosts.length === 0 && tenantWildcards(def).length > 0
+            ? `\nIt is used for ${exactHosts(def).join(', ')} only; to use it on your ${tenantWildcards(def).join(' or ')} host, log in again with --host.`
+            : '';
         emit(
           ctx.out,
           res,
           () =>
-            `Stored ${provider} connection "${connection}" in profile "${client.handle}"${res.isDefault ? ' (default)' : ''}.`,
+            `Stored ${provider} connection "${connection}" in profile "${client.handle}"${res.isDefault ? ' (default)' : ''}.${unbound}`,
         );
       },
     )

@@ -123,8 +123,11 @@ describe('tenant hosts (a provider with a wildcard host)', () => {
     expect(deniedFor(['mine.shop.test'], 'api.shop.test')).toBeUndefined();
   });
 
-  it('login --host: required for wildcard providers, one label under the wildcard, refused for fixed hosts', () => {
-    expect(tenantHostsProblem(shop, undefined)).toMatch(/--host/);
+  it('login --host: required for wildcard-only providers, one label under the wildcard, refused for fixed hosts', () => {
+    const shopOnly = bearer('shop', [{ host: '*.shop.test' }]);
+    expect(tenantHostsProblem(shopOnly, undefined)).toMatch(/--host/);
+    // With an exact host as well, a connection without --host is used there only.
+    expect(tenantHostsProblem(shop, undefined)).toBeUndefined();
     expect(tenantHostsProblem(shop, ['mine.shop.test'])).toBeUndefined();
     for (const bad of ['shop.test', 'a.b.shop.test', 'Mine.shop.test', 'mine.shop.test.evil', '*.shop.test'])
       expect(tenantHostsProblem(shop, [bad]), bad).toMatch(/not one host under/);
