@@ -93,6 +93,14 @@ export async function forwardUpgrade(
     );
   }
   const status = Number(/^HTTP\/1\.[01] (\d{3})/.exec(headText)?.[1] ?? 0);
+  // 1xx other than 101 (100, 103): the next head would pass unchecked; nothing was asked that needs them.
+  if (status < 200 && status !== 101) {
+    upstream.destroy();
+    throw new AppError(
+      'ERR_UPSTREAM_FAILED',
+      `the upstream answered the WebSocket handshake with an interim ${status}`,
+    );
+  }
   if (status === 101 && /^sec-websocket-extensions:/im.test(headText)) {
     upstream.destroy();
     throw new AppError(
@@ -112,14 +120,78 @@ export async function forwardUpgrade(
       `the upstream refused the WebSocket handshake (${status}) with a chunked or encoded body the proxy cannot inspect`,
     );
   }
+  const length = status === 101 ? undefined : bodyLength(headText, status);
+  if (length === 'invalid') {
+    upstream.destroy();
+    throw new AppError(
+      'ERR_UPSTREAM_FAILED',
+      `the upstream refused the WebSocket handshake (${status}) with an unclear Content-Length`,
+    );
+  }
   client.write(answer.subarray(0, end));
-  // 101: WebSocket frames follow. Anything else (a refusal): an ordinary body, scanned as bytes.
-  const scan =
-    status === 101
-      ? frameScanner(p.needles, () => auditEcho(ctx, p.trace, 'frame', 101))
-      : byteScanner(p.needles, () => auditEcho(ctx, p.trace, 'body', status));
-  if (answer.length > end) scan.write(answer.subarray(end));
-  splice(client, upstream, ctx.settings.idleTimeoutMs, scan);
+  if (status === 101) {
+    // WebSocket frames follow, scanned frame by frame.
+    const scan = frameScanner(p.needles, () => auditEcho(ctx, p.trace, 'frame', 101));
+    if (answer.length > end) scan.write(answer.subarray(end));
+    return splice(client, upstream, ctx.settings.idleTimeoutMs, scan);
+  }
+  // A refusal: its one body (scanned as bytes), then both connections end. Nothing after that body
+  // reaches the client (a second response would escape the checks above), and nothing more from the
+  // client goes up the connection that carried the credential.
+  const scan = byteScanner(p.needles, () => auditEcho(ctx, p.trace, 'body', status));
+  relayOne(client, upstream, answer.subarray(end), length, scan, ctx.settings.idleTimeoutMs);
+}
+
+/** Body length of a refusal: Content-Length, 0 where none can follow, undefined = read to close. */
+function bodyLength(headText: string, status: number): number | undefined | 'invalid' {
+  if (status === 204 || status === 304) return 0;
+  const values = [...headText.matchAll(/^content-length:[ \t]*([^\r\n]*?)[ \t]*\r?$/gim)].map((m) => m[1]!);
+  if (values.length === 0) return undefined;
+  if (values.some((v) => v !== values[0]) || !/^\d{1,15}$/.test(values[0]!)) return 'invalid';
+  return Number(values[0]);
+}
+
+/**
+ * Passes one body from the upstream to the client through `scan`: `length` bytes (or up to the
+ * upstream's close), then ends the client's side and closes the upstream. The client is not read.
+ */
+function relayOne(
+  client: Duplex,
+  upstream: Socket,
+  first: Buffer,
+  length: number | undefined,
+  scan: Transform,
+  idleMs: number,
+): void {
+  let left = length ?? Infinity;
+  const fail = (): void => {
+    client.destroy();
+    upstream.destroy();
+  };
+  const finish = (): void => {
+    upstream.destroy();
+    scan.end();
+  };
+  scan.on('error', fail).pipe(client);
+  client.on('error', fail).on('close', () => upstream.destroy());
+  const take = (chunk: Buffer): void => {
+    if (left <= 0) return;
+    const part = chunk.length > left ? chunk.subarray(0, left) : chunk;
+    left -= part.length;
+    if (!scan.write(part) && left > 0) {
+      upstream.pause();
+      scan.once('drain', () => upstream.resume());
+    }
+    if (left <= 0) finish();
+  };
+  upstream.on('error', fail).on('data', take);
+  // The upstream closing ends a read-to-close body; before a declared length is reached it is a cut.
+  upstream.on('close', () => (left === Infinity ? scan.end() : left > 0 ? fail() : undefined));
+  if (idleMs > 0) upstream.setTimeout(idleMs, fail);
+  if (client.destroyed || upstream.destroyed) return fail();
+  if (first.length > 0) take(first);
+  if (left <= 0) return finish();
+  upstream.resume();
 }
 
 const MAX_HEAD = 64 * 1024;

@@ -197,6 +197,18 @@ describe('WebSocket handshakes of injected upgrades', () => {
     expect(errorOf(r)).toMatchObject({ status: 502, code: 'ERR_UPSTREAM_FAILED' });
   });
 
+  it('a refusal ends the connection after its body: a second response behind it never reaches the client', async () => {
+    const r = await upgrade('/ws/refuse-then-more');
+    expect(statusOf(r)).toBe(401);
+    expect(r).not.toContain('200 OK');
+    expect(r).not.toContain(SECRETS.personal.slice(6));
+  });
+
+  it('an interim 1xx before the handshake answer is refused (502): the next head would pass unchecked', async () => {
+    const r = await upgrade('/ws/interim');
+    expect(errorOf(r)).toMatchObject({ status: 502, code: 'ERR_UPSTREAM_FAILED' });
+  });
+
   it('an ordinary 101 goes through', async () => {
     const r = await upgrade('/ws/plain');
     expect(statusOf(r)).toBe(101);

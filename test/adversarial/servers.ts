@@ -229,6 +229,27 @@ export async function startOrigin(cert: ServerCert, decoyHost: string): Promise<
         );
         return;
       }
+      if (req.url === '/ws/refuse-then-more') {
+        // An empty refusal, then a second, chunked response splitting the credential: it must not pass.
+        const c = credentialOf(req);
+        const chunk = (t: string): string => `${t.length.toString(16)}\r\n${t}\r\n`;
+        socket.write('HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\n\r\n');
+        setTimeout(() => {
+          if (socket.destroyed) return;
+          socket.end(
+            `HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n${chunk(`{"got":"${c.slice(0, 6)}`)}${chunk(`${c.slice(6)}"}`)}0\r\n\r\n`,
+          );
+        }, 50);
+        return;
+      }
+      if (req.url === '/ws/interim') {
+        // 100 Continue first, then a 101 with an extension nobody offered.
+        socket.write('HTTP/1.1 100 Continue\r\n\r\n');
+        socket.write(
+          `HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\nSec-WebSocket-Extensions: permessage-deflate\r\n\r\n`,
+        );
+        return;
+      }
       if (req.url === '/ws/refuse-echo') {
         // A refused handshake whose body quotes the credential (an error page echoing the request).
         const body = JSON.stringify({ error: 'unauthorized', got: credentialOf(req) });
