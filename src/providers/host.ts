@@ -57,9 +57,10 @@ export function pathPrefixProblem(prefix: string): string | undefined {
   return undefined;
 }
 
-// Dot segments, backslashes and encoded dots/slashes/backslashes make "which prefix is this" depend on
-// how the upstream normalises; a path like that never matches a prefix rule (fail closed).
-const AMBIGUOUS_PATH = /(?:^|\/)\.\.?(?:\/|$)|\\|%2e|%2f|%5c/i;
+// Dot segments (also with a `;param`, which Tomcat and Spring resolve as `..`), backslashes and encoded
+// dots/slashes/backslashes make "which prefix is this" depend on how the upstream normalises; a path
+// like that never matches a prefix rule (fail closed).
+const AMBIGUOUS_PATH = /(?:^|\/)\.\.?(?:[/;]|$)|\\|%2e|%2f|%5c/i;
 
 /** The path part of an origin-form target if prefix rules may judge it, else undefined. */
 export function prefixComparablePath(target: string): string | undefined {

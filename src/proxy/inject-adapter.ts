@@ -27,13 +27,21 @@ const strippedCache = new WeakMap<ProviderDef, ReadonlySet<string>>();
 /**
  * Caller headers removed from an injected request: every copy of each injected header, plus
  * Accept-Encoding, so that a compliant upstream answers uncompressed and the secret scanner reads
- * the body as sent (a non-compliant one is decoded, see relay.ts), and Sec-WebSocket-Extensions, so
- * an injected WebSocket negotiates no permessage-deflate that would hide an echo in its frames.
+ * the body as sent (a non-compliant one is decoded, see relay.ts); Sec-WebSocket-Extensions, so
+ * an injected WebSocket negotiates no permessage-deflate that would hide an echo in its frames; and
+ * Range / If-Range, so that an endpoint echoing the request cannot be read back in slices shorter
+ * than any needle (RFC 9110 14.2: a server may ignore Range and send the whole 200, which clients handle).
  */
 export function strippedForInjection(def: ProviderDef): ReadonlySet<string> {
   let s = strippedCache.get(def);
   if (!s) {
-    s = new Set([...injectedHeaderNames(def), 'accept-encoding', 'sec-websocket-extensions']);
+    s = new Set([
+      ...injectedHeaderNames(def),
+      'accept-encoding',
+      'sec-websocket-extensions',
+      'range',
+      'if-range',
+    ]);
     strippedCache.set(def, s);
   }
   return s;

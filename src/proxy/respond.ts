@@ -41,7 +41,9 @@ export function toAppError(e: unknown): AppError {
     return new AppError('ERR_UPSTREAM_TLS', 'the upstream TLS certificate could not be verified', undefined, {
       cause: e,
     });
-  if (FAILED_CODES.has(code) || code.startsWith('HPE_') || code.startsWith('UND_ERR')) {
+  // undici's HTTPParserError (a response that is not HTTP/1.1: obs-fold, HTTP/0.9) carries no code.
+  const parser = (e as { name?: unknown } | null)?.name === 'HTTPParserError';
+  if (parser || FAILED_CODES.has(code) || code.startsWith('HPE_') || code.startsWith('UND_ERR')) {
     return new AppError('ERR_UPSTREAM_FAILED', 'the upstream connection failed', undefined, { cause: e });
   }
   return new AppError('ERR_INTERNAL', 'internal proxy error', undefined, { cause: e });

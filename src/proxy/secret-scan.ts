@@ -94,10 +94,25 @@ function base64Forms(secret: Buffer): string[] {
 }
 
 /**
+ * The ways a URL or JSON encoder spells a value: percent-encoding of every reserved character
+ * (`encodeURIComponent`), of all but `/` (Python's `quote`), or of none of them (`encodeURI`), each
+ * with upper- or lower-case hex; and JSON with `/` escaped (PHP's `json_encode`). For a value of
+ * letters, digits and `-_.~` (most API keys) these are all the value itself.
+ */
+function escapedForms(v: string): string[] {
+  const pct = [encodeURIComponent(v), encodeURIComponent(v).replace(/%2F/g, '/'), encodeURI(v)];
+  return [
+    ...pct,
+    ...pct.map((e) => e.replace(/%[0-9A-F]{2}/g, (m) => m.toLowerCase())),
+    v.replace(/\//g, '\\/'),
+  ];
+}
+
+/**
  * The needles for one injected request: each injected header value and its credential part (the
  * text after the auth scheme), each injected query value (raw and URL-encoded), and each secret field
  * in the forms a leak usually takes (raw, base64 and base64url at any offset, hex in either case,
- * URL-encoded); minus any needle that contains another one.
+ * URL- and JSON-escaped); minus any needle that contains another one.
  */
 export function buildNeedles(injectedValues: readonly string[], secretFields: readonly string[]): Buffer[] {
   const out = new Set<string>();
@@ -106,14 +121,14 @@ export function buildNeedles(injectedValues: readonly string[], secretFields: re
   };
   for (const v of injectedValues) {
     add(v);
-    add(encodeURIComponent(v));
+    for (const e of escapedForms(v)) add(e);
     const sp = v.lastIndexOf(' ');
     if (sp >= 0) add(v.slice(sp + 1));
   }
   for (const f of secretFields) {
     const b = Buffer.from(f, 'utf8');
     add(f);
-    add(encodeURIComponent(f));
+    for (const e of escapedForms(f)) add(e);
     for (const shifted of base64Forms(b)) add(shifted);
     add(b.toString('hex'));
     add(b.toString('hex').toUpperCase());

@@ -71,7 +71,17 @@ describe('ProviderRegistry matching', () => {
 
   it('ambiguous paths never match a prefix rule', () => {
     const r = registry(p('v1', { host: 'api.example.com', pathPrefix: '/v1' }));
-    for (const path of ['/v1/../admin', '/v1/./x', '/v1/%2e%2e/x', '/v1%2fx', '/v1\\x', 'v1/x', '*']) {
+    for (const path of [
+      '/v1/../admin',
+      '/v1/..;/admin',
+      '/v1/.;x/y',
+      '/v1/./x',
+      '/v1/%2e%2e/x',
+      '/v1%2fx',
+      '/v1\\x',
+      'v1/x',
+      '*',
+    ]) {
       expect(r.match(at('api.example.com', path)), path).toBeUndefined();
     }
     expect(r.match(at('api.example.com', '/v1/files/a%20b'))?.name).toBe('v1');

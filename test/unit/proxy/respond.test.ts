@@ -1,3 +1,4 @@
+import { errors } from 'undici';
 import { describe, expect, it } from 'vitest';
 import { AppError, ERROR_CODES } from '../../../src/errors.js';
 import { errorReply, toAppError } from '../../../src/proxy/respond.js';
@@ -23,6 +24,12 @@ describe('toAppError', () => {
     const e = toAppError(err(code));
     expect(e.code).toBe(mapped);
     expect(e.status).toBe(status);
+  });
+
+  it("undici's parser error (an upstream answer that is not HTTP/1.1, e.g. obs-fold) is a 502, not a 500", () => {
+    const e = toAppError(new errors.HTTPParserError('Response does not match the HTTP/1.1 protocol'));
+    expect(e.code).toBe('ERR_UPSTREAM_FAILED');
+    expect(e.status).toBe(502);
   });
 
   it('keeps AppErrors as they are', () => {

@@ -102,6 +102,23 @@ describe('SecretScanner', () => {
     expect(n).not.toContain('short');
   });
 
+  it('a secret with reserved characters: every common URL and JSON escaping of it is masked', () => {
+    const key = 'sk-SLASH/abc+def/ghi=jkl0123456789';
+    const forms = [
+      encodeURIComponent(key), // %2F %2B %3D
+      'sk-SLASH%2fabc%2bdef%2fghi%3djkl0123456789', // lower-case hex
+      'sk-SLASH/abc%2Bdef/ghi%3Djkl0123456789', // Python quote(): '/' kept
+      'sk-SLASH/abc%2bdef/ghi%3djkl0123456789',
+      'sk-SLASH\\/abc+def\\/ghi=jkl0123456789', // json_encode escapes '/'
+    ];
+    for (const form of forms) {
+      const s = new SecretScanner(buildNeedles([`Bearer ${key}`], [key]));
+      const out = s.push(Buffer.from(`{"next":"https://x.test/cb?k=${form}"}`)).toString();
+      expect(out, form).not.toContain(form);
+      expect(s.inText(`Location: https://x.test/cb?k=${form}`), form).toBe(true);
+    }
+  });
+
   it('base64 and base64url of the secret inside other text, at any offset: nothing of its middle decodes back (fast-check)', () => {
     const all = buildNeedles([`Bearer ${SECRET}`], [SECRET]);
     const middle = Buffer.from(SECRET.slice(2, -2));
