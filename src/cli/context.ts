@@ -5,7 +5,7 @@ import { assertName } from '../names.js';
 import { homePaths, resolveHome, type HomePaths } from '../config/paths.js';
 import { readIdentityKey } from '../identity/index.js';
 import { DaemonClient } from '../daemon/client.js';
-import { startDaemon } from '../daemon/lifecycle.js';
+import { runningDaemon, startDaemon } from '../daemon/lifecycle.js';
 import { makeOutput, type Output } from './output.js';
 
 /** client/config.json: the active profile and which profile is the owner. */
@@ -68,8 +68,13 @@ export class Ctx {
     return this.profileFlag ?? (await this.readConfig()).activeProfile;
   }
 
-  /** A PoP-signing client for `handle` (default: the acting profile), starting the daemon on demand. */
-  async client(handle?: string): Promise<DaemonClient> {
+  /**
+   * A PoP-signing client for `handle` (default: the acting profile), starting the daemon on demand;
+   * with `start: false`, undefined when it is not running.
+   */
+  async client(handle?: string): Promise<DaemonClient>;
+  async client(handle: string | undefined, opts: { start: false }): Promise<DaemonClient | undefined>;
+  async client(handle?: string, opts: { start?: boolean } = {}): Promise<DaemonClient | undefined> {
     const who = handle ?? (await this.profile());
     const keyPath = this.paths.identityKey(who);
     if (!existsSync(keyPath)) {
@@ -90,8 +95,8 @@ export class Ctx {
       );
     }
     const key = await readIdentityKey(keyPath);
-    const info = await startDaemon(this.paths);
-    return new DaemonClient(info, who, key);
+    const info = opts.start === false ? await runningDaemon(this.paths) : await startDaemon(this.paths);
+    return info && new DaemonClient(info, who, key);
   }
 
   /** Owner-only commands sign as the owner unless --profile names another (which the daemon then refuses). */

@@ -1,4 +1,6 @@
 import { holdsRecord, type AuditWriter } from '../audit/index.js';
+import type { HomePaths } from '../config/paths.js';
+import { loadMasterKey, openVault } from '../vault/index.js';
 import { AUDIT_HEAD_KEY } from '../vault/keys.js';
 import type { KvStore } from '../vault/types.js';
 
@@ -36,4 +38,21 @@ export async function recordGap(store: KvStore, audit: AuditWriter): Promise<voi
 export async function saveAnchor(store: KvStore, audit: AuditWriter): Promise<void> {
   const { seq, hash } = audit.head;
   await store.put(AUDIT_HEAD_KEY, { seq, hash });
+}
+
+/**
+ * The anchor as the stopped daemon left it (for `audit verify` while no daemon runs): the store is
+ * opened with the master key just long enough to read it. The caller holds the start lock
+ * (lifecycle.ts whileStopped), so no daemon can start and find the store taken meanwhile.
+ */
+export async function readAnchor(paths: HomePaths): Promise<{ seq: number; hash: string } | undefined> {
+  const store = await openVault({ dir: paths.kvStore, masterKey: await loadMasterKey(paths.masterKey) });
+  try {
+    const anchor = await store.get(AUDIT_HEAD_KEY);
+    const seq = anchor?.['seq'];
+    const hash = anchor?.['hash'];
+    return typeof seq === 'number' && typeof hash === 'string' ? { seq, hash } : undefined;
+  } finally {
+    await store.close();
+  }
 }

@@ -199,11 +199,7 @@ describe('foundation: a CLI session in a temp home', () => {
     const r = await run(['audit', 'verify', '--json']);
     expect(r.code).toBe(9);
     expect(JSON.parse(r.stdout).firstBroken.line).toBe(target);
-    // verify started the daemon, which appended to the edited log: mend line 3 in place, with it stopped.
-    await run(['daemon', 'stop']);
-    const now = readFileSync(path, 'utf8').trimEnd().split('\n');
-    now[target - 1] = original.split('\n')[target - 1]!;
-    writeFileSync(path, now.join('\n') + '\n');
+    writeFileSync(path, original);
     expect((await run(['audit', 'verify'])).code).toBe(0);
   });
 
@@ -257,7 +253,15 @@ describe('foundation: audit.log cut or deleted while the daemon is stopped', () 
     const log = join(t.home, 'audit.log');
     const lines = readFileSync(log, 'utf8').trimEnd().split('\n');
     writeFileSync(log, `${lines.slice(0, -2).join('\n')}\n`);
-    // The log alone is a valid chain; verify starts the daemon, whose start compares it with the anchor.
+    // The log alone is a valid chain; verify compares it with the anchor the stopped daemon left.
+    const cut = await t.run(['audit', 'verify']);
+    expect(cut.code).toBe(9);
+    expect(cut.stdout).toContain(
+      `the log ends at seq ${lines.length - 2}, the daemon has written up to seq ${lines.length}`,
+    );
+    expect(existsSync(join(t.home, 'server', 'daemon.json'))).toBe(false); // verify started no daemon
+    // The next start records the gap in the log itself.
+    expect((await t.run(['daemon', 'start'])).code).toBe(0);
     const v = await t.run(['audit', 'verify']);
     expect(v.code).toBe(9);
     expect(v.stdout).toContain('records were removed while the daemon was stopped');
@@ -325,6 +329,10 @@ describe('foundation: audit verify compares the log with the daemon', () => {
     for (let i = 0; i < count + 3; i += 1) await w.append({ event: 'daemon.start', profile: '-' });
     await w.close();
     renameSync(forged, log);
+    const stopped = await t.run(['audit', 'verify']);
+    expect(stopped.code).toBe(9);
+    expect(stopped.stdout).toContain(`not the record the daemon wrote as seq ${count}`);
+    expect((await t.run(['daemon', 'start'])).code).toBe(0);
     const v = await t.run(['audit', 'verify']);
     expect(v.code).toBe(9);
     expect(v.stdout).toContain('the log was replaced while the daemon was stopped');

@@ -126,11 +126,15 @@ export function auditCommand(y: Argv<GlobalArgs>): Argv<GlobalArgs> {
         async (argv) => {
           const ctx = new Ctx(argv);
           requireLog(ctx.paths);
-          const head = await daemonHead(ctx);
+          const head = await expectedHead(ctx);
           const res = await verifyAudit(ctx.paths.auditLog, 'seq' in head ? head : undefined);
+          const holds =
+            'seq' in head
+              ? `, holds the ${head.from === 'daemon' ? "running daemon's last record" : 'record the daemon last anchored'} (seq ${head.seq})`
+              : `; not compared with the daemon's records (${head.unchecked})`;
           emit(ctx.out, { ...res, daemon: head }, () =>
             res.ok
-              ? `audit log OK: ${res.lines} lines, chain intact${'seq' in head ? `, holds the daemon's last record (seq ${head.seq})` : `; not compared with the daemon's records (${head.unchecked})`}`
+              ? `audit log OK: ${res.lines} lines, chain intact${holds}`
               : `audit log BROKEN at line ${res.firstBroken?.line}: ${res.firstBroken?.reason}`,
           );
           if (!res.ok) process.exitCode = 9;
@@ -140,19 +144,29 @@ export function auditCommand(y: Argv<GlobalArgs>): Argv<GlobalArgs> {
 }
 
 /**
- * The daemon's last durable record (started on demand, as for other commands; a start also compares
- * the log with the daemon's anchor and records any gap). A log cut short, emptied or swapped is a
- * valid chain on its own: only this comparison tells. When the daemon cannot be asked, the file is
- * still checked and the output says what was not.
+ * What the log must hold: the running daemon's last durable record, or, while none runs, the anchor
+ * the daemon kept in the store when it last started or stopped (daemon/audit-anchor.ts). A log cut
+ * short, emptied or swapped is a valid chain on its own: only this comparison tells. Never starts the
+ * daemon (a start would recover a torn tail and append to the log being checked). When neither can be
+ * read, the file is still checked and the output says what was not.
  */
-async function daemonHead(ctx: Ctx): Promise<{ seq: number; hash: string } | { unchecked: string }> {
+async function expectedHead(
+  ctx: Ctx,
+): Promise<{ seq: number; hash: string; from: 'daemon' | 'anchor' } | { unchecked: string }> {
   try {
-    const status = await (
-      await ctx.client()
-    ).call<{ audit?: { seq?: unknown; hash?: unknown } }>('GET', '/v1/status');
-    const { seq, hash } = status.audit ?? {};
-    if (typeof seq === 'number' && typeof hash === 'string') return { seq, hash };
-    return { unchecked: 'the daemon did not report its audit head; is it an older version?' };
+    const client = await ctx.client(undefined, { start: false });
+    if (client) {
+      const status = await client.call<{ audit?: { seq?: unknown; hash?: unknown } }>('GET', '/v1/status');
+      const { seq, hash } = status.audit ?? {};
+      if (typeof seq === 'number' && typeof hash === 'string') return { seq, hash, from: 'daemon' };
+      return { unchecked: 'the running daemon did not report its audit head; is it an older version?' };
+    }
+    // Lazily: the store's dependencies (LevelDB, libsodium) slow every other command.
+    const { readAnchor } = await import('../../daemon/audit-anchor.js');
+    const { whileStopped } = await import('../../daemon/lifecycle.js');
+    const anchor = await whileStopped(ctx.paths, () => readAnchor(ctx.paths));
+    if (anchor) return { ...anchor, from: 'anchor' };
+    return { unchecked: 'no daemon ran here yet, or one started while this command looked' };
   } catch (err) {
     return { unchecked: err instanceof AppError ? `${err.code}: ${err.message}` : String(err) };
   }
