@@ -61,8 +61,8 @@ function mergeNoProxy(existing: string | undefined): string {
 }
 
 /**
- * A connection in --allow that the profile does not have is refused before anything is minted: a typo
- * there would give a token that silently reaches nothing of that provider. (An unknown provider is
+ * A connection in --allow that the profile does not have (or a provider it has none of) is refused
+ * before anything is minted: a typo there would give a token that silently reaches nothing of it. (An unknown provider is
  * refused by the daemon, with its own "did you mean".)
  */
 function checkAllowedConnections(
@@ -72,7 +72,16 @@ function checkAllowedConnections(
 ): void {
   for (const a of allow) {
     const names = providers.find((p) => p.name === a.provider)?.connections;
-    if (a.connection === undefined || names === undefined || names.includes(a.connection)) continue;
+    if (names === undefined) continue;
+    if (a.connection === undefined) {
+      if (names.length > 0) continue;
+      throw new AppError(
+        'ERR_CONNECTION_NOT_FOUND',
+        `profile ${handle} has no ${a.provider} connection to allow`,
+        `log in first: authsome login ${a.provider} --profile ${handle}`,
+      );
+    }
+    if (names.includes(a.connection)) continue;
     const guess = closest(a.connection, names);
     throw new AppError(
       'ERR_CONNECTION_NOT_FOUND',
@@ -127,9 +136,10 @@ export async function mintSessionEnv(
     AUTHSOME_SESSION_ID: minted.id,
   };
   for (const v of CA_VARS) env[v] = paths.caBundle;
+  // Every provider the profile holds a connection of, allowed or not: a session narrowed with --allow
+  // must not hand the child the real key the user's shell may still export for the others.
   for (const p of providers) {
     if (p.connections.length === 0) continue;
-    if (allow && !allow.some((a) => a.provider === p.name)) continue;
     for (const name of p.env) env[name] = PLACEHOLDER;
   }
   return { id: minted.id, expiresAt: minted.expiresAt, env, client };

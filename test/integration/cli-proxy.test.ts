@@ -127,6 +127,21 @@ describe('the proxy end to end: real daemon, real curl, real node', () => {
     expect(r.stdout.startsWith('authsome-managed|http://me:')).toBe(true);
   });
 
+  it('with --allow narrowing to another provider, the shell’s own key of a held provider is still replaced', async () => {
+    expect((await t.run(['login', 'openai'], { input: 'sk-openai-for-allow-test\n' })).code).toBe(0);
+    const r = await t.run(['run', '--allow', 'openai', '--', 'sh', '-c', 'echo "$GITHUB_TOKEN"'], {
+      env: { GITHUB_TOKEN: 'ghp_REAL_from_the_shell' },
+    });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout.trim()).toBe('authsome-managed');
+  });
+
+  it('--allow a provider the profile has no connection of is refused, and no token is minted', async () => {
+    const r = await t.run(['run', '--allow', 'anthropic', '--', 'true']);
+    expect(r.code).toBe(3);
+    expect(r.stderr).toContain('has no anthropic connection to allow');
+  });
+
   it('a second profile cannot reach the first profile’s connections', async () => {
     const before = up.received.length;
     const r = await sh(
