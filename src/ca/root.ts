@@ -6,7 +6,9 @@ import { EC_KEY, EC_SIGN, pemBody, pkcs8Pem, randomSerial, subtle, x509 } from '
 import type { LocalCa } from './types.js';
 
 const TEN_YEARS_MS = 10 * 365.25 * 24 * 3600 * 1000;
-const INIT_HINT = 'run `authsome init` to create the local CA';
+// `init` creates the CA only in a new home (an initialised one refuses): say what works in both.
+const INIT_HINT =
+  'restore server/ca/ca.pem and ca.key from a backup (`authsome doctor` shows what is wrong); in a home that was never initialised, run `authsome init`';
 
 export function caFiles(dir: string): { cert: string; key: string } {
   return { cert: join(dir, 'ca.pem'), key: join(dir, 'ca.key') };

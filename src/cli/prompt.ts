@@ -72,6 +72,11 @@ export async function confirm(question: string): Promise<boolean> {
   try {
     const a = await rl.question(`${question} [y/N] `);
     return /^y(es)?$/i.test(a.trim());
+  } catch (e) {
+    // Ctrl-C (readline's AbortError) is the user's answer, not a bug: cancel as the secret prompt does.
+    if ((e as { code?: unknown }).code === 'ABORT_ERR')
+      throw new AppError('ERR_INPUT_INVALID', 'cancelled', 'run the command again when ready');
+    throw e;
   } finally {
     rl.close();
   }

@@ -2,7 +2,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { TestHome, type CliResult } from '../helpers/cli.js';
+import { spawn } from 'node:child_process';
+import { CLI, TestHome, type CliResult } from '../helpers/cli.js';
 import { findCanary, filesContaining } from '../helpers/canary.js';
 
 const GITHUB = `ghp_CANARYexp${randomBytes(12).toString('hex')}`;
@@ -124,6 +125,30 @@ describe('authsome explain and authsome import', () => {
     expect(r.stderr).toContain('--yes');
     const list = await t.json<{ connections: Array<{ provider: string }> }>(['connection', 'list']);
     expect(list.connections.map((c) => c.provider).sort()).toEqual(['github', 'github-git']);
+  });
+
+  it('import: Ctrl-C at the y/N question on a terminal cancels cleanly (exit 2), nothing imported', async () => {
+    const env = join(t.dir, 'ctrl-c.env');
+    writeFileSync(env, `OPENAI_API_KEY=${OPENAI}\n`);
+    // `script` gives the CLI a pseudo-terminal; Ctrl-C is sent once the question is on screen.
+    const cmd = [process.execPath, CLI, 'import', '--dotenv', env, '--no-env'].map((a) => `'${a}'`).join(' ');
+    const child = spawn('script', ['-qfec', cmd, '/dev/null'], { env: { ...process.env, ...t.env } });
+    let out = '';
+    let sent = false;
+    child.stdin.on('error', () => undefined);
+    child.stdout.on('data', (d: Buffer) => {
+      out += d.toString();
+      if (!sent && out.includes('[y/N]')) {
+        sent = true;
+        child.stdin.write('\x03');
+      }
+    });
+    const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+    expect(out).toContain('cancelled');
+    expect(out).not.toContain('ERR_INTERNAL');
+    expect(code).toBe(2);
+    const list = await t.json<{ connections: Array<{ provider: string }> }>(['connection', 'list']);
+    expect(list.connections.map((c) => c.provider)).not.toContain('openai');
   });
 
   it('import --dotenv --yes: moves an OpenAI key into a connection, shows it masked, lists the leftover line', async () => {
