@@ -4,7 +4,7 @@ import { open, readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { AppError } from '../errors.js';
+import { AppError, isErrorCode } from '../errors.js';
 import type { HomePaths } from '../config/paths.js';
 import { readDaemonInfo, isAlive, isDaemonProcess, type DaemonInfo } from './daemon-file.js';
 
@@ -35,9 +35,11 @@ function startFailure(path: string, from: number, exited: number | null): AppErr
   const where = `the full log is ${path}`;
   if (at !== -1) {
     const next = lines[at + 1]?.match(/^\s+next: (.*)$/)?.[1];
+    const [, message, code] = /^authsome: (.*) \[(ERR_[A-Z_]+)\]$/.exec(lines[at]!) ?? [];
+    // The daemon's own code (ERR_HOME_PERMISSIONS, ERR_VAULT_SEALED…): its exit code, and one code shown.
     return new AppError(
-      'ERR_DAEMON_START_FAILED',
-      `the daemon could not start: ${lines[at]!.slice('authsome: '.length)}`,
+      code !== undefined && isErrorCode(code) ? code : 'ERR_DAEMON_START_FAILED',
+      `the daemon could not start: ${message ?? lines[at]!.slice('authsome: '.length)}`,
       next ? `${next} (${where})` : where,
     );
   }

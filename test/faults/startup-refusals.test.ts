@@ -55,7 +55,8 @@ describe('the daemon refuses to start on a bad key, and never runs twice', () =>
   async function expectRefusal(code: string, exit: number, viaCommand = false): Promise<void> {
     if (viaCommand) {
       const r = await cli(['connection', 'list']);
-      expect(r.code, output(r)).toBe(10); // ERR_DAEMON_START_FAILED, carrying the daemon's own error
+      expect(r.code, output(r)).toBe(exit); // the daemon's own error, and its exit code
+      expect(r.stderr.split(code).length - 1).toBe(1); // named once
       expect(r.stderr).toContain(code);
       expect(r.stderr).toContain('next:');
     }
