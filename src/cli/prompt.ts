@@ -14,7 +14,7 @@ export async function readSecrets(labels: readonly string[]): Promise<string[]> 
   for await (const c of process.stdin) chunks.push(c as Buffer);
   const lines = Buffer.concat(chunks)
     .toString('utf8')
-    .replace(/\r?\n$/, '')
+    .replace(/(?:\r?\n)+$/, '') // trailing blank lines (`cat keyfile |`, an editor's final newline)
     .split(/\r?\n/);
   if (lines.length !== labels.length || lines.some((l) => l === '')) {
     throw new AppError(

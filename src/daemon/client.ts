@@ -43,6 +43,13 @@ export class DaemonClient {
         'run `authsome daemon start`, or `authsome daemon status` to see what is wrong',
       );
     }
+    // node:http's own answer to an oversized head (the PoP token repeats the URL, so a URL of ~8 KiB).
+    if (res.statusCode === 431)
+      throw new AppError(
+        'ERR_INPUT_INVALID',
+        'the request was too large for the daemon (its URL is too long)',
+        'shorten it: e.g. explain the URL without its long query string',
+      );
     const text = res.text;
     let json: unknown;
     try {

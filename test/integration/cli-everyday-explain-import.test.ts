@@ -49,6 +49,13 @@ describe('authsome explain and authsome import', () => {
     await t.cleanup();
   });
 
+  it('explain: a URL too long for the daemon is a clear input error (exit 2), not an internal one', async () => {
+    const r = await run(['explain', `https://api.openai.com/v1?q=${'x'.repeat(9000)}`]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('too long');
+    expect(r.stderr).not.toContain('ERR_INTERNAL');
+  });
+
   it('explain: a github URL gets provider github and a masked Authorization header', async () => {
     const e = await explain('https://api.github.com/user');
     expect(e).toMatchObject({

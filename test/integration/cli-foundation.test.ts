@@ -119,6 +119,10 @@ describe('foundation: a CLI session in a temp home', () => {
     const r = await run(['login', 'openai'], '');
     expect(r.code).toBe(2);
     expect(r.stderr).toContain('stdin');
+    // Trailing blank lines (a key file with an extra newline) are not a second value.
+    const blank = await run(['login', 'openai', '--connection', 'blank-tail'], 'sk-blank-tail-123456\n\n\n');
+    expect(blank.code, blank.stderr).toBe(0);
+    expect((await run(['logout', 'openai', '--connection', 'blank-tail'])).code).toBe(0);
   });
 
   it('a secret pasted onto the command line is refused and never repeated; a mistyped option is named', async () => {
