@@ -316,14 +316,26 @@ export class ConnectionService implements CredentialSource {
     });
   }
 
+  /**
+   * Which connections the profile has, from the store's keys alone: one damaged record does not hide
+   * the others (or fail `run`, which needs only the names); reading that record still fails loudly.
+   */
+  async names(handle: string): Promise<Array<{ provider: string; connection: string }>> {
+    const keys = await profileScope(this.#store, handle).keys('conn/');
+    return keys.map((k) => {
+      const [, provider = '', connection = ''] = k.split('/');
+      return { provider, connection };
+    });
+  }
+
   async #get(handle: string, provider: string, connection: string): Promise<StoredConnection> {
     assertName('provider', provider);
     assertName('connection', connection);
     const rec = await profileScope(this.#store, handle).get(`conn/${provider}/${connection}`);
     if (!rec) {
       this.#requireProvider(provider); // a mistyped provider gets "unknown provider, did you mean"
-      const names = (await profileScope(this.#store, handle).list(`conn/${provider}/`)).map(
-        (r) => r.key.split('/')[2]!,
+      const names = (await profileScope(this.#store, handle).keys(`conn/${provider}/`)).map(
+        (k) => k.split('/')[2]!,
       );
       const guess = closest(connection, names);
       throw new AppError(

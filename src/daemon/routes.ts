@@ -220,7 +220,7 @@ export function buildRoutes(app: App): Router {
 
   // providers
   r.add('GET', '/v1/providers', async ({ handle }) => {
-    const conns = await app.connections.list(handle);
+    const conns = await app.connections.names(handle);
     return {
       body: {
         providers: app.providers.list().map((p) => ({

@@ -17,6 +17,16 @@ function checkRel(rel: string, allowTrailingSlash: boolean): void {
   }
 }
 
+/** '' (the whole profile) or a relative prefix ending in '/'. */
+function checkedPrefix(relPrefix: string): string {
+  if (relPrefix !== '') {
+    checkRel(relPrefix, true);
+    if (!relPrefix.endsWith('/'))
+      throw new TypeError(`list prefix must end with '/': ${JSON.stringify(relPrefix)}`);
+  }
+  return relPrefix;
+}
+
 export function profileScope(store: KvStore, handle: string): ProfileScope {
   // profilePrefix validates the handle, so the prefix itself can never contain a second '/'.
   const prefix = profilePrefix(handle);
@@ -42,14 +52,11 @@ export function profileScope(store: KvStore, handle: string): ProfileScope {
       await store.batch(ops.map((op) => ({ ...op, key: full(op.key) })));
     },
     async list(relPrefix: string) {
-      // '' lists the whole profile; otherwise a relative prefix ending in '/'.
-      if (relPrefix !== '') {
-        checkRel(relPrefix, true);
-        if (!relPrefix.endsWith('/'))
-          throw new TypeError(`list prefix must end with '/': ${JSON.stringify(relPrefix)}`);
-      }
-      const rows = await store.list(prefix + relPrefix);
+      const rows = await store.list(prefix + checkedPrefix(relPrefix));
       return rows.map(({ key, value }) => ({ key: strip(key), value }));
+    },
+    async keys(relPrefix: string) {
+      return (await store.keys(prefix + checkedPrefix(relPrefix))).map(strip);
     },
     async destroy() {
       const keys = await store.keys(prefix);

@@ -28,6 +28,8 @@ export interface ProfileScope {
   del(rel: string): Promise<void>;
   batch(ops: readonly BatchOp[]): Promise<void>;
   list(relPrefix: string): Promise<Array<{ key: string; value: RecordValue }>>;
+  /** The keys alone (nothing is opened, so a damaged record cannot fail the listing). */
+  keys(relPrefix: string): Promise<string[]>;
   /** Deletes every record of this profile (used by profile delete). */
   destroy(): Promise<number>;
 }

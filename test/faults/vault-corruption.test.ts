@@ -176,6 +176,12 @@ describe('damaged vault records (real daemon, real LevelDB)', () => {
     expect(bearerSeen(from)).toEqual([`Bearer ${PERSONAL}`, `Bearer ${WORK}`]);
   });
 
+  it('`run` still starts its command: it needs the connection names only, which the keys give', async () => {
+    const r = await cli(['run', '--', 'sh', '-c', 'echo "ran:$GITHUB_TOKEN"']);
+    expect(r.code, output(r)).toBe(0);
+    expect(r.stdout).toContain('ran:authsome-managed');
+  });
+
   it('nothing was rewritten: after the daemon stops, every record is byte for byte as damaged', async () => {
     await stop();
     expect(await dumpStore(t.home)).toEqual(damaged);
