@@ -9,7 +9,15 @@ import { recordGap, saveAnchor } from './audit-anchor.js';
 import { createControlServer } from './control.js';
 import { buildRoutes } from './routes.js';
 import { parseJsonBody } from './http-util.js';
-import { writeDaemonInfo, removeDaemonInfo, processStartTime } from './daemon-file.js';
+import { stat } from 'node:fs/promises';
+import {
+  writeDaemonInfo,
+  removeDaemonInfo,
+  processStartTime,
+  readDaemonInfo,
+  isAlive,
+  type DaemonInfo,
+} from './daemon-file.js';
 
 /** How long SIGTERM lets in-flight proxy and control requests run before cutting them. */
 const DRAIN_MS = 10_000;
@@ -70,6 +78,7 @@ export async function serve(
     res.once('close', () => inFlight.delete(res));
   });
   let ports: { controlPort: number; proxyPort: number };
+  let info: DaemonInfo | undefined;
   try {
     const c = await control.listen(settings.daemon.port, settings.daemon.host);
     app.setControlAddress(c);
@@ -83,7 +92,7 @@ export async function serve(
     });
     await saveAnchor(app.store, app.audit);
     const procStart = processStartTime(process.pid);
-    await writeDaemonInfo(settings.paths.daemonJson, {
+    info = {
       pid: process.pid,
       host: settings.daemon.host,
       controlPort: c.port,
@@ -92,7 +101,8 @@ export async function serve(
       startedAt: app.startedAt.toISOString(),
       version: VERSION,
       ...(procStart !== undefined ? { procStart } : {}),
-    });
+    };
+    await writeDaemonInfo(settings.paths.daemonJson, info);
     ports = { controlPort: c.port, proxyPort: p.port };
     console.log(
       `authsome daemon ${VERSION} pid ${process.pid}: control http://${settings.daemon.host}:${c.port}, proxy http://${settings.proxy.host}:${p.port}`,
@@ -141,7 +151,45 @@ export async function serve(
   };
   process.on('SIGTERM', () => void stop('SIGTERM'));
   process.on('SIGINT', () => void stop('SIGINT'));
+  const watch = setInterval(() => {
+    if (stopping || info === undefined) return;
+    void watchHome(settings.paths.home, settings.paths.daemonJson, info, () => !stopping).then(
+      (gone) => gone && void stop('home removed'),
+      () => undefined,
+    );
+  }, WATCH_MS);
+  watch.unref();
   return ports;
+}
+
+/** How often the daemon checks that its home and daemon.json are still there. */
+const WATCH_MS = 2_000;
+
+/**
+ * A daemon whose home was deleted serves nothing useful (every injection fails on the missing audit
+ * log) yet keeps its ports and would run beside the daemon of a new home at the same path: it stops
+ * (true). A daemon.json deleted or overwritten with junk would leave the daemon running where no
+ * command can find or stop it: it is written again, unless it names another live process.
+ */
+async function watchHome(
+  home: string,
+  daemonJson: string,
+  info: DaemonInfo,
+  serving: () => boolean,
+): Promise<boolean> {
+  try {
+    await stat(home);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') {
+      console.error(`authsome daemon: its home ${home} was removed; stopping`);
+      return true;
+    }
+    return false;
+  }
+  const cur = await readDaemonInfo(daemonJson);
+  if (cur?.pid === info.pid || (cur !== undefined && isAlive(cur.pid)) || !serving()) return false;
+  await writeDaemonInfo(daemonJson, info);
+  return false;
 }
 
 /**
