@@ -338,10 +338,17 @@ export class ConnectionService implements CredentialSource {
         (k) => k.split('/')[2]!,
       );
       const guess = closest(connection, names);
+      // `--connection` defaults to the name "default", not to the provider's default connection: when
+      // others exist, name them (and which is the default) instead of only suggesting a new login.
+      const def =
+        names.length > 0 ? await this.#defaultName(handle, provider).catch(ignoreCorrupt) : undefined;
+      const listed = names.map((n) => (n === def ? `${n} (default)` : n)).join(', ');
       throw new AppError(
         'ERR_CONNECTION_NOT_FOUND',
-        `no connection "${connection}" for provider "${provider}" in this profile${guess ? ` — did you mean "${guess}"?` : ''}`,
-        `run \`authsome connection list\`, or add it with \`authsome login ${provider} --connection ${connection}\``,
+        `no connection "${connection}" for provider "${provider}" in this profile${guess ? ` — did you mean "${guess}"?` : names.length > 0 ? `; it has ${listed}` : ''}`,
+        names.length > 0
+          ? `name one with --connection (e.g. --connection ${guess ?? def ?? names[0]}), or add "${connection}" with \`authsome login ${provider} --connection ${connection}\``
+          : `run \`authsome connection list\`, or add it with \`authsome login ${provider} --connection ${connection}\``,
       );
     }
     return rec as unknown as StoredConnection;

@@ -65,6 +65,12 @@ describe('foundation: a CLI session in a temp home', () => {
     expect(show.code).toBe(0);
     expect(show.stdout).toContain('connection: work');
     expect(show.stdout).toContain('access_token');
+    // Without --connection the name is "default", which this profile does not have: the error names
+    // the connections it has, and which one is the provider's default.
+    const unnamed = await run(['connection', 'show', 'github']);
+    expect(unnamed.code).toBe(3);
+    expect(unnamed.stderr).toContain('it has personal (default), work');
+    expect(unnamed.stderr).toContain('--connection personal');
     await run(['connection', 'default', 'github', 'work']);
     const after = await t.json<{ connections: Array<{ connection: string; isDefault: boolean }> }>([
       'connection',
