@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { chmodSync, copyFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { TestHome, type CliResult } from '../helpers/cli.js';
@@ -43,7 +43,18 @@ describe('authsome doctor: green on a good home, precise on a broken one', () =>
     const r = await doctor();
     expect(r.code, JSON.stringify(r.failed)).toBe(0);
     expect(r.report.ok).toBe(true);
-    for (const id of ['node', 'modes', 'ca', 'daemon', 'store', 'clock', 'proxy-407', 'intercept', 'scratch'])
+    for (const id of [
+      'node',
+      'modes',
+      'ca',
+      'daemon',
+      'store',
+      'clock',
+      'audit',
+      'proxy-407',
+      'intercept',
+      'scratch',
+    ])
       expect(r.byId(id)?.status, id).toBe('pass');
     for (const tool of ['curl', 'node', 'python', 'git'])
       expect(['pass', 'skip']).toContain(r.byId(`tool:${tool}`)?.status);
@@ -120,6 +131,30 @@ describe('authsome doctor: green on a good home, precise on a broken one', () =>
     }
     expect((await t.run(['daemon', 'start'])).code).toBe(0);
     expect((await doctor('--quick')).code).toBe(0);
+  });
+
+  it('names an audit log moved away or edited, in a whole report, instead of failing on the first refusal', async () => {
+    const log = join(t.home, 'audit.log');
+    const aside = `${log}.aside`;
+    renameSync(log, aside);
+    try {
+      const moved = await doctor('--quick');
+      expect(moved.code).toBe(8);
+      expect(moved.byId('audit')).toMatchObject({ status: 'fail', code: 'ERR_AUDIT_UNAVAILABLE' });
+      expect(moved.byId('daemon')?.status).toBe('pass'); // the report is whole, not one error
+    } finally {
+      renameSync(aside, log);
+    }
+    const original = readFileSync(log, 'utf8');
+    writeFileSync(log, original.replace('"event":"daemon.start"', '"event":"daemon.stop"'));
+    try {
+      const edited = await doctor('--quick');
+      expect(edited.byId('audit')).toMatchObject({ status: 'fail', code: 'ERR_AUDIT_BROKEN' });
+      expect(edited.code).toBe(9);
+    } finally {
+      writeFileSync(log, original);
+    }
+    expect((await doctor('--quick')).byId('audit')?.status).toBe('pass');
   });
 
   it('never prints the stored secret', () => {

@@ -7,6 +7,7 @@ import { parseDuration } from '../../config/settings.js';
 import { readAudit, verifyAudit, parseLine, matchesFilter, type AuditFilter } from '../../audit/index.js';
 import { AUDIT_EVENTS, type AuditRecord } from '../../audit/types.js';
 import type { HomePaths } from '../../config/paths.js';
+import { expectedHead } from '../audit-head.js';
 import { Ctx, type GlobalArgs } from '../context.js';
 import { emit, table, type Output } from '../output.js';
 
@@ -141,35 +142,6 @@ export function auditCommand(y: Argv<GlobalArgs>): Argv<GlobalArgs> {
         },
       ),
   );
-}
-
-/**
- * What the log must hold: the running daemon's last durable record, or, while none runs, the anchor
- * the daemon kept in the store when it last started or stopped (daemon/audit-anchor.ts). A log cut
- * short, emptied or swapped is a valid chain on its own: only this comparison tells. Never starts the
- * daemon (a start would recover a torn tail and append to the log being checked). When neither can be
- * read, the file is still checked and the output says what was not.
- */
-async function expectedHead(
-  ctx: Ctx,
-): Promise<{ seq: number; hash: string; from: 'daemon' | 'anchor' } | { unchecked: string }> {
-  try {
-    const client = await ctx.client(undefined, { start: false });
-    if (client) {
-      const status = await client.call<{ audit?: { seq?: unknown; hash?: unknown } }>('GET', '/v1/status');
-      const { seq, hash } = status.audit ?? {};
-      if (typeof seq === 'number' && typeof hash === 'string') return { seq, hash, from: 'daemon' };
-      return { unchecked: 'the running daemon did not report its audit head; is it an older version?' };
-    }
-    // Lazily: the store's dependencies (LevelDB, libsodium) slow every other command.
-    const { readAnchor } = await import('../../daemon/audit-anchor.js');
-    const { whileStopped } = await import('../../daemon/lifecycle.js');
-    const anchor = await whileStopped(ctx.paths, () => readAnchor(ctx.paths));
-    if (anchor) return { ...anchor, from: 'anchor' };
-    return { unchecked: 'no daemon ran here yet, or one started while this command looked' };
-  } catch (err) {
-    return { unchecked: err instanceof AppError ? `${err.code}: ${err.message}` : String(err) };
-  }
 }
 
 function requireLog(paths: HomePaths): void {

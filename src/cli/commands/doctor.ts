@@ -18,6 +18,7 @@ import {
 } from '../doctor/daemon-checks.js';
 import { checkTools } from '../doctor/tools.js';
 import { checkScratchRoundTrip } from '../doctor/scratch.js';
+import { checkAudit } from '../doctor/audit-check.js';
 import { exitCodeOf, fail, pass, skip, type Check, type Status } from '../doctor/types.js';
 
 interface Run {
@@ -69,6 +70,7 @@ async function diagnose(ctx: Ctx): Promise<Run> {
         'ERR_DAEMON_UNREACHABLE',
       ),
       checkStoreOffline(p),
+      await checkAudit(ctx, p),
       skip('proxy', 'proxy and tools', 'need the running daemon'),
     );
     return { checks };
@@ -101,18 +103,34 @@ async function diagnose(ctx: Ctx): Promise<Run> {
   checks.push(...status);
   if (status.some((c) => c.id === 'daemon' && c.status === 'fail')) return { checks };
   checks.push(await checkClock(info, ca.cert));
+  const audit = await checkAudit(ctx, p);
+  checks.push(audit);
+  if (audit.status === 'fail') {
+    checks.push(
+      skip('proxy', 'proxy and tools', 'the daemon refuses new sessions while its audit log is broken'),
+    );
+    return { checks };
+  }
   const { host, allow } = await probeTargets(client);
   checks.push(await checkAuthRequired(info, host));
   // The session may use only a connection that does not exist, of another provider than the probe host's, and
   // every probe names that connection: nothing can be injected, and the proxy answers (403) without going upstream.
   const probeCtx = Object.assign(Object.create(ctx) as Ctx, { client: async () => client });
   const connection = `doctor-probe-${randomBytes(6).toString('hex')}`;
-  const s = await mintSessionEnv(probeCtx, {
-    allow: `${allow}:${connection}`,
-    ttl: '1m',
-    label: 'authsome doctor',
-    allowMissingConnection: true,
-  });
+  let s;
+  try {
+    s = await mintSessionEnv(probeCtx, {
+      allow: `${allow}:${connection}`,
+      ttl: '1m',
+      label: 'authsome doctor',
+      allowMissingConnection: true,
+    });
+  } catch (e) {
+    // A refused mint is a finding like any other: the report stays whole (and --json stays one object).
+    if (!isAppError(e)) throw e;
+    checks.push(fail('proxy', 'proxy session', e.message, e.hint ?? 'authsome daemon status', e.code));
+    return { checks };
+  }
   try {
     const proxy = new URL(s.env['HTTPS_PROXY']!);
     const token = decodeURIComponent(proxy.password);
