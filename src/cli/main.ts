@@ -75,12 +75,16 @@ function redactedParseError(msg: string, argv: readonly string[]): AppError | un
       ? [`${hidden} unexpected argument${hidden > 1 ? 's' : ''} (not shown, in case one is a secret)`]
       : []),
   ];
+  // `authsome run curl -s URL`: the command's own options reached yargs because `--` is missing.
+  const runWithoutDashes = argv.includes('run') && !argv.includes('--');
   return new AppError(
     'ERR_INPUT_INVALID',
     parts.join('; '),
-    hidden
-      ? 'secrets are read from stdin or a no-echo prompt, never from the command line; see `authsome <command> --help`'
-      : 'see `authsome <command> --help`',
+    runWithoutDashes
+      ? 'put the command after --: `authsome run [--allow …] -- curl -s https://…`'
+      : hidden
+        ? 'secrets are read from stdin or a no-echo prompt, never from the command line; see `authsome <command> --help`'
+        : 'see `authsome <command> --help`',
   );
 }
 

@@ -46,14 +46,21 @@ async function promptHidden(label: string): Promise<string> {
             else resolve(value);
             return;
           }
-          if (ch === '\u0003') {
+          // Ctrl-C, or Ctrl-D on an empty line (end of input), cancels; Ctrl-D after a value ends it.
+          if (ch === '\u0003' || (ch === '\u0004' && !value)) {
             stdin.off('data', onData);
             process.stderr.write('\n');
             reject(new AppError('ERR_INPUT_INVALID', 'cancelled', 'run the command again when ready'));
             return;
           }
+          if (ch === '\u0004') {
+            stdin.off('data', onData);
+            process.stderr.write('\n');
+            resolve(value);
+            return;
+          }
           if (ch === '\u007f' || ch === '\b') value = value.slice(0, -1);
-          else value += ch;
+          else if (ch >= ' ') value += ch; // other control characters are never part of a secret
         }
       };
       stdin.on('data', onData);

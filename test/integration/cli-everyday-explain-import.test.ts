@@ -134,28 +134,39 @@ describe('authsome explain and authsome import', () => {
     expect(list.connections.map((c) => c.provider).sort()).toEqual(['github', 'github-git']);
   });
 
-  it('import: Ctrl-C at the y/N question on a terminal cancels cleanly (exit 2), nothing imported', async () => {
-    const env = join(t.dir, 'ctrl-c.env');
-    writeFileSync(env, `OPENAI_API_KEY=${OPENAI}\n`);
-    // `script` gives the CLI a pseudo-terminal; Ctrl-C is sent once the question is on screen.
-    const cmd = [process.execPath, CLI, 'import', '--dotenv', env, '--no-env'].map((a) => `'${a}'`).join(' ');
+  /** The CLI on a pseudo-terminal (`script`); `keys` are typed once `prompt` is on screen. */
+  const onTerminal = async (args: string[], prompt: string, keys: string) => {
+    const cmd = [process.execPath, CLI, ...args].map((a) => `'${a}'`).join(' ');
     const child = spawn('script', ['-qfec', cmd, '/dev/null'], { env: { ...process.env, ...t.env } });
     let out = '';
     let sent = false;
     child.stdin.on('error', () => undefined);
     child.stdout.on('data', (d: Buffer) => {
       out += d.toString();
-      if (!sent && out.includes('[y/N]')) {
+      if (!sent && out.includes(prompt)) {
         sent = true;
-        child.stdin.write('\x03');
+        child.stdin.write(keys);
       }
     });
     const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+    return { code, out };
+  };
+
+  it('import: Ctrl-C at the y/N question on a terminal cancels cleanly (exit 2), nothing imported', async () => {
+    const env = join(t.dir, 'ctrl-c.env');
+    writeFileSync(env, `OPENAI_API_KEY=${OPENAI}\n`);
+    const { code, out } = await onTerminal(['import', '--dotenv', env, '--no-env'], '[y/N]', '\x03');
     expect(out).toContain('cancelled');
     expect(out).not.toContain('ERR_INTERNAL');
     expect(code).toBe(2);
     const list = await t.json<{ connections: Array<{ provider: string }> }>(['connection', 'list']);
     expect(list.connections.map((c) => c.provider)).not.toContain('openai');
+  });
+
+  it('login: Ctrl-D at an empty secret prompt cancels (exit 2) instead of waiting', async () => {
+    const { code, out } = await onTerminal(['login', 'openai', '--connection', 'ctrl-d'], 'api key', '\x04');
+    expect(out).toContain('cancelled');
+    expect(code).toBe(2);
   });
 
   it('import --dotenv --yes: moves an OpenAI key into a connection, shows it masked, lists the leftover line', async () => {

@@ -128,7 +128,17 @@ describe('foundation: a CLI session in a temp home', () => {
     // Trailing blank lines (a key file with an extra newline) are not a second value.
     const blank = await run(['login', 'openai', '--connection', 'blank-tail'], 'sk-blank-tail-123456\n\n\n');
     expect(blank.code, blank.stderr).toBe(0);
+    expect(blank.stdout).toContain('Stored openai connection "blank-tail"');
+    // Logging in again to the same connection says that it replaced the stored key.
+    const again = await run(['login', 'openai', '--connection', 'blank-tail'], 'sk-blank-tail-654321\n');
+    expect(again.stdout).toContain('Replaced the stored values of openai connection "blank-tail"');
     expect((await run(['logout', 'openai', '--connection', 'blank-tail'])).code).toBe(0);
+  });
+
+  it('run without -- before the command: the hint says to put it after --', async () => {
+    const r = await run(['run', 'curl', '-s', 'https://api.openai.com/v1/models']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('put the command after --');
   });
 
   it('a secret pasted onto the command line is refused and never repeated; a mistyped option is named', async () => {

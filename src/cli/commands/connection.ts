@@ -136,7 +136,7 @@ export function loginCommand(y: Argv<GlobalArgs>): Argv<GlobalArgs> {
           ctx.out,
           res,
           () =>
-            `Stored ${provider} connection "${connection}" in profile "${client.handle}"${res.isDefault ? ' (default)' : ''}.${unbound}`,
+            `${res.createdAt === res.updatedAt ? 'Stored' : 'Replaced the stored values of'} ${provider} connection "${connection}" in profile "${client.handle}"${res.isDefault ? ' (default)' : ''}.${unbound}`,
         );
       },
     )
