@@ -135,6 +135,12 @@ describe('foundation: a CLI session in a temp home', () => {
     expect((await run(['logout', 'openai', '--connection', 'blank-tail'])).code).toBe(0);
   });
 
+  it('proxy revoke with an id and --all is refused rather than revoking every session', async () => {
+    const r = await run(['proxy', 'revoke', '0123456789abcdef', '--all']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('not both');
+  });
+
   it('run without -- before the command: the hint says to put it after --', async () => {
     const r = await run(['run', 'curl', '-s', 'https://api.openai.com/v1/models']);
     expect(r.code).toBe(2);

@@ -15,7 +15,7 @@ export function profileCommand(y: Argv<GlobalArgs>): Argv<GlobalArgs> {
     p
       .command(
         'create <name>',
-        'create a profile (owner only); its records are unreachable from other profiles',
+        'create a profile (owner only: signed with the owner key unless --profile names another); its records are unreachable from other profiles',
         (a) => a.positional('name', { type: 'string', demandOption: true }),
         async (argv) => {
           const ctx = new Ctx(argv);
@@ -85,7 +85,7 @@ export function profileCommand(y: Argv<GlobalArgs>): Argv<GlobalArgs> {
       })
       .command(
         'delete <name>',
-        'delete a profile, every record under it and its key (owner only)',
+        'delete a profile, every record under it and its key (owner only: signed with the owner key unless --profile names another)',
         (a) => a.positional('name', { type: 'string', demandOption: true }),
         async (argv) => {
           const ctx = new Ctx(argv);

@@ -62,7 +62,7 @@ export function providerCommand(y: Argv<GlobalArgs>): Argv<GlobalArgs> {
         )
         .command(
           'add <file>',
-          'add a custom provider from a JSON file (owner only)',
+          'add a custom provider from a JSON file (owner only: signed with the owner key unless --profile names another)',
           (a) =>
             a.positional('file', { type: 'string', demandOption: true }).option('force', {
               type: 'boolean',
@@ -90,7 +90,7 @@ export function providerCommand(y: Argv<GlobalArgs>): Argv<GlobalArgs> {
         )
         .command(
           'remove <name>',
-          'remove a custom provider (owner only)',
+          'remove a custom provider (owner only: signed with the owner key unless --profile names another)',
           (a) => a.positional('name', { type: 'string', demandOption: true }),
           async (argv) => {
             const ctx = new Ctx(argv);

@@ -102,6 +102,12 @@ export function proxyCommand(y: Argv<GlobalArgs>): Argv<GlobalArgs> {
         async (argv) => {
           const ctx = new Ctx(argv);
           const { id, all } = argv as { id?: string; all?: boolean };
+          if (all && id !== undefined)
+            throw new AppError(
+              'ERR_INPUT_INVALID',
+              'give a session id or --all, not both',
+              '`authsome proxy revoke <id>` revokes one; `authsome proxy revoke --all` every one of the profile',
+            );
           const client = await ctx.client();
           if (all) {
             const r = await client.call<{ revokedCount: number }>('DELETE', '/v1/sessions');
