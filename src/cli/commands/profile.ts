@@ -101,11 +101,18 @@ export function profileCommand(y: Argv<GlobalArgs>): Argv<GlobalArgs> {
             await ctx.ownerClient()
           ).call<{ records: number }>('DELETE', `/v1/profiles/${name}`);
           await rm(ctx.paths.identityKey(name), { force: true });
-          if (cfg.activeProfile === name) await ctx.writeConfig({ ...cfg, activeProfile: cfg.owner });
+          const wasActive = cfg.activeProfile === name;
+          if (wasActive) await ctx.writeConfig({ ...cfg, activeProfile: cfg.owner });
           emit(
             ctx.out,
-            { profile: name, deleted: true, records: res.records },
-            () => `Deleted profile "${name}" (${res.records} records) and its key.`,
+            {
+              profile: name,
+              deleted: true,
+              records: res.records,
+              activeProfile: wasActive ? cfg.owner : cfg.activeProfile,
+            },
+            () =>
+              `Deleted profile "${name}" (${res.records} records) and its key.${wasActive ? `\nIt was the active profile: the active profile is now "${cfg.owner}" (the owner).` : ''}`,
           );
         },
       )

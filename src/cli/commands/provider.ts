@@ -96,7 +96,12 @@ export function providerCommand(y: Argv<GlobalArgs>): Argv<GlobalArgs> {
             const ctx = new Ctx(argv);
             const name = assertName('provider', (argv as { name?: string }).name);
             await (await ctx.ownerClient()).call('DELETE', `/v1/providers/${name}`);
-            emit(ctx.out, { name, removed: true }, () => `Removed provider "${name}".`);
+            emit(
+              ctx.out,
+              { name, removed: true },
+              () =>
+                `Removed provider "${name}". Connections of it (in any profile) stay stored, unused until a provider of that name is added again; \`authsome logout ${name} --connection NAME\` deletes one.`,
+            );
           },
         )
         .command(
