@@ -155,7 +155,7 @@ function bodyLength(headText: string, status: number): number | undefined | 'inv
  * Passes one body from the upstream to the client through `scan`: `length` bytes (or up to the
  * upstream's close), then ends the client's side and closes the upstream. The client is not read.
  */
-function relayOne(
+export function relayOne(
   client: Duplex,
   upstream: Socket,
   first: Buffer,
@@ -173,7 +173,13 @@ function relayOne(
     scan.end();
   };
   scan.on('error', fail).pipe(client);
+  // Once the body is out (the client's side ended and flushed) the connection is done: a client that
+  // keeps its own side open must not hold the socket. What it still sends is read and dropped.
+  client.once('finish', () => client.destroy());
   client.on('error', fail).on('close', () => upstream.destroy());
+  client.on('data', () => undefined);
+  if (idleMs > 0 && 'setTimeout' in client && typeof client.setTimeout === 'function')
+    (client as Socket).setTimeout(idleMs, fail);
   const take = (chunk: Buffer): void => {
     if (left <= 0) return;
     const part = chunk.length > left ? chunk.subarray(0, left) : chunk;

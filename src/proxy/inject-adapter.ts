@@ -29,7 +29,7 @@ const strippedCache = new WeakMap<ProviderDef, ReadonlySet<string>>();
  * Accept-Encoding, so that a compliant upstream answers uncompressed and the secret scanner reads
  * the body as sent (a non-compliant one is decoded, see relay.ts); Sec-WebSocket-Extensions, so
  * an injected WebSocket negotiates no permessage-deflate that would hide an echo in its frames; and
- * Range / If-Range, so that an endpoint echoing the request cannot be read back in slices shorter
+ * Range / If-Range / Request-Range, so that an endpoint echoing the request cannot be read back in slices shorter
  * than any needle (RFC 9110 14.2: a server may ignore Range and send the whole 200, which clients handle).
  */
 export function strippedForInjection(def: ProviderDef): ReadonlySet<string> {
@@ -41,6 +41,7 @@ export function strippedForInjection(def: ProviderDef): ReadonlySet<string> {
       'sec-websocket-extensions',
       'range',
       'if-range',
+      'request-range', // the legacy spelling Apache httpd still honours (CVE-2011-3192)
     ]);
     strippedCache.set(def, s);
   }

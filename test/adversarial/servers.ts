@@ -157,7 +157,7 @@ function originRoute(req: IncomingMessage, res: ServerResponse, decoy: string): 
         authsome: names.filter((n) => n.startsWith('x-authsome-') || n.startsWith('proxy-')).length,
         host: headerValues(req, 'host'),
         acceptEncoding: headerValues(req, 'accept-encoding').length,
-        range: headerValues(req, 'range').length + headerValues(req, 'if-range').length,
+        range: ['range', 'if-range', 'request-range'].reduce((n, h) => n + headerValues(req, h).length, 0),
         keyParams: new URL(req.url ?? '/', 'http://x').searchParams.getAll('key').length,
       }),
     );
