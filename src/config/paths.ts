@@ -17,6 +17,8 @@ export interface HomePaths {
   readonly caKey: string;
   readonly caBundle: string;
   readonly daemonJson: string;
+  /** A copy of the audit anchor for the CLI (`audit verify`, `doctor`), which never opens the store. */
+  readonly auditAnchor: string;
   readonly daemonLog: string;
   identityKey(handle: string): string;
 }
@@ -46,6 +48,7 @@ export function homePaths(home: string): HomePaths {
     caKey: join(caDir, 'ca.key'),
     caBundle: join(caDir, 'bundle.pem'),
     daemonJson: join(serverDir, 'daemon.json'),
+    auditAnchor: join(serverDir, 'audit-anchor.json'),
     daemonLog: join(serverDir, 'daemon.log'),
     identityKey: (handle: string) => join(identitiesDir, `${handle}.key`),
   };

@@ -1,6 +1,5 @@
 import { holdsRecord, type AuditWriter } from '../audit/index.js';
-import type { HomePaths } from '../config/paths.js';
-import { loadMasterKey, openVault } from '../vault/index.js';
+import { readFile, rename, writeFile } from 'node:fs/promises';
 import { AUDIT_HEAD_KEY } from '../vault/keys.js';
 import type { KvStore } from '../vault/types.js';
 
@@ -34,25 +33,26 @@ export async function recordGap(store: KvStore, audit: AuditWriter): Promise<voi
   });
 }
 
-/** Keeps the current head as the anchor (after daemon.start and daemon.stop are durable). */
-export async function saveAnchor(store: KvStore, audit: AuditWriter): Promise<void> {
+/**
+ * Keeps the current head as the anchor (after daemon.start and daemon.stop are durable): in the store,
+ * which the next start trusts, and as a copy in `file` for the CLI, which reads it while no daemon runs.
+ * The copy is no weaker a check than the store for the same OS user (who can read master.key), and the
+ * store's anchor still catches, at the next start, a log and a copy changed together.
+ */
+export async function saveAnchor(store: KvStore, audit: AuditWriter, file: string): Promise<void> {
   const { seq, hash } = audit.head;
   await store.put(AUDIT_HEAD_KEY, { seq, hash });
+  const tmp = `${file}.${process.pid}.tmp`;
+  await writeFile(tmp, `${JSON.stringify({ seq, hash })}\n`, { mode: 0o600 });
+  await rename(tmp, file);
 }
 
-/**
- * The anchor as the stopped daemon left it (for `audit verify` while no daemon runs): the store is
- * opened with the master key just long enough to read it. The caller holds the start lock
- * (lifecycle.ts whileStopped), so no daemon can start and find the store taken meanwhile.
- */
-export async function readAnchor(paths: HomePaths): Promise<{ seq: number; hash: string } | undefined> {
-  const store = await openVault({ dir: paths.kvStore, masterKey: await loadMasterKey(paths.masterKey) });
+/** The anchor copy the daemon left for the CLI; undefined when there is none (or it is not one). */
+export async function readAnchor(file: string): Promise<{ seq: number; hash: string } | undefined> {
   try {
-    const anchor = await store.get(AUDIT_HEAD_KEY);
-    const seq = anchor?.['seq'];
-    const hash = anchor?.['hash'];
-    return typeof seq === 'number' && typeof hash === 'string' ? { seq, hash } : undefined;
-  } finally {
-    await store.close();
+    const v = JSON.parse(await readFile(file, 'utf8')) as { seq?: unknown; hash?: unknown };
+    return typeof v.seq === 'number' && typeof v.hash === 'string' ? { seq: v.seq, hash: v.hash } : undefined;
+  } catch {
+    return undefined;
   }
 }

@@ -103,18 +103,6 @@ async function staleLock(lock: string): Promise<boolean> {
   return Date.now() - st.mtimeMs > 2_000; // empty: a holder between create and write, unless it is old
 }
 
-/**
- * Runs `fn` while no daemon of this home runs and none can be started by another command (it holds
- * the start lock); resolves undefined without calling `fn` when a daemon is running.
- */
-export async function whileStopped<T>(
-  paths: HomePaths,
-  fn: () => Promise<T>,
-  timeoutMs = 15_000,
-): Promise<T | undefined> {
-  return withStartLock(paths, timeoutMs, async () => ((await runningDaemon(paths)) ? undefined : fn()));
-}
-
 /** Starts `authsome daemon serve` detached and waits until it has written daemon.json. */
 export async function startDaemon(paths: HomePaths, timeoutMs = 15_000): Promise<DaemonInfo> {
   const existing = await runningDaemon(paths);

@@ -90,7 +90,7 @@ export async function serve(
       profile: '-',
       detail: { pid: process.pid, control_port: c.port, proxy_port: p.port, version: VERSION },
     });
-    await saveAnchor(app.store, app.audit);
+    await saveAnchor(app.store, app.audit, settings.paths.auditAnchor);
     const procStart = processStartTime(process.pid);
     info = {
       pid: process.pid,
@@ -138,7 +138,7 @@ export async function serve(
         .catch((e: unknown) => {
           console.error('authsome daemon: could not audit daemon.stop:', e);
         });
-      await saveAnchor(app.store, app.audit).catch((e: unknown) => {
+      await saveAnchor(app.store, app.audit, settings.paths.auditAnchor).catch((e: unknown) => {
         console.error('authsome daemon: could not keep the audit head:', e);
       });
       await app.close(); // audit writer (flushes what is queued) and store (waits for queued writes)
