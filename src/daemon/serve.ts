@@ -151,9 +151,14 @@ export async function serve(
   };
   process.on('SIGTERM', () => void stop('SIGTERM'));
   process.on('SIGINT', () => void stop('SIGINT'));
+  // The home as it was at start: a home deleted and created again at the same path is another one.
+  const homeId = await stat(settings.paths.home).then(
+    (st) => ({ dev: st.dev, ino: st.ino }),
+    () => undefined,
+  );
   const watch = setInterval(() => {
-    if (stopping || info === undefined) return;
-    void watchHome(settings.paths.home, settings.paths.daemonJson, info, () => !stopping).then(
+    if (stopping || info === undefined || homeId === undefined) return;
+    void watchHome(settings.paths.home, homeId, settings.paths.daemonJson, info, () => !stopping).then(
       (gone) => gone && void stop('home removed'),
       () => undefined,
     );
@@ -166,25 +171,29 @@ export async function serve(
 const WATCH_MS = 2_000;
 
 /**
- * A daemon whose home was deleted serves nothing useful (every injection fails on the missing audit
+ * A daemon whose home was deleted (or replaced by a new one at the same path) serves nothing useful (every injection fails on the missing audit
  * log) yet keeps its ports and would run beside the daemon of a new home at the same path: it stops
  * (true). A daemon.json deleted or overwritten with junk would leave the daemon running where no
  * command can find or stop it: it is written again, unless it names another live process.
  */
 async function watchHome(
   home: string,
+  homeId: { dev: number; ino: number },
   daemonJson: string,
   info: DaemonInfo,
   serving: () => boolean,
 ): Promise<boolean> {
+  let st;
   try {
-    await stat(home);
+    st = await stat(home);
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') {
-      console.error(`authsome daemon: its home ${home} was removed; stopping`);
-      return true;
-    }
-    return false;
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') return false;
+  }
+  if (st === undefined || st.dev !== homeId.dev || st.ino !== homeId.ino) {
+    console.error(
+      `authsome daemon: its home ${home} was removed${st ? ' (and created again)' : ''}; stopping`,
+    );
+    return true;
   }
   const cur = await readDaemonInfo(daemonJson);
   if (cur?.pid === info.pid || (cur !== undefined && isAlive(cur.pid)) || !serving()) return false;

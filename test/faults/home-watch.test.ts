@@ -1,4 +1,4 @@
-import { rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -33,6 +33,14 @@ describe('the daemon watches its home', () => {
     expect((await t.run(['daemon', 'status'])).code).toBe(0);
     expect((await t.run(['daemon', 'stop'])).code).toBe(0);
     await waitGone(pid);
+  });
+
+  it('a daemon whose home is deleted and at once created again stops, and writes nothing into the new one', async () => {
+    const { t, pid } = await started();
+    rmSync(t.home, { recursive: true, force: true });
+    mkdirSync(join(t.home, 'server'), { recursive: true, mode: 0o700 });
+    await waitGone(pid, 8_000);
+    expect(existsSync(join(t.home, 'server', 'daemon.json'))).toBe(false);
   });
 
   it('a daemon whose home is deleted stops', async () => {
