@@ -6,7 +6,7 @@ import type { KvStore, RecordValue } from '../vault/types.js';
 import { profileScope } from '../vault/scope.js';
 import type { CredentialSource, ResolvedCredential } from '../proxy/types.js';
 import { planInjection } from '../providers/inject.js';
-import { tenantHostsProblem } from '../providers/host.js';
+import { tenantHostsProblem, tenantWildcards } from '../providers/host.js';
 import type { ProviderDef } from '../providers/types.js';
 import type { TokenSet } from '../providers/oauth.js';
 
@@ -160,6 +160,10 @@ export class ConnectionService implements CredentialSource {
   ): Promise<{ created: boolean; isDefault: boolean }> {
     const def = this.#requireProvider(provider);
     assertName('connection', connection);
+    // A new key for a bound connection, given without --host, keeps the binding (a key rotation must
+    // not quietly stop the connection working on the user's own site).
+    if (!hosts?.length && tenantWildcards(def).length > 0)
+      hosts = (await this.stored(handle, provider, connection).catch(ignoreCorrupt))?.hosts;
     const hostProblem = tenantHostsProblem(def, hosts);
     if (hostProblem)
       throw new AppError(

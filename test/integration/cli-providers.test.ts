@@ -169,6 +169,17 @@ describe('providers through the real daemon: documented formats, custom files', 
     ]);
     expect(site.stdout).toBe('403');
     expect(up.received.length).toBe(before);
+    // Bound later with --host; a new key given without --host keeps that binding.
+    const bound = await t.run(['login', 'atlassian', '--host', 'acme.atlassian.net'], {
+      input: 'me@example.com\natl-token-456\n',
+    });
+    expect(bound.code, bound.stderr).toBe(0);
+    const rotated = await t.run(['login', 'atlassian'], { input: 'me@example.com\natl-token-789\n' });
+    expect(rotated.code, rotated.stderr).toBe(0);
+    expect(rotated.stdout).not.toContain('only');
+    expect((await t.json<{ hosts: string[] }>(['connection', 'show', 'atlassian'])).hosts).toEqual([
+      'acme.atlassian.net',
+    ]);
   });
 
   it('refuses a custom provider file with mistakes, naming the field and the reason', async () => {

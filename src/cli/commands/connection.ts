@@ -129,7 +129,7 @@ export function loginCommand(y: Argv<GlobalArgs>): Argv<GlobalArgs> {
         });
         // A tenant provider's connection without --host works on its exact hosts only: say so.
         const unbound =
-          hosts.length === 0 && tenantWildcards(def).length > 0
+          !res.hosts?.length && tenantWildcards(def).length > 0
             ? `\nIt is used for ${exactHosts(def).join(', ')} only; to use it on your ${tenantWildcards(def).join(' or ')} host, log in again with --host.`
             : '';
         emit(
