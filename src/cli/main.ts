@@ -44,6 +44,16 @@ const COMMANDS = [
  * openai sk-…`), and error output ends up in logs: only unknown option names (given as --name or -n)
  * are repeated, other values are counted or left out, never shown. undefined for other messages.
  */
+/** The command word: the first argument that is neither an option nor the value of a global one. */
+function commandOf(argv: readonly string[]): string | undefined {
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === '--home' || a === '--profile') i++;
+    else if (!a.startsWith('-')) return a;
+  }
+  return undefined;
+}
+
 function redactedParseError(msg: string, argv: readonly string[]): AppError | undefined {
   const invalid = /^Invalid values?:/.exec(msg);
   // yargs' "Invalid values: Argument: flow, Given: "…"" repeats the value given.
@@ -76,7 +86,7 @@ function redactedParseError(msg: string, argv: readonly string[]): AppError | un
       : []),
   ];
   // `authsome run curl -s URL`: the command's own options reached yargs because `--` is missing.
-  const runWithoutDashes = argv.includes('run') && !argv.includes('--');
+  const runWithoutDashes = commandOf(argv) === 'run' && !argv.includes('--');
   return new AppError(
     'ERR_INPUT_INVALID',
     parts.join('; '),

@@ -4,7 +4,8 @@ import { open, readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { AppError, isErrorCode } from '../errors.js';
+import { AppError } from '../errors.js';
+import { loggedErrorAt } from './daemon-log.js';
 import type { HomePaths } from '../config/paths.js';
 import { readDaemonInfo, isAlive, isDaemonProcess, type DaemonInfo } from './daemon-file.js';
 
@@ -31,16 +32,15 @@ function startFailure(path: string, from: number, exited: number | null): AppErr
     // no log: report the exit code alone
   }
   const lines = text.split('\n');
-  const at = lines.findLastIndex((l) => /^authsome: .*\[ERR_[A-Z_]+\]$/.test(l));
+  const at = lines.findLastIndex((_, i) => loggedErrorAt(lines, i) !== undefined);
   const where = `the full log is ${path}`;
-  if (at !== -1) {
-    const next = lines[at + 1]?.match(/^\s+next: (.*)$/)?.[1];
-    const [, message, code] = /^authsome: (.*) \[(ERR_[A-Z_]+)\]$/.exec(lines[at]!) ?? [];
+  const err = at === -1 ? undefined : loggedErrorAt(lines, at);
+  if (err) {
     // The daemon's own code (ERR_HOME_PERMISSIONS, ERR_VAULT_SEALED…): its exit code, and one code shown.
     return new AppError(
-      code !== undefined && isErrorCode(code) ? code : 'ERR_DAEMON_START_FAILED',
-      `the daemon could not start: ${message ?? lines[at]!.slice('authsome: '.length)}`,
-      next ? `${next} (${where})` : where,
+      err.code,
+      `the daemon could not start: ${err.message}`,
+      err.hint ? `${err.hint} (${where})` : where,
     );
   }
   const tail = lines.slice(-6).join('\n');

@@ -132,7 +132,7 @@ export function buildRoutes(app: App): Router {
       await app.audit.append({ event: 'login', profile: handle, provider, connection, detail: { flow } });
     return {
       status: out.created ? 201 : 200,
-      body: await app.connections.show(handle, provider, connection),
+      body: { ...(await app.connections.show(handle, provider, connection)), replaced: !out.created },
     };
   });
   r.add('DELETE', '/v1/connections/:provider/:connection', async ({ handle, params, query }) => {

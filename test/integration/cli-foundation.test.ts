@@ -142,9 +142,12 @@ describe('foundation: a CLI session in a temp home', () => {
   });
 
   it('run without -- before the command: the hint says to put it after --', async () => {
-    const r = await run(['run', 'curl', '-s', 'https://api.openai.com/v1/models']);
+    const r = await run(['--profile', 'me', 'run', 'curl', '-s', 'https://api.openai.com/v1/models']);
     expect(r.code).toBe(2);
     expect(r.stderr).toContain('put the command after --');
+    // Not for another command that merely has "run" among its arguments.
+    const other = await run(['connection', 'show', 'github', '--connection', 'run', '--bogus']);
+    expect(other.stderr).not.toContain('put the command after --');
   });
 
   it('a secret pasted onto the command line is refused and never repeated; a mistyped option is named', async () => {

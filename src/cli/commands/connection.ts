@@ -122,11 +122,15 @@ export function loginCommand(y: Argv<GlobalArgs>): Argv<GlobalArgs> {
           throw new AppError('ERR_INPUT_INVALID', problem, `run \`authsome provider show ${provider}\``);
         const values = await readSecrets(def.fields.map((f) => `${def.displayName} ${f.replace(/_/g, ' ')}`));
         const fields = Object.fromEntries(def.fields.map((f, i) => [f, values[i]!]));
-        const res = await client.call<ConnectionMeta>('PUT', `/v1/connections/${provider}/${connection}`, {
-          fields,
-          flow,
-          ...(hosts.length ? { hosts } : {}),
-        });
+        const res = await client.call<ConnectionMeta & { replaced?: boolean }>(
+          'PUT',
+          `/v1/connections/${provider}/${connection}`,
+          {
+            fields,
+            flow,
+            ...(hosts.length ? { hosts } : {}),
+          },
+        );
         // A tenant provider's connection without --host works on its exact hosts only: say so.
         const unbound =
           !res.hosts?.length && tenantWildcards(def).length > 0
@@ -136,7 +140,7 @@ export function loginCommand(y: Argv<GlobalArgs>): Argv<GlobalArgs> {
           ctx.out,
           res,
           () =>
-            `${res.createdAt === res.updatedAt ? 'Stored' : 'Replaced the stored values of'} ${provider} connection "${connection}" in profile "${client.handle}"${res.isDefault ? ' (default)' : ''}.${unbound}`,
+            `${res.replaced ? 'Replaced the stored values of' : 'Stored'} ${provider} connection "${connection}" in profile "${client.handle}"${res.isDefault ? ' (default)' : ''}.${unbound}`,
         );
       },
     )

@@ -2,8 +2,8 @@ import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { X509Certificate, createPrivateKey } from 'node:crypto';
 import { join } from 'node:path';
 import { packageRoot } from '../../config/settings.js';
+import { loggedErrorAt, type LoggedError } from '../../daemon/daemon-log.js';
 import type { HomePaths } from '../../config/paths.js';
-import { isErrorCode } from '../../errors.js';
 import { fail, pass, skip, warn, type Check } from './types.js';
 
 const DAY_MS = 86_400_000;
@@ -213,9 +213,7 @@ export function checkCaFiles(p: HomePaths, now: number = Date.now()): CaState {
  * The daemon's last words from daemon.log when it is not running: a failed start ends with
  * `authsome: … [ERR_…]` and `  next: …` (reportError), e.g. ERR_VAULT_SEALED for a wrong master key.
  */
-export function lastStartError(
-  logPath: string,
-): { code: string; message: string; hint?: string } | undefined {
+export function lastStartError(logPath: string): LoggedError | undefined {
   let text: string;
   try {
     text = readFileSync(logPath, 'utf8');
@@ -223,14 +221,10 @@ export function lastStartError(
     return undefined;
   }
   const lines = text.split('\n').slice(-200);
-  let found: { code: string; message: string; hint?: string } | undefined;
+  let found: LoggedError | undefined;
   lines.forEach((l, i) => {
     if (/^authsome daemon .* pid \d+:/.test(l)) found = undefined;
-    const m = /^(?:authsome: )?(.*) \[(ERR_[A-Z_]+)\]$/.exec(l);
-    if (m && isErrorCode(m[2]!)) {
-      const next = /^\s+next: (.*)$/.exec(lines[i + 1] ?? '');
-      found = { code: m[2]!, message: m[1]!, ...(next ? { hint: next[1]! } : {}) };
-    }
+    found = loggedErrorAt(lines, i) ?? found;
   });
   return found;
 }
@@ -248,6 +242,6 @@ export function checkStoreOffline(p: HomePaths): Check {
     'store and master key',
     `the daemon's last start failed: ${err.message} [${err.code}]`,
     err.hint ?? `see ${p.daemonLog}`,
-    isErrorCode(err.code) ? err.code : 'ERR_DAEMON_START_FAILED',
+    err.code,
   );
 }
