@@ -1,6 +1,6 @@
 import { AppError } from '../errors.js';
 import { GENESIS } from './chain.js';
-import { readLines, type Line } from './lines.js';
+import { linesFromEnd, readLines, type Line } from './lines.js';
 import { parseLine } from './parse.js';
 
 export interface VerifyResult {
@@ -82,16 +82,20 @@ export async function verifyAudit(path: string, holds?: ExpectedRecord): Promise
 }
 
 /**
- * Whether the log holds this record (its seq with its hash): a scan for the line that ends in that
- * hash, without re-hashing the chain. For the daemon's start, when the log runs past its anchor.
+ * Whether the log holds this record (its seq with its hash): the line that ends in that hash, looked
+ * for from the end backwards (after a crash it is as many lines back as the crashed run wrote), so a
+ * large log is not read whole at a daemon start. Stops at the first line of a lower seq.
  */
 export async function holdsRecord(path: string, rec: ExpectedRecord): Promise<boolean> {
   const tail = `,"hash":${JSON.stringify(rec.hash)}}`;
   try {
-    for await (const line of readLines(path)) {
-      if (!line.text.endsWith(tail)) continue;
-      const parsed = parseLine(line.text);
-      if (parsed.ok && parsed.record.seq === rec.seq) return true;
+    for await (const text of linesFromEnd(path)) {
+      if (text.endsWith(tail)) {
+        const parsed = parseLine(text);
+        if (parsed.ok && parsed.record.seq === rec.seq) return true;
+      }
+      const seq = /^\{"ts":"[^"]*","seq":(\d+),/.exec(text)?.[1];
+      if (seq !== undefined && Number(seq) < rec.seq) return false;
     }
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
