@@ -57,10 +57,12 @@ export function pathPrefixProblem(prefix: string): string | undefined {
   return undefined;
 }
 
-// Dot segments (also with a `;param`, which Tomcat and Spring resolve as `..`), backslashes and encoded
-// dots/slashes/backslashes make "which prefix is this" depend on how the upstream normalises; a path
-// like that never matches a prefix rule (fail closed).
-const AMBIGUOUS_PATH = /(?:^|\/)\.\.?(?:[/;]|$)|\\|%2e|%2f|%5c/i;
+// Dot segments (a segment that starts with `..`, or `.` alone or with a `;param`, which Tomcat and
+// Spring resolve as `..`), backslashes, encoded dots/slashes/backslashes, and the encodings some
+// servers decode again (`%25` double encoding, `%u` IIS escapes, overlong UTF-8 `%c0`/`%c1`, NUL) make
+// "which prefix is this" depend on how the upstream normalises; such a path never matches a prefix
+// rule (fail closed: it is forwarded without injection).
+const AMBIGUOUS_PATH = /(?:^|\/)\.\.|(?:^|\/)\.(?:[/;]|$)|\\|%2e|%2f|%5c|%25|%u|%c0|%c1|%00/i;
 
 /** The path part of an origin-form target if prefix rules may judge it, else undefined. */
 export function prefixComparablePath(target: string): string | undefined {

@@ -71,8 +71,10 @@ export async function forwardUpgrade(
   for (let i = 0; i < p.headers.length; i += 2) text += `${p.headers[i]}: ${p.headers[i + 1]}\r\n`;
   text += 'connection: Upgrade\r\nupgrade: websocket\r\n\r\n';
   upstream.write(text);
-  if (head.length > 0) upstream.write(head);
-  if (!p.needles) return splice(client, upstream, ctx.settings.idleTimeoutMs);
+  if (!p.needles) {
+    if (head.length > 0) upstream.write(head);
+    return splice(client, upstream, ctx.settings.idleTimeoutMs);
+  }
   // Injected: the handshake answer is checked like any response head, and what follows it is scanned
   // as it passes (masked in place: frame lengths and Content-Length stay valid).
   let answer: Buffer;
@@ -84,6 +86,16 @@ export async function forwardUpgrade(
   }
   const end = answer.indexOf('\r\n\r\n') + 4;
   const headText = answer.subarray(0, end).toString('latin1');
+  // The checks below read this head as CRLF lines of `name: value`; a client reads leniently (bare LF
+  // line ends, `Name : value`, folded lines), and a head it would read differently could carry an
+  // extension or a coding past them. Anything but a plain head is refused.
+  if (!plainHead(headText)) {
+    upstream.destroy();
+    throw new AppError(
+      'ERR_UPSTREAM_FAILED',
+      'the upstream answered the WebSocket handshake with a malformed head',
+    );
+  }
   if (new SecretScanner(p.needles).inText(headText)) {
     upstream.destroy();
     auditEcho(ctx, p.trace, 'header', 502);
@@ -130,6 +142,9 @@ export async function forwardUpgrade(
   }
   client.write(answer.subarray(0, end));
   if (status === 101) {
+    // Bytes the client sent behind its handshake go up only now: after a refusal they would be a
+    // request on the credential's connection that no pipeline step saw.
+    if (head.length > 0) upstream.write(head);
     // WebSocket frames follow, scanned frame by frame.
     const scan = frameScanner(p.needles, () => auditEcho(ctx, p.trace, 'frame', 101));
     if (answer.length > end) scan.write(answer.subarray(end));
@@ -140,6 +155,16 @@ export async function forwardUpgrade(
   // client goes up the connection that carried the credential.
   const scan = byteScanner(p.needles, () => auditEcho(ctx, p.trace, 'body', status));
   relayOne(client, upstream, answer.subarray(end), length, scan, ctx.settings.idleTimeoutMs);
+}
+
+const STATUS_LINE = /^HTTP\/1\.[01] \d{3}(?: [^\r\n]*)?$/;
+// RFC 9110 5.1 field-name token, the colon right after it; a value without CR, LF or NUL.
+const FIELD_LINE = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+:[^\r\n\0]*$/;
+
+/** A response head of CRLF lines only: a status line, then `name: value` fields (no folding). */
+function plainHead(headText: string): boolean {
+  const lines = headText.slice(0, -4).split('\r\n');
+  return STATUS_LINE.test(lines[0]!) && lines.slice(1).every((l) => FIELD_LINE.test(l));
 }
 
 /** Body length of a refusal: Content-Length, 0 where none can follow, undefined = read to close. */
@@ -215,7 +240,16 @@ function readHead(socket: Socket, timeoutMs: number): Promise<Buffer> {
     };
     const onData = (c: Buffer): void => {
       buf = Buffer.concat([buf, c]);
-      if (buf.indexOf('\r\n\r\n') >= 0) done();
+      const end = buf.indexOf('\r\n\r\n');
+      const bareLf = buf.indexOf('\n\n'); // a blank line ended by bare LFs: a head read differently
+      if (bareLf >= 0 && (end < 0 || bareLf < end))
+        done(
+          new AppError(
+            'ERR_UPSTREAM_FAILED',
+            'the upstream answered the WebSocket handshake with a malformed head',
+          ),
+        );
+      else if (end >= 0) done();
       else if (buf.length > MAX_HEAD)
         done(new AppError('ERR_UPSTREAM_FAILED', 'the upstream handshake answer is too large'));
     };

@@ -42,7 +42,8 @@ export function toAppError(e: unknown): AppError {
       cause: e,
     });
   // undici's HTTPParserError (a response that is not HTTP/1.1: obs-fold, HTTP/0.9) carries no code.
-  const parser = (e as { name?: unknown } | null)?.name === 'HTTPParserError';
+  // zlib's Z_* codes: a compressed body the upstream sent broken (decoded for the scanner, relay.ts).
+  const parser = (e as { name?: unknown } | null)?.name === 'HTTPParserError' || code.startsWith('Z_');
   if (parser || FAILED_CODES.has(code) || code.startsWith('HPE_') || code.startsWith('UND_ERR')) {
     return new AppError('ERR_UPSTREAM_FAILED', 'the upstream connection failed', undefined, { cause: e });
   }

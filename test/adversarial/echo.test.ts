@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { AdvEnv, HOST, SECRETS } from './env.js';
+import { wsAfterHandshake } from './servers.js';
 import { bodyOf, errorOf, statusOf } from './wire.js';
 
 /**
@@ -154,10 +155,11 @@ describe('compressed bodies', () => {
 });
 
 describe('WebSocket handshakes of injected upgrades', () => {
-  const upgrade = (path: string, extra = ''): Promise<string> =>
+  /** `after`: bytes the client sends right behind its handshake, in the same write. */
+  const upgrade = (path: string, extra = '', after = ''): Promise<string> =>
     e.wire.exchange(
       `${HOST.api}:443`,
-      `GET ${path} HTTP/1.1\nHost: ${HOST.api}\nUpgrade: websocket\nConnection: Upgrade\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\nSec-WebSocket-Version: 13\n${extra}\n`,
+      `GET ${path} HTTP/1.1\nHost: ${HOST.api}\nUpgrade: websocket\nConnection: Upgrade\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\nSec-WebSocket-Version: 13\n${extra}\n${after}`,
       { auth: e.auth(), ca: e.localCa, ms: 1500 },
     );
 
@@ -216,6 +218,21 @@ describe('WebSocket handshakes of injected upgrades', () => {
   it('an interim 1xx before the handshake answer is refused (502): the next head would pass unchecked', async () => {
     const r = await upgrade('/ws/interim');
     expect(errorOf(r)).toMatchObject({ status: 502, code: 'ERR_UPSTREAM_FAILED' });
+  });
+
+  it.each(['/ws/lf-head', '/ws/space-colon'])(
+    '%s: a head the proxy would read differently from a lenient client is refused (502)',
+    async (path) => {
+      const r = await upgrade(path);
+      expect(errorOf(r)).toMatchObject({ status: 502, code: 'ERR_UPSTREAM_FAILED' });
+    },
+  );
+
+  it('bytes the client sends behind its handshake never go upstream when the handshake is refused', async () => {
+    wsAfterHandshake.length = 0;
+    const r = await upgrade('/ws/refuse-late', '', 'GET /v1/pipelined-after-upgrade HTTP/1.1\nHost: x\n\n');
+    expect(statusOf(r)).toBe(401);
+    expect(wsAfterHandshake.join('')).not.toContain('pipelined-after-upgrade');
   });
 
   it('an ordinary 101 goes through', async () => {

@@ -7,7 +7,7 @@ import {
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import { createHash } from 'node:crypto';
 import type { AddressInfo, Socket } from 'node:net';
-import { brotliCompressSync, deflateSync, gzipSync } from 'node:zlib';
+import { brotliCompressSync, deflateRawSync, deflateSync, gzipSync } from 'node:zlib';
 import type { ServerCert } from '../helpers/test-ca.js';
 
 /**
@@ -211,6 +211,9 @@ async function serverSet(
   };
 }
 
+/** What the origin received on a /ws/refuse-late connection after the handshake head. */
+export const wsAfterHandshake: string[] = [];
+
 export async function startOrigin(cert: ServerCert, decoyHost: string): Promise<ServerSet> {
   const set = await serverSet(cert, (req, res) => originRoute(req, res, decoyHost));
   // WebSocket handshakes: /ws/echo-header puts the credential in the 101 answer; /ws/echo-frame sends
@@ -241,6 +244,31 @@ export async function startOrigin(cert: ServerCert, decoyHost: string): Promise<
             `HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n${chunk(`{"got":"${c.slice(0, 6)}`)}${chunk(`${c.slice(6)}"}`)}0\r\n\r\n`,
           );
         }, 50);
+        return;
+      }
+      if (req.url === '/ws/lf-head' || req.url === '/ws/space-colon') {
+        // Heads a lenient client reads differently from the proxy's CRLF reading: bare LF line ends,
+        // or a space before the colon; both name an extension, then a compressed (RSV1) frame follows.
+        const eol = req.url === '/ws/lf-head' ? '\n' : '\r\n';
+        socket.write(
+          [
+            'HTTP/1.1 101 Switching Protocols',
+            'Upgrade: websocket',
+            'Connection: Upgrade',
+            `Sec-WebSocket-Accept: ${accept}`,
+            'Sec-WebSocket-Extensions : permessage-deflate',
+            '',
+            '',
+          ].join(eol),
+        );
+        const payload = deflateRawSync(Buffer.from(credentialOf(req)));
+        socket.write(Buffer.concat([Buffer.from([0xc1, payload.length]), payload]));
+        return;
+      }
+      if (req.url === '/ws/refuse-late') {
+        // A refusal that takes a moment: whatever the client sent behind its handshake arrives first.
+        socket.on('data', (d: Buffer) => wsAfterHandshake.push(d.toString('latin1')));
+        setTimeout(() => socket.end('HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\n\r\n'), 150);
         return;
       }
       if (req.url === '/ws/interim') {

@@ -19,6 +19,7 @@ describe('toAppError', () => {
     ['ENOTFOUND', 'ERR_UPSTREAM_FAILED', 502],
     ['UND_ERR_SOCKET', 'ERR_UPSTREAM_FAILED', 502],
     ['HPE_INVALID_CHUNK_SIZE', 'ERR_UPSTREAM_FAILED', 502],
+    ['Z_DATA_ERROR', 'ERR_UPSTREAM_FAILED', 502],
     ['SOMETHING_ELSE', 'ERR_INTERNAL', 500],
   ])('%s → %s (%d)', (code, mapped, status) => {
     const e = toAppError(err(code));
