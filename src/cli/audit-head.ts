@@ -7,10 +7,9 @@ export type ExpectedHead = { seq: number; hash: string; from: 'daemon' | 'anchor
 /**
  * What the log must hold: the running daemon's last durable record, or, while none runs, the anchor
  * the daemon left when it last started or stopped (its copy in server/audit-anchor.json; the CLI
- * never opens the store). A log cut
- * short, emptied or swapped is a valid chain on its own: only this comparison tells. Never starts the
- * daemon (a start would recover a torn tail and append to the log being checked). When neither can be
- * read, the file is still checked and the output says what was not.
+ * never opens the store). A log cut short, emptied or swapped is a valid chain on its own: only this
+ * comparison tells. Never starts the daemon (a start would recover a torn tail and append to the log
+ * being checked). When neither can be read, the file is still checked and the output says what was not.
  */
 export async function expectedHead(ctx: Ctx): Promise<ExpectedHead> {
   try {

@@ -62,8 +62,8 @@ function mergeNoProxy(existing: string | undefined): string {
 
 /**
  * A connection in --allow that the profile does not have (or a provider it has none of) is refused
- * before anything is minted: a typo there would give a token that silently reaches nothing of it. (An unknown provider is
- * refused by the daemon, with its own "did you mean".)
+ * before anything is minted: a typo there would give a token that silently reaches nothing of it.
+ * (An unknown provider is refused by the daemon, with its own "did you mean".)
  */
 function checkAllowedConnections(
   handle: string,

@@ -171,10 +171,11 @@ export async function serve(
 const WATCH_MS = 2_000;
 
 /**
- * A daemon whose home was deleted (or replaced by a new one at the same path) serves nothing useful (every injection fails on the missing audit
- * log) yet keeps its ports and would run beside the daemon of a new home at the same path: it stops
- * (true). A daemon.json deleted or overwritten with junk would leave the daemon running where no
- * command can find or stop it: it is written again, unless it names another live process.
+ * A daemon whose home was deleted (or replaced by a new one at the same path) serves nothing useful
+ * (every injection fails on the missing audit log) yet keeps its ports and would run beside the daemon
+ * of a new home at the same path: it stops (true). A daemon.json deleted or overwritten with junk
+ * would leave the daemon running where no command can find or stop it: it is written again, unless it
+ * names another live process.
  */
 async function watchHome(
   home: string,

@@ -178,7 +178,8 @@ function bodyLength(headText: string, status: number): number | undefined | 'inv
 
 /**
  * Passes one body from the upstream to the client through `scan`: `length` bytes (or up to the
- * upstream's close), then ends the client's side and closes the upstream. The client is not read.
+ * upstream's close), then ends the client's side and closes the upstream. What the client sends is
+ * read and dropped; nothing of it goes upstream.
  */
 export function relayOne(
   client: Duplex,
@@ -193,7 +194,10 @@ export function relayOne(
     client.destroy();
     upstream.destroy();
   };
+  let finished = false;
   const finish = (): void => {
+    if (finished) return;
+    finished = true;
     upstream.destroy();
     scan.end();
   };
