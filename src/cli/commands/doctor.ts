@@ -107,7 +107,11 @@ async function diagnose(ctx: Ctx): Promise<Run> {
   checks.push(audit);
   if (audit.status === 'fail') {
     checks.push(
-      skip('proxy', 'proxy and tools', 'the daemon refuses new sessions while its audit log is broken'),
+      skip(
+        'proxy',
+        'proxy and tools',
+        'not run until the audit log is repaired (the daemon may refuse new sessions)',
+      ),
     );
     return { checks };
   }
