@@ -86,16 +86,15 @@ export async function forwardUpgrade(
   }
   const end = answer.indexOf('\r\n\r\n') + 4;
   const headText = answer.subarray(0, end).toString('latin1');
+  const refuse = (message: string): AppError => {
+    upstream.destroy();
+    return new AppError('ERR_UPSTREAM_FAILED', message);
+  };
   // The checks below read this head as CRLF lines of `name: value`; a client reads leniently (bare LF
   // line ends, `Name : value`, folded lines), and a head it would read differently could carry an
   // extension or a coding past them. Anything but a plain head is refused.
-  if (!plainHead(headText)) {
-    upstream.destroy();
-    throw new AppError(
-      'ERR_UPSTREAM_FAILED',
-      'the upstream answered the WebSocket handshake with a malformed head',
-    );
-  }
+  const parsed = parseHead(headText);
+  if (!parsed) throw refuse('the upstream answered the WebSocket handshake with a malformed head');
   if (new SecretScanner(p.needles).inText(headText)) {
     upstream.destroy();
     auditEcho(ctx, p.trace, 'header', 502);
@@ -104,42 +103,25 @@ export async function forwardUpgrade(
       'the upstream answered with the injected credential in a header',
     );
   }
-  const status = Number(/^HTTP\/1\.[01] (\d{3})/.exec(headText)?.[1] ?? 0);
+  const { status, fields } = parsed;
   // 1xx other than 101 (100, 103): the next head would pass unchecked; nothing was asked that needs them.
-  if (status < 200 && status !== 101) {
-    upstream.destroy();
-    throw new AppError(
-      'ERR_UPSTREAM_FAILED',
-      `the upstream answered the WebSocket handshake with an interim ${status}`,
-    );
-  }
-  if (status === 101 && /^sec-websocket-extensions:/im.test(headText)) {
-    upstream.destroy();
-    throw new AppError(
-      'ERR_UPSTREAM_FAILED',
-      'the upstream negotiated a WebSocket extension the proxy did not offer and cannot inspect',
-    );
-  }
+  if (status < 200 && status !== 101)
+    throw refuse(`the upstream answered the WebSocket handshake with an interim ${status}`);
+  if (status === 101 && fields.some(([name]) => name === 'sec-websocket-extensions'))
+    throw refuse('the upstream negotiated a WebSocket extension the proxy did not offer and cannot inspect');
   // A refusal's body is scanned as raw bytes: chunk framing could split a secret and a content coding
   // could hide it, so only a plain body (Content-Length or read to close) is passed on.
-  if (
-    status !== 101 &&
-    /^(transfer-encoding|content-encoding):(?![ \t]*identity[ \t]*\r?$)/im.test(headText)
-  ) {
-    upstream.destroy();
-    throw new AppError(
-      'ERR_UPSTREAM_FAILED',
+  const coded = fields.some(
+    ([name, value]) =>
+      (name === 'transfer-encoding' || name === 'content-encoding') && value.toLowerCase() !== 'identity',
+  );
+  if (status !== 101 && coded)
+    throw refuse(
       `the upstream refused the WebSocket handshake (${status}) with a chunked or encoded body the proxy cannot inspect`,
     );
-  }
-  const length = status === 101 ? undefined : bodyLength(headText, status);
-  if (length === 'invalid') {
-    upstream.destroy();
-    throw new AppError(
-      'ERR_UPSTREAM_FAILED',
-      `the upstream refused the WebSocket handshake (${status}) with an unclear Content-Length`,
-    );
-  }
+  const length = status === 101 ? undefined : bodyLength(fields, status);
+  if (length === 'invalid')
+    throw refuse(`the upstream refused the WebSocket handshake (${status}) with an unclear Content-Length`);
   client.write(answer.subarray(0, end));
   if (status === 101) {
     // Bytes the client sent behind its handshake go up only now: after a refusal they would be a
@@ -157,20 +139,31 @@ export async function forwardUpgrade(
   relayOne(client, upstream, answer.subarray(end), length, scan, ctx.settings.idleTimeoutMs);
 }
 
-const STATUS_LINE = /^HTTP\/1\.[01] \d{3}(?: [^\r\n]*)?$/;
+const STATUS_LINE = /^HTTP\/1\.[01] (\d{3})(?: [^\r\n]*)?$/;
 // RFC 9110 5.1 field-name token, the colon right after it; a value without CR, LF or NUL.
 const FIELD_LINE = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+:[^\r\n\0]*$/;
 
-/** A response head of CRLF lines only: a status line, then `name: value` fields (no folding). */
-function plainHead(headText: string): boolean {
+/**
+ * A response head of CRLF lines only: a status line, then `name: value` fields (no folding). Its
+ * status and fields (lower-case name, value without surrounding SP/HTAB); undefined for any other head.
+ */
+function parseHead(headText: string): { status: number; fields: Array<[string, string]> } | undefined {
   const lines = headText.slice(0, -4).split('\r\n');
-  return STATUS_LINE.test(lines[0]!) && lines.slice(1).every((l) => FIELD_LINE.test(l));
+  const m = STATUS_LINE.exec(lines[0]!);
+  if (!m) return undefined;
+  const fields: Array<[string, string]> = [];
+  for (const line of lines.slice(1)) {
+    if (!FIELD_LINE.test(line)) return undefined;
+    const colon = line.indexOf(':');
+    fields.push([line.slice(0, colon).toLowerCase(), line.slice(colon + 1).replace(/^[ \t]+|[ \t]+$/g, '')]);
+  }
+  return { status: Number(m[1]), fields };
 }
 
 /** Body length of a refusal: Content-Length, 0 where none can follow, undefined = read to close. */
-function bodyLength(headText: string, status: number): number | undefined | 'invalid' {
+function bodyLength(fields: ReadonlyArray<[string, string]>, status: number): number | undefined | 'invalid' {
   if (status === 204 || status === 304) return 0;
-  const values = [...headText.matchAll(/^content-length:[ \t]*([^\r\n]*?)[ \t]*\r?$/gim)].map((m) => m[1]!);
+  const values = fields.filter(([name]) => name === 'content-length').map(([, value]) => value);
   if (values.length === 0) return undefined;
   if (values.some((v) => v !== values[0]) || !/^\d{1,15}$/.test(values[0]!)) return 'invalid';
   return Number(values[0]);
