@@ -53,14 +53,18 @@ describe('providers through the real daemon: documented formats, custom files', 
     await up.close();
   });
 
+  /** curl under `authsome run`, printing only the status code. */
+  const runCurl = async (url: string, extra = '') =>
+    t.run(['run', '--', 'sh', '-c', `curl -sS -o /dev/null -w '%{http_code}' ${extra} '${url}'`]);
+  /** A request the proxy must refuse (403) without sending anything upstream. */
+  const refused = async (url: string): Promise<void> => {
+    const before = up.received.length;
+    const r = await runCurl(url);
+    expect(r.stdout, r.stderr).toBe('403');
+    expect(up.received.length).toBe(before);
+  };
   const curl = async (url: string, extra = '') => {
-    const r = await t.run([
-      'run',
-      '--',
-      'sh',
-      '-c',
-      `curl -sS -o /dev/null -w '%{http_code}' ${extra} '${url}'`,
-    ]);
+    const r = await runCurl(url, extra);
     expect(r.stdout, r.stderr).toBe('200');
     return up.received.at(-1)!;
   };
@@ -120,16 +124,7 @@ describe('providers through the real daemon: documented formats, custom files', 
       'x-shopify-access-token': ['shpat_mine123'],
     });
     // Another tenant's shop under the same wildcard: refused, nothing sent there.
-    const before = up.received.length;
-    const r = await t.run([
-      'run',
-      '--',
-      'sh',
-      '-c',
-      `curl -sS -o /dev/null -w '%{http_code}' 'https://their-shop.myshopify.com/admin/api/shop.json'`,
-    ]);
-    expect(r.stdout).toBe('403');
-    expect(up.received.length).toBe(before);
+    await refused('https://their-shop.myshopify.com/admin/api/shop.json');
     const e = await t.run(['explain', 'https://their-shop.myshopify.com/admin/x', '--json']);
     expect(e.code).toBe(5);
     expect(JSON.parse(e.stdout)).toMatchObject({ decision: 'denied' });
@@ -159,16 +154,7 @@ describe('providers through the real daemon: documented formats, custom files', 
     ).toMatchObject({
       authorization: [`Basic ${Buffer.from('me@example.com:atl-token-123').toString('base64')}`],
     });
-    const before = up.received.length;
-    const site = await t.run([
-      'run',
-      '--',
-      'sh',
-      '-c',
-      `curl -sS -o /dev/null -w '%{http_code}' 'https://acme.atlassian.net/rest/api/3/myself'`,
-    ]);
-    expect(site.stdout).toBe('403');
-    expect(up.received.length).toBe(before);
+    await refused('https://acme.atlassian.net/rest/api/3/myself');
     // Bound later with --host; a new key given without --host keeps that binding.
     const bound = await t.run(['login', 'atlassian', '--host', 'acme.atlassian.net'], {
       input: 'me@example.com\natl-token-456\n',
