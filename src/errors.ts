@@ -52,6 +52,20 @@ export const ERROR_CODES = {
   ERR_DAEMON_START_FAILED: { status: 503, exit: 10 },
   ERR_CA_UNAVAILABLE: { status: 503, exit: 8 },
   ERR_OAUTH_FAILED: { status: 502, exit: 7 },
+  // policy (SPEC section 9)
+  ERR_POLICY_INVALID: { status: 400, exit: 2 },
+  ERR_POLICY_DENIED: { status: 403, exit: 5 },
+  ERR_POLICY_RATE_LIMITED: { status: 429, exit: 5 },
+  ERR_POLICY_APPROVAL_REJECTED: { status: 403, exit: 5 },
+  ERR_POLICY_APPROVAL_TIMEOUT: { status: 403, exit: 5 },
+  ERR_POLICY_HELD_FULL: { status: 503, exit: 10 },
+  ERR_APPROVAL_NOT_FOUND: { status: 404, exit: 3 },
+  // team mode store (SPEC section 10)
+  ERR_STORE_INITIALISED: { status: 409, exit: 3 },
+  ERR_STORE_SCHEMA: { status: 500, exit: 8 },
+  ERR_STORE_UNAVAILABLE: { status: 503, exit: 8 },
+  // bodies read before sending (SPEC section 12)
+  ERR_BODY_TOO_LARGE: { status: 413, exit: 2 },
   ERR_INTERNAL: { status: 500, exit: 1 },
 } as const satisfies Record<string, { status: number; exit: number }>;
 
