@@ -22,6 +22,11 @@ export const RECORD_KEYS = [
   'status',
   'request_id',
   'reason',
+  'rule',
+  'pid',
+  'exe',
+  'count',
+  'node',
   'detail',
   'prev',
 ] as const;

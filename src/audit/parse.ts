@@ -29,6 +29,14 @@ function shapeProblem(o: Record<string, unknown>): string | undefined {
     if (key in o && typeof o[key] !== 'string') return `${key} is not a string`;
   }
   if ('status' in o && !Number.isSafeInteger(o['status'])) return 'status is not an integer';
+  for (const key of ['rule', 'pid'] as const) {
+    if (key in o && o[key] !== null && !(Number.isSafeInteger(o[key]) && (o[key] as number) >= 0))
+      return `${key} is not a non-negative integer or null`;
+  }
+  if ('exe' in o && o['exe'] !== null && typeof o['exe'] !== 'string') return 'exe is not a string or null';
+  if ('count' in o && !(Number.isSafeInteger(o['count']) && (o['count'] as number) >= 1))
+    return 'count is not a positive integer';
+  if ('node' in o && typeof o['node'] !== 'string') return 'node is not a string';
   if ('detail' in o) {
     const d = o['detail'];
     if (typeof d !== 'object' || d === null || Array.isArray(d)) return 'detail is not an object';

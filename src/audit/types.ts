@@ -21,6 +21,15 @@ export const AUDIT_EVENTS = [
   'daemon.stop',
   'audit.recovered',
   'audit.gap',
+  // policy (SPEC section 9)
+  'policy.set',
+  'policy.clear',
+  'policy.deny',
+  'policy.rate_limited',
+  'policy.approval_wait',
+  'policy.approved',
+  'policy.rejected',
+  'policy.approval_timeout',
 ] as const;
 
 export type AuditEventName = (typeof AUDIT_EVENTS)[number];
@@ -38,6 +47,15 @@ export interface AuditInput {
   status?: number;
   request_id?: string;
   reason?: string;
+  /** Policy: the deciding rule's 0-based index, null when the policy's default decided (SPEC section 9). */
+  rule?: number | null;
+  /** The calling process of a loopback connection, where known (SPEC section 9, caller attribution). */
+  pid?: number | null;
+  exe?: string | null;
+  /** Folded records: how many events of this kind the one record stands for. */
+  count?: number;
+  /** Team mode: the node that wrote the record (SPEC section 10). */
+  node?: string;
   /** Small, non-secret extras (token id, ttl...). */
   detail?: Record<string, string | number | boolean>;
 }

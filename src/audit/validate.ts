@@ -3,7 +3,18 @@ import { AUDIT_EVENTS, type AuditInput } from './types.js';
 
 const EVENTS: ReadonlySet<string> = new Set(AUDIT_EVENTS);
 const STRING_FIELDS = ['provider', 'connection', 'method', 'host', 'path', 'request_id', 'reason'] as const;
-const INPUT_KEYS: ReadonlySet<string> = new Set(['event', 'profile', 'status', 'detail', ...STRING_FIELDS]);
+const INPUT_KEYS: ReadonlySet<string> = new Set([
+  'event',
+  'profile',
+  'status',
+  'detail',
+  'rule',
+  'pid',
+  'exe',
+  'count',
+  'node',
+  ...STRING_FIELDS,
+]);
 
 /**
  * Checks an append at the call site (a bad event is a programmer mistake: TypeError) and returns a
@@ -33,8 +44,32 @@ export function validateInput(input: AuditInput): AuditInput {
     if (!Number.isSafeInteger(input.status)) throw new TypeError('audit status must be an integer');
     out.status = input.status;
   }
+  if (input.rule !== undefined) out.rule = nullableCount(input.rule, 'rule');
+  if (input.pid !== undefined) out.pid = nullableCount(input.pid, 'pid');
+  if (input.exe !== undefined) {
+    if (input.exe !== null && typeof input.exe !== 'string')
+      throw new TypeError('audit exe must be a string or null');
+    out.exe = input.exe;
+  }
+  if (input.count !== undefined) {
+    if (!Number.isSafeInteger(input.count) || input.count < 1)
+      throw new TypeError('audit count must be a positive integer');
+    out.count = input.count;
+  }
+  if (input.node !== undefined) {
+    if (typeof input.node !== 'string' || input.node === '')
+      throw new TypeError('audit node must be a non-empty string');
+    out.node = input.node;
+  }
   if (input.detail !== undefined) out.detail = validateDetail(input.detail);
   return out;
+}
+
+function nullableCount(v: unknown, key: string): number | null {
+  if (v === null) return null;
+  if (!Number.isSafeInteger(v) || (v as number) < 0)
+    throw new TypeError(`audit ${key} must be a non-negative integer or null`);
+  return v as number;
 }
 
 function withoutQuery(path: string): string {
