@@ -78,3 +78,21 @@ export function opaqueTransferCoding(headers: readonly string[]): boolean {
   }
   return false;
 }
+
+/**
+ * Whether a Connection header lists a framing or coding field (`Connection: content-encoding`). Such a
+ * field would be removed as hop-by-hop before the body is looked at, so the caller would get bytes
+ * still coded but without the header saying so: the scanner could not read them and the caller could
+ * still undo them. Injected requests refuse such answers (issue 18 item 4).
+ */
+export function hiddenCoding(headers: readonly string[]): boolean {
+  for (let i = 0; i < headers.length; i += 2) {
+    if (headers[i]!.toLowerCase() !== 'connection') continue;
+    for (const t of headers[i + 1]!.split(',')) {
+      const name = t.trim().toLowerCase();
+      if (name === 'content-encoding' || name === 'transfer-encoding' || name === 'content-length')
+        return true;
+    }
+  }
+  return false;
+}

@@ -1,7 +1,7 @@
 import type { ServerResponse } from 'node:http';
 import type { Dispatcher } from 'undici';
 import { AppError } from '../errors.js';
-import { decoderFor, opaqueTransferCoding, type Decoder } from './decode.js';
+import { decoderFor, hiddenCoding, opaqueTransferCoding, type Decoder } from './decode.js';
 import { clientResponseHeaders } from './headers.js';
 import { STREAM_HWM } from './limits.js';
 import { SecretScanner } from './secret-scan.js';
@@ -112,8 +112,10 @@ export class ResponseRelay implements Dispatcher.DispatchHandler {
           ),
         );
       }
-      const decoded = decoderFor(out);
-      if (decoded === 'unsupported' || opaqueTransferCoding(raw)) {
+      // Codings are decided on the response as received, before hop-by-hop fields are removed: a
+      // coding the upstream hides by naming it in Connection is refused, never passed on unscanned.
+      const decoded = hiddenCoding(raw) || opaqueTransferCoding(raw) ? 'unsupported' : decoderFor(raw);
+      if (decoded === 'unsupported') {
         return this.#refuse(
           controller,
           new AppError(
@@ -123,7 +125,7 @@ export class ResponseRelay implements Dispatcher.DispatchHandler {
         );
       }
       if (decoded) {
-        out = decoded.headers;
+        out = clientResponseHeaders(decoded.headers);
         this.#decoder = decoded.decoder;
         this.#decoder.output.on('data', (d: Buffer) => this.#emit(d, this.#decoder!.output));
         this.#decoder.output.once('error', (e: Error) => {

@@ -148,6 +148,15 @@ describe('compressed bodies', () => {
     expect(errorOf(r)).toMatchObject({ status: 502, code: 'ERR_UPSTREAM_FAILED' });
   });
 
+  it.each(['/echo/gzip-hidden', '/echo/gzip-hidden-case'])(
+    '%s: a coding the upstream names in Connection (hidden as hop-by-hop) is refused (502)',
+    async (path) => {
+      const r = await get(HOST.api, path);
+      expect(errorOf(r)).toMatchObject({ status: 502, code: 'ERR_UPSTREAM_FAILED' });
+      expect(r).not.toContain(SECRETS.personal.slice(6));
+    },
+  );
+
   it('a transfer coding besides chunked (gzip, chunked) is refused (502)', async () => {
     const r = await get(HOST.api, '/echo/te-gzip');
     expect(errorOf(r)).toMatchObject({ status: 502, code: 'ERR_UPSTREAM_FAILED' });

@@ -136,6 +136,19 @@ function originRoute(req: IncomingMessage, res: ServerResponse, decoy: string): 
       .writeHead(200, { ...json, 'content-encoding': ce, 'content-length': packed.length })
       .end(packed);
   }
+  if (p === '/echo/gzip-hidden' || p === '/echo/gzip-hidden-case') {
+    // Content-Encoding named in Connection: a proxy that removes hop-by-hop names first would pass
+    // the gzip bytes on without their coding header, unscanned (issue 18 item 4).
+    const packed = gzipSync(Buffer.from(echoOf(req)));
+    return void res
+      .writeHead(200, {
+        ...json,
+        'content-encoding': 'gzip',
+        connection: p.endsWith('case') ? 'keep-alive, Content-Encoding' : 'content-encoding',
+        'content-length': packed.length,
+      })
+      .end(packed);
+  }
   if (p === '/echo/te-gzip') {
     // A transfer coding besides chunked: undici passes the gzip bytes through as the body.
     return void res
