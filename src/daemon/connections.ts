@@ -47,6 +47,11 @@ export interface StoredConnection {
 export type Refresher = (handle: string, rec: StoredConnection) => Promise<StoredConnection>;
 
 const CACHE_MS = 30_000;
+/**
+ * The largest header line (or query string) a credential may make: common servers refuse longer lines
+ * (nginx: 8 KiB buffers; Node: 16 KiB heads), so a longer value could only fail on every use (issue 18 item 7).
+ */
+export const MAX_INJECTED_LINE = 8192;
 
 function ignoreCorrupt(e: unknown): undefined {
   if (isAppError(e) && e.code === 'ERR_VAULT_CORRUPT') return undefined;
@@ -66,8 +71,25 @@ function secretsOf(plain: Record<string, string>): Readonly<Record<string, Secre
  */
 function checkSendable(def: ProviderDef, fields: Record<string, string>): void {
   try {
-    planInjection(def, secretsOf(fields));
+    const plan = planInjection(def, secretsOf(fields));
+    for (const [name, value] of plan.setHeaders) {
+      const bytes = name.length + 2 + Buffer.byteLength(value);
+      if (bytes > MAX_INJECTED_LINE)
+        throw new AppError(
+          'ERR_INPUT_INVALID',
+          `the ${name} header this credential makes would be ${bytes} bytes; upstream servers refuse header lines over ${MAX_INJECTED_LINE} bytes (e.g. nginx's 8 KiB buffers), so every request would fail`,
+          'check that you pasted the credential itself (one token, not a file or a list)',
+        );
+    }
+    const query = plan.query.reduce((n, [k, v]) => n + k.length + 1 + encodeURIComponent(v).length, 0);
+    if (query > MAX_INJECTED_LINE)
+      throw new AppError(
+        'ERR_INPUT_INVALID',
+        `the query parameters this credential makes would be ${query} bytes; upstream servers refuse request lines over ${MAX_INJECTED_LINE} bytes, so every request would fail`,
+        'check that you pasted the credential itself (one token, not a file or a list)',
+      );
   } catch (e) {
+    if (isAppError(e) && e.code === 'ERR_INPUT_INVALID') throw e;
     if (!isAppError(e) || e.code !== 'ERR_PROVIDER_INVALID') throw e;
     throw new AppError(
       'ERR_INPUT_INVALID',

@@ -6,7 +6,7 @@ import { track, type ProxyContext } from './context.js';
 import { parseAuthority, type Authority } from './destination.js';
 import { dial } from './dial.js';
 import { splice } from './forward.js';
-import { checkRequestHead } from './headers.js';
+import { checkRequestHead, requestLineBytes } from './headers.js';
 import type { CachedIdentity } from './identify.js';
 import { STREAM_HWM } from './limits.js';
 import { auditDeny, newTrace } from './pipeline.js';
@@ -29,7 +29,13 @@ export function onConnect(ctx: ProxyContext, req: IncomingMessage, socket: Socke
   const t = newTrace('CONNECT');
   void (async () => {
     try {
-      checkRequestHead(req.rawHeaders, ctx.settings.maxHeaderCount);
+      const s = ctx.settings;
+      checkRequestHead(
+        req.rawHeaders,
+        s.maxHeaderCount,
+        s.maxHeaderSize,
+        requestLineBytes(req.method, req.url),
+      );
       const authority = parseAuthority(req.url ?? '');
       t.host = authority.host;
       const identity = await ctx.identifier.verify(req.rawHeaders);

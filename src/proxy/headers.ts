@@ -43,6 +43,11 @@ export function checkHeaderCount(raw: readonly string[], max: number): void {
   }
 }
 
+/** Bytes of a request line as counted by checkRequestHead: `METHOD SP target SP HTTP/1.1 CRLF`. */
+export function requestLineBytes(method: string | undefined, target: string | undefined): number {
+  return (method?.length ?? 0) + (target?.length ?? 0) + 12;
+}
+
 /**
  * The head checks every request passes, on the raw list (Node's parser already refuses CL+TE and
  * conflicting Content-Length; this does not rely on its leniency settings): the header count, and
@@ -50,8 +55,16 @@ export function checkHeaderCount(raw: readonly string[], max: number): void {
  * X-Authsome-Connection, with Transfer-Encoding exactly "chunked" and never beside Content-Length.
  * Returns whether the head announces a body (chunked, or a Content-Length other than 0).
  */
-export function checkRequestHead(raw: readonly string[], maxCount: number): boolean {
+export function checkRequestHead(
+  raw: readonly string[],
+  maxCount: number,
+  maxBytes = Infinity,
+  lineBytes = 0,
+): boolean {
   checkHeaderCount(raw, maxCount);
+  // The head's size counted the same way on every path (absolute-form, CONNECT, inside a tunnel): the
+  // request line and each field as `name: value` CRLF (Node's rawHeaders are latin1: one char, one byte).
+  let bytes = lineBytes;
   let cl = 0;
   let body = false;
   let te = 0;
@@ -60,6 +73,7 @@ export function checkRequestHead(raw: readonly string[], maxCount: number): bool
   let conn = 0;
   for (let i = 0; i < raw.length; i += 2) {
     const n = raw[i]!;
+    bytes += n.length + raw[i + 1]!.length + 4;
     // Length first: most names cannot be one of these, so they are never lower-cased.
     switch (n.length) {
       case 4:
@@ -87,6 +101,8 @@ export function checkRequestHead(raw: readonly string[], maxCount: number): bool
         break;
     }
   }
+  if (bytes > maxBytes)
+    throw new AppError('ERR_PROXY_HEADERS_TOO_LARGE', `the request head is larger than ${maxBytes} bytes`);
   if (cl > 1 || te > 1 || (cl > 0 && te > 0))
     throw new AppError(
       'ERR_PROXY_BAD_REQUEST',

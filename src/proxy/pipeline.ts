@@ -6,7 +6,7 @@ import type { AuditInput } from '../audit/types.js';
 import { checkTenantHost, chooseConnection, requestedConnection } from './connection-choice.js';
 import type { ProxyContext, Tunnel } from './context.js';
 import type { Authority } from './destination.js';
-import { checkRequestHead, upstreamRequestHeaders } from './headers.js';
+import { checkRequestHead, requestLineBytes, upstreamRequestHeaders } from './headers.js';
 import { renderInjection, responseNeedles, strippedForInjection } from './inject-adapter.js';
 import { parseRequest } from './request-target.js';
 import type { SessionInfo } from './types.js';
@@ -77,7 +77,13 @@ export async function prepare(
   tunnel: Tunnel | undefined,
   t: Trace,
 ): Promise<Prepared> {
-  const hasBody = checkRequestHead(req.rawHeaders, ctx.settings.maxHeaderCount);
+  const s = ctx.settings;
+  const hasBody = checkRequestHead(
+    req.rawHeaders,
+    s.maxHeaderCount,
+    s.maxHeaderSize,
+    requestLineBytes(req.method, req.url),
+  );
   const { authority, target, secure, host } = parseRequest(req, tunnel);
   t.host = authority.host;
   t.path = target.path;
@@ -91,7 +97,7 @@ export async function prepare(
       : undefined;
   if (
     !provider &&
-    ctx.settings.strict &&
+    s.strict &&
     !(authority.kind === 'name' && ctx.deps.providers.covers(authority.host, authority.port))
   ) {
     throw new AppError(

@@ -11,13 +11,18 @@ import { ConnectionLimiter, limitsOf, STREAM_HWM } from './limits.js';
 import type { ProxyDeps, ProxyHandle, ProxyStats } from './types.js';
 import { Upstreams } from './upstream.js';
 
+/** Room above proxy.maxHeaderSize for Node's parser, so the proxy's own measure decides (headers.ts). */
+const HEAD_SLACK = 4096;
+
 function serverOptions(s: ProxySettings): ServerOptions {
   // Node refuses headersTimeout > requestTimeout when the latter is set.
   const headersTimeout =
     s.requestTimeoutMs > 0 ? Math.min(s.headersTimeoutMs, s.requestTimeoutMs) : s.headersTimeoutMs;
   return {
     insecureHTTPParser: false,
-    maxHeaderSize: s.maxHeaderSize,
+    // A backstop only: checkRequestHead measures every head the same way on every path and answers
+    // 431 first; Node's own count differs by path (it includes or leaves out lines the proxy reads).
+    maxHeaderSize: s.maxHeaderSize + HEAD_SLACK,
     requestTimeout: s.requestTimeoutMs,
     headersTimeout,
     keepAliveTimeout: Math.min(s.idleTimeoutMs || 5_000, 65_000),

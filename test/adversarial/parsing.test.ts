@@ -105,6 +105,69 @@ describe('limits are enforced by the proxy, not left to Node', () => {
     expect(statusOf(r)).toBe(431);
   });
 
+  it("the head size limit (maxHeaderSize, 32 KiB) is the same on every path: at the limit it passes, one byte over is the proxy's 431", async () => {
+    const LIMIT = 32_768;
+    // The proxy's measure: the request line and each field as `name: value` CRLF.
+    const size = (method: string, target: string, fields: Array<[string, string]>): number =>
+      method.length + target.length + 12 + fields.reduce((n, [k, v]) => n + k.length + v.length + 4, 0);
+    const head = (method: string, target: string, fields: Array<[string, string]>, total: number): string => {
+      const pad = total - size(method, target, [...fields, ['X-Big', '']]);
+      const all = [...fields, ['X-Big', 'a'.repeat(pad)]];
+      return `${method} ${target} HTTP/1.1\r\n${all.map(([k, v]) => `${k}: ${v}\r\n`).join('')}\r\n`;
+    };
+    const proxyRefused = (r: string): boolean =>
+      statusOf(r) === 431 && /x-authsome-error: ERR_PROXY_HEADERS_TOO_LARGE/i.test(r);
+    for (const total of [LIMIT, LIMIT + 1]) {
+      const over = total > LIMIT;
+      // absolute-form
+      const target = `http://${HOST.decoy}/p`;
+      const o = await e.wire.http(
+        head(
+          'GET',
+          target,
+          [
+            ['Host', HOST.decoy],
+            ['Proxy-Authorization', e.auth()],
+            ['Connection', 'close'],
+          ],
+          total,
+        ),
+      );
+      expect(over ? proxyRefused(o) : statusOf(o) === 200, `absolute-form ${total}: ${o.slice(0, 200)}`).toBe(
+        true,
+      );
+      // CONNECT
+      const socket = await e.wire.open();
+      socket.write(
+        head(
+          'CONNECT',
+          API,
+          [
+            ['Host', API],
+            ['Proxy-Authorization', e.auth()],
+          ],
+          total,
+        ),
+      );
+      const c = await e.wire.head(socket);
+      socket.destroy();
+      expect(over ? proxyRefused(c.head) : c.status === 200, `CONNECT ${total}: ${c.head}`).toBe(true);
+      // inside a tunnel
+      const i = await tunnel(
+        head(
+          'GET',
+          '/inspect',
+          [
+            ['Host', HOST.api],
+            ['Connection', 'close'],
+          ],
+          total,
+        ),
+      );
+      expect(over ? proxyRefused(i) : statusOf(i) === 200, `tunnel ${total}: ${i.slice(0, 200)}`).toBe(true);
+    }
+  });
+
   it('a head that never completes is cut (slow headers), outside and inside a tunnel', async () => {
     const s = await e.wire.open();
     const started = Date.now();

@@ -206,8 +206,10 @@ async function serverSet(
     req.resume();
     req.on('end', () => route(req, res));
   };
-  const http = createHttpServer(handler);
-  const https = createHttpsServer({ cert: cert.certPem, key: cert.keyPem }, handler);
+  // Heads up to twice the proxy's limit: a 431 seen by the caller must be the proxy's own.
+  const maxHeaderSize = 65_536;
+  const http = createHttpServer({ maxHeaderSize }, handler);
+  const https = createHttpsServer({ cert: cert.certPem, key: cert.keyPem, maxHeaderSize }, handler);
   const httpSeen = recorder();
   const httpsSeen = recorder();
   const [hp, sp] = await Promise.all([

@@ -1,5 +1,5 @@
 import { describe, expect, it, vi } from 'vitest';
-import { ConnectionService } from '../../../src/daemon/connections.js';
+import { ConnectionService, MAX_INJECTED_LINE } from '../../../src/daemon/connections.js';
 import { AppError } from '../../../src/errors.js';
 import type { ProviderDef } from '../../../src/providers/types.js';
 import { Secret } from '../../../src/secret.js';
@@ -181,6 +181,26 @@ describe('ConnectionService.put refuses a credential the proxy could never send'
     expect((err as Error).message).toContain('"api_key"');
     expect((err as Error).message).not.toContain(value.trim() || value);
     expect(await s.list('alice', 'acme')).toEqual([]);
+  });
+});
+
+describe('ConnectionService.put refuses a credential too large for any upstream header', () => {
+  const fx = useVaultFixtures();
+
+  it('a 100 KB key: ERR_INPUT_INVALID naming the limit, nothing stored; 8 KiB lines still pass', async () => {
+    const s = new ConnectionService(await fx.open(fx.tmp()), () => acme);
+    const big = `sk-${'x'.repeat(100_000)}`;
+    const err = await s.put('alice', 'acme', 'work', { api_key: big }, 'api-key').catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: 'ERR_INPUT_INVALID' });
+    expect((err as Error).message).toContain(String(MAX_INJECTED_LINE));
+    expect((err as Error).message).not.toContain('xxxxxxxx');
+    expect(await s.list('alice', 'acme')).toEqual([]);
+    // "Authorization: Bearer " is 22 bytes: the largest key that fits the line exactly.
+    const fits = 'k'.repeat(MAX_INJECTED_LINE - 22);
+    await expect(s.put('alice', 'acme', 'work', { api_key: fits }, 'api-key')).resolves.toBeDefined();
+    await expect(s.put('alice', 'acme', 'w2', { api_key: `${fits}k` }, 'api-key')).rejects.toMatchObject({
+      code: 'ERR_INPUT_INVALID',
+    });
   });
 });
 
