@@ -16,6 +16,9 @@ export interface AuditFilter {
   since?: Date | undefined;
   /** Keep only the last N matching records. */
   limit?: number | undefined;
+  /** Matching records to leave out (counted by the caller through `onHidden`), e.g. a flood of refusals. */
+  hide?: ((record: AuditRecord) => boolean) | undefined;
+  onHidden?: ((record: AuditRecord) => void) | undefined;
 }
 
 export function matchesFilter(record: AuditRecord, filter: AuditFilter): boolean {
@@ -47,6 +50,10 @@ export async function readAudit(path: string, filter: AuditFilter = {}): Promise
       if (!line.terminated) continue; // a write still in flight, or a torn tail
       const parsed = parseRecord(line.text);
       if (!parsed.ok || !matchesFilter(parsed.record, filter)) continue;
+      if (filter.hide?.(parsed.record)) {
+        filter.onHidden?.(parsed.record);
+        continue;
+      }
       out.push(parsed.record);
       // Trim in bulk: amortised O(1) per record instead of shifting on every push.
       if (limit !== undefined && out.length >= 2 * limit) out = out.slice(-limit);

@@ -29,6 +29,8 @@ export interface ProxySettings {
   /** Open client connections, all profiles (excess closed at accept) and per profile (503). */
   readonly maxConnections: number;
   readonly maxConnectionsPerProfile: number;
+  /** Accepted client connections not yet identified by a session token (the oldest is closed past it). */
+  readonly maxUnidentified: number;
 }
 
 export interface Settings {
@@ -170,6 +172,7 @@ export function loadSettings(
       maxHeaderCount: num('maxHeaderCount'),
       maxConnections: num('maxConnections'),
       maxConnectionsPerProfile: num('maxConnectionsPerProfile'),
+      maxUnidentified: num('maxUnidentified'),
     },
     session: { defaultTtl: String(s['defaultTtl'] ?? '12h'), maxTtl: String(s['maxTtl'] ?? '720h') },
     resolve: parseResolve(resolveSpec),

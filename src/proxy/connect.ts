@@ -24,6 +24,7 @@ function noCertificate(): SecureContext {
  * intercepted; anything else is a plain TCP tunnel (or 403 in strict mode).
  */
 export function onConnect(ctx: ProxyContext, req: IncomingMessage, socket: Socket, head: Buffer): void {
+  ctx.limiter.headed(socket);
   socket.on('error', () => socket.destroy());
   track(ctx, socket);
   const t = newTrace('CONNECT');
@@ -54,7 +55,7 @@ export function onConnect(ctx: ProxyContext, req: IncomingMessage, socket: Socke
       }
     } catch (e) {
       const err = writeRawError(socket, e, t.requestId);
-      auditDeny(ctx, t, err);
+      auditDeny(ctx, t, err, socket.remoteAddress);
     }
   })();
 }

@@ -24,6 +24,7 @@ export async function onRequest(
   inner: boolean,
 ): Promise<void> {
   const t = newTrace(req.method);
+  if (!inner) ctx.limiter.headed(req.socket);
   ctx.stats.requests++;
   ctx.stats.inFlight++;
   let prepared: Prepared | undefined;
@@ -32,7 +33,7 @@ export async function onRequest(
     await forwardHttp(ctx, prepared, req, res);
   } catch (e) {
     const err = sendError(res, e, t.requestId);
-    if (!prepared) auditDeny(ctx, t, err);
+    if (!prepared) auditDeny(ctx, t, err, req.socket.remoteAddress);
     else if (prepared.injected) auditAfterInject(ctx, t, err);
   } finally {
     ctx.stats.inFlight--;
@@ -48,6 +49,7 @@ export async function onUpgrade(
   inner: boolean,
 ): Promise<void> {
   const t = newTrace(req.method);
+  if (!inner) ctx.limiter.headed(socket as Socket);
   socket.on('error', () => socket.destroy());
   // Upgraded sockets leave the HTTP server's bookkeeping; track them for close().
   track(ctx, socket as Socket);
@@ -66,7 +68,7 @@ export async function onUpgrade(
     await forwardUpgrade(ctx, prepared, socket, head);
   } catch (e) {
     const err = writeRawError(socket, e, t.requestId);
-    if (!prepared) auditDeny(ctx, t, err);
+    if (!prepared) auditDeny(ctx, t, err, req.socket.remoteAddress);
     else if (prepared.injected) auditAfterInject(ctx, t, err);
   } finally {
     ctx.stats.inFlight--;

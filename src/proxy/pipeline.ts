@@ -2,7 +2,7 @@ import type { IncomingMessage } from 'node:http';
 import { randomUUID } from 'node:crypto';
 import { AppError, isAppError } from '../errors.js';
 import type { ProviderDef } from '../providers/types.js';
-import type { AuditInput } from '../audit/types.js';
+import type { AuditInput, AuditSink } from '../audit/types.js';
 import { checkTenantHost, chooseConnection, requestedConnection } from './connection-choice.js';
 import type { ProxyContext, Tunnel } from './context.js';
 import type { Authority } from './destination.js';
@@ -176,7 +176,7 @@ function traceRecord(t: Trace, base: EventFields): AuditInput {
 }
 
 /** Denials and echoes are recorded, but a failing audit log (or a throwing sink) must not crash. */
-function auditBestEffort(ctx: ProxyContext, rec: AuditInput): void {
+function auditBestEffort(ctx: { deps: { audit: AuditSink } }, rec: AuditInput): void {
   try {
     ctx.deps.audit.append(rec).catch(() => undefined);
   } catch {
@@ -219,12 +219,20 @@ export function auditAfterInject(ctx: ProxyContext, t: Trace, err: AppError): vo
   );
 }
 
-/** A refused request is recorded (best effort). */
-export function auditDeny(ctx: ProxyContext, t: Trace, err: AppError): void {
+/**
+ * A refused request is recorded (best effort), bounded and folded per caller and reason (deny-fold.ts).
+ * `source`: the client's address, which tells refusals without a session token apart.
+ */
+export function auditDeny(ctx: ProxyContext, t: Trace, err: AppError, source: string | undefined): void {
   ctx.stats.denied++;
   if (err.code === 'ERR_AUDIT_UNAVAILABLE') return;
-  auditBestEffort(
-    ctx,
+  ctx.denials.deny(
     traceRecord(t, { event: 'proxy.deny', profile: t.profile ?? '-', status: err.status, reason: err.code }),
+    source,
   );
+}
+
+/** The folder's writer: denials are best effort, like every record but the injection's. */
+export function denyWriter(ctx: { deps: { audit: AuditSink } }): (rec: AuditInput) => void {
+  return (rec) => auditBestEffort(ctx, rec);
 }

@@ -7,6 +7,8 @@ import type { ProxyContext } from './context.js';
 import { upstreamTrust } from './dial.js';
 import { onClientError, onRequest, onUpgrade } from './handlers.js';
 import { Identifier } from './identify.js';
+import { DenyFolder } from './deny-fold.js';
+import { denyWriter } from './pipeline.js';
 import { ConnectionLimiter, limitsOf, STREAM_HWM } from './limits.js';
 import type { ProxyDeps, ProxyHandle, ProxyStats } from './types.js';
 import { Upstreams } from './upstream.js';
@@ -68,8 +70,6 @@ export function createProxy(
   // timeouts, closeAllConnections) on 'listening'.
   inner.emit('listening');
   const outer = configure(createServer(serverOptions(s)), s);
-  // The global cap: Node closes sockets past it at accept, before any parsing.
-  outer.maxConnections = limits.maxConnections;
   const ctx: ProxyContext = {
     deps,
     settings: s,
@@ -81,8 +81,11 @@ export function createProxy(
     tunnels: new WeakMap(),
     inner,
     stats: { requests: 0, inFlight: 0, tunnels: 0, intercepted: 0, injected: 0, denied: 0 },
+    denials: new DenyFolder(denyWriter({ deps })),
     sockets: new Set(),
   };
+  // The global cap and the budget of head-less connections are the limiter's (limits.ts Admission).
+  outer.on('connection', (socket: Socket) => ctx.limiter.accepted(socket));
   outer.on('request', (req, res) => void onRequest(ctx, req, res, false));
   outer.on('upgrade', (req, socket, head) => void onUpgrade(ctx, req, socket, head, false));
   outer.on('connect', (req, socket, head) => onConnect(ctx, req, socket as Socket, head));
@@ -124,6 +127,8 @@ async function drain(ctx: ProxyContext, outer: Server, graceMs: number): Promise
   ctx.inner.closeAllConnections();
   ctx.inner.close(() => undefined);
   for (const socket of ctx.sockets) socket.destroy();
+  ctx.limiter.close();
+  ctx.denials.flush();
   await Promise.all([...gone, ctx.upstreams.close()]);
   await closed;
 }

@@ -172,6 +172,7 @@ export function testSettings(over: Partial<ProxySettings> = {}): ProxySettings {
     maxHeaderCount: 100,
     maxConnections: 4096,
     maxConnectionsPerProfile: 2048,
+    maxUnidentified: 256,
     ...over,
   };
 }

@@ -29,7 +29,8 @@ function line(r: AuditRecord): string[] {
     r.provider ?? '',
     r.connection ?? '',
     [r.method, r.host, r.path].filter(Boolean).join(' '),
-    r.reason ?? (r.status !== undefined ? String(r.status) : ''),
+    (r.reason ?? (r.status !== undefined ? String(r.status) : '')) +
+      (r.count !== undefined ? ` ×${r.count}` : ''),
   ];
 }
 
@@ -105,19 +106,37 @@ export function auditCommand(y: Argv<GlobalArgs>): Argv<GlobalArgs> {
             ...(o.limit !== undefined ? { limit: parseLimit(o.limit) } : {}),
           };
           requireLog(ctx.paths);
-          const records = await readAudit(ctx.paths.auditLog, filter);
+          // The default human view leaves out refusals made without a session token (anyone on
+          // loopback can make them, by the thousand) and says how many there were instead.
+          const anonymous = { records: 0, refusals: 0 };
+          const quiet = !ctx.out.json && o.event === undefined && !o.follow;
+          const records = await readAudit(ctx.paths.auditLog, {
+            ...filter,
+            ...(quiet
+              ? {
+                  hide: (r: AuditRecord) => r.event === 'proxy.deny' && r.profile === '-',
+                  onHidden: (r: AuditRecord) => {
+                    anonymous.records++;
+                    anonymous.refusals += r.count ?? 1;
+                  },
+                }
+              : {}),
+          });
           if (o.follow) {
             for (const r of records) print(ctx.out, r);
             await follow(ctx.paths.auditLog, { ...filter, limit: undefined } as AuditFilter, ctx.out);
           }
-          emit(ctx.out, { events: records }, () =>
-            records.length
+          emit(ctx.out, { events: records }, () => {
+            const shown = records.length
               ? table([
                   ['TS', 'EVENT', 'PROFILE', 'PROVIDER', 'CONNECTION', 'REQUEST', 'STATUS/REASON'],
                   ...records.map(line),
                 ])
-              : 'no matching events',
-          );
+              : 'no matching events';
+            return anonymous.records === 0
+              ? shown
+              : `${shown}\n(not shown: ${anonymous.refusals} refused request${anonymous.refusals === 1 ? '' : 's'} without a session token, in ${anonymous.records} proxy.deny record${anonymous.records === 1 ? '' : 's'}; see them with \`authsome audit --event proxy.deny\`)`;
+          });
         },
       )
       .command(

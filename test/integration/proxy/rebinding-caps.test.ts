@@ -78,7 +78,7 @@ const limited = (l: Partial<ProxyLimits>): Partial<ProxySettings> => l as Partia
 describe('connection caps', () => {
   let h: Harness;
   beforeAll(async () => {
-    h = await startHarness({ settings: limited({ maxConnectionsPerProfile: 3, maxConnections: 8 }) });
+    h = await startHarness({ settings: limited({ maxConnectionsPerProfile: 3, maxConnections: 6 }) });
   });
   afterAll(async () => {
     await h.close();
@@ -123,17 +123,26 @@ describe('connection caps', () => {
     for (const s of socks) s.destroy();
   });
 
-  it('globally: sockets past maxConnections are closed at accept', async () => {
-    await new Promise((r) => setTimeout(r, 100));
-    const socks = await Promise.all(Array.from({ length: 8 }, () => openProxySocket(h.proxyPort)));
+  it('globally: past maxConnections a head-less connection is closed to make room; when every one sent its head, the new one is closed at accept', async () => {
+    await new Promise((r) => setTimeout(r, 200)); // the previous test's sockets close on the server side
+    // The cap (6): three connections that never send a head, and alice's three tunnels.
+    const silent: Array<Promise<Buffer>> = [];
+    for (let i = 0; i < 3; i++) silent.push(readAll(await openProxySocket(h.proxyPort)));
+    const alice = [await tunnel('alice'), await tunnel('alice'), await tunnel('alice')];
+    expect(alice.map((a) => a.status)).toEqual([200, 200, 200]);
+    // bob's connections each close the oldest head-less one instead of being refused.
+    const bob = [await tunnel('bob'), await tunnel('bob'), await tunnel('bob')];
+    expect(bob.map((b) => b.status)).toEqual([200, 200, 200]);
+    for (const s of silent) expect((await s).length).toBe(0);
+    // Now every connection at the cap is identified: a new one is closed at accept, before any parsing.
     const extra = await openProxySocket(h.proxyPort);
     const got = await readAll(extra);
     expect(got.length).toBe(0);
     expect(extra.destroyed).toBe(true);
-    socks[0]!.destroy();
+    alice[0]!.socket.destroy();
     await new Promise((r) => setTimeout(r, 100));
-    const ok = await tunnel('bob');
-    expect(ok.status).toBe(200);
-    for (const s of [...socks, ok.socket]) s.destroy();
+    const again = await tunnel('alice');
+    expect(again.status).toBe(200);
+    for (const s of [...alice, ...bob, again]) s.socket.destroy();
   });
 });
