@@ -45,7 +45,10 @@ export async function buildApp(settings: Settings): Promise<App> {
     const audit = await AuditWriter.open(paths.auditLog);
     opened.unshift(() => audit.close());
     const registry = new ProfileRegistry(store);
-    const sessions = new SessionStore(store, { maxTtlMs: parseDuration(settings.session.maxTtl) });
+    const sessions = new SessionStore(store, {
+      maxTtlMs: parseDuration(settings.session.maxTtl),
+      profileKey: async (h) => (await registry.get(h))?.publicJwk.x,
+    });
     const purge = setInterval(() => void sessions.purgeExpired().catch(() => undefined), 10 * 60_000);
     purge.unref();
     opened.unshift(async () => clearInterval(purge));
@@ -87,6 +90,9 @@ export async function buildApp(settings: Settings): Promise<App> {
       upstreamCaPem: settings.upstreamCaPem,
       selfAddresses,
     });
+    // Pushed to open connections at once (issue 18 item 2): a revoked session, a removed connection.
+    sessions.onRevoke((revoked) => proxy.closeSessions(revoked.map((r) => r.id)));
+    connections.onRemoved((h, provider, connection) => proxy.closeCredential(h, provider, connection));
     return {
       settings,
       startedAt,
@@ -110,6 +116,7 @@ export async function buildApp(settings: Settings): Promise<App> {
       async deleteProfileData(handle) {
         oauth.cancelAll(handle); // a login finishing later must not write under the deleted name
         await sessions.revokeAll(handle); // first: its tokens stop reaching anything at once
+        proxy.closeProfile(handle);
         const n = await profileScope(store, handle).destroy();
         connections.forget(handle);
         return n;

@@ -137,6 +137,7 @@ export class ConnectionService implements CredentialSource {
    */
   #generation = 0;
   #refresher: Refresher | undefined;
+  readonly #removeListeners = new Set<(handle: string, provider: string, connection: string) => void>();
   readonly #changes = new Map<string, Promise<void>>();
 
   constructor(store: KvStore, provider: (name: string) => ProviderDef) {
@@ -162,6 +163,11 @@ export class ConnectionService implements CredentialSource {
       if (this.#changes.get(key) === tail) this.#changes.delete(key);
     });
     return run;
+  }
+
+  /** Told after a connection's removal is durable (the proxy closes the streams that carry it). */
+  onRemoved(listener: (handle: string, provider: string, connection: string) => void): void {
+    this.#removeListeners.add(listener);
   }
 
   setRefresher(fn: Refresher): void {
@@ -427,6 +433,7 @@ export class ConnectionService implements CredentialSource {
     }
     await scope.batch(ops);
     this.#invalidate(handle);
+    for (const l of this.#removeListeners) l(handle, provider, connection);
     if (newDefault) return { newDefault };
     // Several remain and none was chosen for the user: say so, requests without a name now get 403.
     return wasDefault && others.length > 1 ? { defaultCleared: true } : {};

@@ -54,8 +54,9 @@ function parseAllow(v: unknown): SessionAllow | undefined | null {
 }
 
 /** undefined for a malformed record: it then counts as no session at all (fail closed). */
-function parseRecord(v: RecordValue): SessionMeta | undefined {
+function parseRecord(v: RecordValue): (SessionMeta & { key: string | undefined }) | undefined {
   const { id, profile, expiresAt, createdAt, label } = v;
+  const key = typeof v['key'] === 'string' ? v['key'] : undefined;
   const allow = parseAllow(v['allow']);
   if (
     typeof id !== 'string' ||
@@ -66,8 +67,19 @@ function parseRecord(v: RecordValue): SessionMeta | undefined {
     return undefined;
   if (allow === null || (label !== null && label !== undefined && typeof label !== 'string'))
     return undefined;
-  return { id, profile, allow, expiresAt, createdAt, label: typeof label === 'string' ? label : undefined };
+  return {
+    id,
+    profile,
+    allow,
+    expiresAt,
+    createdAt,
+    label: typeof label === 'string' ? label : undefined,
+    key,
+  };
 }
+
+/** Who was told about revoked sessions (the proxy closes what they opened). */
+export type RevokeListener = (revoked: ReadonlyArray<{ id: string; profile: string }>) => void;
 
 export class SessionStore implements SessionVerifier {
   readonly #store: KvStore;
@@ -76,11 +88,27 @@ export class SessionStore implements SessionVerifier {
   readonly #maxTtlMs: number;
   /** token hash -> verified session and until when the cached answer may be used. */
   readonly #cache = new Map<string, { info: SessionMeta; until: number }>();
+  /**
+   * The profile's key at this moment (its registry entry), or undefined when there is no such profile.
+   * A session is bound to the key its profile had when it was minted: a profile deleted and created
+   * again under the same name (a new key) does not inherit the old one's sessions (issue 18 item 5).
+   */
+  readonly #profileKey: ((handle: string) => Promise<string | undefined>) | undefined;
+  readonly #revokeListeners = new Set<RevokeListener>();
   /** Bumped after every revocation, so a verify that raced with one does not re-cache. */
   #epoch = 0;
 
-  constructor(store: KvStore, opts: { clock?: () => number; cacheMs?: number; maxTtlMs?: number } = {}) {
+  constructor(
+    store: KvStore,
+    opts: {
+      clock?: () => number;
+      cacheMs?: number;
+      maxTtlMs?: number;
+      profileKey?: (handle: string) => Promise<string | undefined>;
+    } = {},
+  ) {
     this.#store = store;
+    this.#profileKey = opts.profileKey;
     this.#clock = opts.clock ?? Date.now;
     this.#cacheMs = opts.cacheMs ?? DEFAULT_CACHE_MS;
     this.#maxTtlMs = opts.maxTtlMs ?? Number.MAX_SAFE_INTEGER;
@@ -110,12 +138,16 @@ export class SessionStore implements SessionVerifier {
         'shorten the label',
       );
     }
+    const key = this.#profileKey ? await this.#profileKey(profile) : undefined;
+    if (this.#profileKey && key === undefined)
+      throw new AppError('ERR_PROFILE_NOT_FOUND', `no profile "${profile}"`, 'run `authsome profile list`');
     const token = randomBytes(32).toString('base64url');
     const hash = hashToken(token);
     const now = this.#clock();
     const rec = {
       id: hash.slice(0, 16),
       profile,
+      ...(key !== undefined ? { key } : {}),
       allow: allow ?? null,
       expiresAt: now + ttlMs,
       createdAt: now,
@@ -138,18 +170,37 @@ export class SessionStore implements SessionVerifier {
       this.#cache.delete(hash);
       const epoch = this.#epoch;
       const v = await this.#store.get(sessionKey(hash));
-      info = v === undefined ? undefined : parseRecord(v);
+      const rec = v === undefined ? undefined : parseRecord(v);
+      info = rec && (await this.#keyStillHolds(rec)) ? rec : undefined;
       if (info !== undefined && epoch === this.#epoch) this.#remember(hash, info, now);
     }
     if (info === undefined || info.profile !== handle || info.expiresAt <= this.#clock()) return undefined;
     return { id: info.id, profile: info.profile, allow: info.allow, expiresAt: info.expiresAt };
   }
 
+  /** Bumped by every revocation: see SessionVerifier.epoch. */
+  epoch(): number {
+    return this.#epoch;
+  }
+
+  /** Told after every revocation is durable (revoke, revokeAll, purge). */
+  onRevoke(listener: RevokeListener): () => void {
+    this.#revokeListeners.add(listener);
+    return () => this.#revokeListeners.delete(listener);
+  }
+
+  async #keyStillHolds(rec: { profile: string; key: string | undefined }): Promise<boolean> {
+    if (!this.#profileKey) return true;
+    const current = await this.#profileKey(rec.profile);
+    // A record without a key (minted before keys were recorded) cannot prove it: fail closed.
+    return current !== undefined && rec.key === current;
+  }
+
   /** The profile's live sessions: metadata only; the token was never stored. */
   async list(profile: string): Promise<SessionMeta[]> {
     const now = this.#clock();
     return (await this.#scan((m) => m.profile === profile && m.expiresAt > now))
-      .map((r) => r.meta)
+      .map(({ meta: { key: _key, ...meta } }) => meta)
       .sort((a, b) => a.createdAt - b.createdAt);
   }
 
@@ -173,8 +224,10 @@ export class SessionStore implements SessionVerifier {
     return this.#delete((m) => m.expiresAt <= now);
   }
 
-  async #scan(keep: (m: SessionMeta) => boolean): Promise<Array<{ key: string; meta: SessionMeta }>> {
-    const out: Array<{ key: string; meta: SessionMeta }> = [];
+  async #scan(
+    keep: (m: SessionMeta) => boolean,
+  ): Promise<Array<{ key: string; meta: SessionMeta & { key: string | undefined } }>> {
+    const out: Array<{ key: string; meta: SessionMeta & { key: string | undefined } }> = [];
     for (const { key, value } of await this.#store.list(PREFIX)) {
       const meta = parseRecord(value);
       if (meta !== undefined && keep(meta)) out.push({ key, meta });
@@ -189,6 +242,14 @@ export class SessionStore implements SessionVerifier {
     // After the delete is durable: any verify that read before it must not cache what it read.
     this.#epoch++;
     for (const r of rows) this.#cache.delete(r.key.slice(PREFIX.length));
+    const revoked = rows.map((r) => ({ id: r.meta.id, profile: r.meta.profile }));
+    for (const l of this.#revokeListeners) {
+      try {
+        l(revoked);
+      } catch {
+        // a listener's failure must not turn a durable revocation into an error
+      }
+    }
     return rows.length;
   }
 

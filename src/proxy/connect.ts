@@ -42,6 +42,7 @@ export function onConnect(ctx: ProxyContext, req: IncomingMessage, socket: Socke
       const identity = await ctx.identifier.verify(req.rawHeaders);
       t.profile = identity.session.profile;
       ctx.limiter.claim(socket, t.profile);
+      ctx.live.bindSession(socket, identity.session);
       ctx.policy.precheck(authority);
       if (authority.kind === 'name' && ctx.deps.providers.covers(authority.host, authority.port)) {
         await intercept(ctx, socket, head, authority, identity);

@@ -4,6 +4,7 @@ import type { SecureContext } from 'node:tls';
 import type { ProxySettings } from '../config/settings.js';
 import type { AddressPolicy } from './address-policy.js';
 import type { DenyFolder } from './deny-fold.js';
+import type { LiveSockets } from './live.js';
 import type { Authority } from './destination.js';
 import type { CachedIdentity, Identifier } from './identify.js';
 import type { ConnectionLimiter } from './limits.js';
@@ -32,6 +33,8 @@ export interface ProxyContext {
   /** Internal server the decrypted sockets are fed into. */
   readonly inner: Server;
   readonly stats: { -readonly [K in keyof ProxyStats]: ProxyStats[K] };
+  /** Open client connections by session and credential, closed when those go (live.ts). */
+  readonly live: LiveSockets;
   /** proxy.deny records, bounded and folded (deny-fold.ts). */
   readonly denials: DenyFolder;
   /** Sockets to destroy at the end of a drain (tunnels and their upstream legs). */

@@ -124,6 +124,10 @@ export async function forwardUpgrade(
     throw refuse(`the upstream refused the WebSocket handshake (${status}) with an unclear Content-Length`);
   client.write(answer.subarray(0, end));
   if (status === 101) {
+    // The credential is on this stream for as long as it lasts: removing the connection must end it.
+    const { profile, provider, connection } = p.owner;
+    if (provider !== undefined && connection !== undefined)
+      ctx.live.bindCredential(client, profile, provider, connection);
     // Bytes the client sent behind its handshake go up only now: after a refusal they would be a
     // request on the credential's connection that no pipeline step saw.
     if (head.length > 0) upstream.write(head);

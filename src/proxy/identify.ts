@@ -40,6 +40,8 @@ export interface CachedIdentity {
   readonly raw: string;
   readonly session: SessionInfo;
   readonly verifiedAt: number;
+  /** The verifier's epoch before this verification: a revocation since then makes it stale. */
+  readonly epoch: number;
 }
 
 export class Identifier {
@@ -54,6 +56,7 @@ export class Identifier {
   async verify(rawHeaders: readonly string[]): Promise<CachedIdentity> {
     const raw = singleValue(rawHeaders, 'proxy-authorization');
     const { handle, token } = parseProxyAuthorization(raw);
+    const epoch = this.#epoch();
     const session = await this.#sessions.verify(handle, token);
     if (!session || session.profile !== handle || session.expiresAt <= Date.now()) {
       // One answer for unknown, expired, revoked and another profile's token.
@@ -63,7 +66,7 @@ export class Identifier {
         'mint a new one with `authsome proxy env` or `authsome run`',
       );
     }
-    return { raw: raw!, session, verifiedAt: Date.now() };
+    return { raw: raw!, session, verifiedAt: Date.now(), epoch };
   }
 
   /**
@@ -74,14 +77,7 @@ export class Identifier {
     const cached = this.#bySocket.get(socket);
     const raw = singleValue(rawHeaders, 'proxy-authorization');
     const now = Date.now();
-    if (
-      cached &&
-      cached.raw === raw &&
-      now - cached.verifiedAt < IDENTITY_RECHECK_MS &&
-      cached.session.expiresAt > now
-    ) {
-      return cached.session;
-    }
+    if (cached && cached.raw === raw && this.#fresh(cached, now)) return cached.session;
     const fresh = await this.verify(rawHeaders);
     this.#bySocket.set(socket, fresh);
     return fresh.session;
@@ -89,8 +85,23 @@ export class Identifier {
 
   /** For a tunnel: identity decided at CONNECT, re-verified with the same header after the window. */
   async refresh(id: CachedIdentity): Promise<CachedIdentity> {
-    const now = Date.now();
-    if (now - id.verifiedAt < IDENTITY_RECHECK_MS && id.session.expiresAt > now) return id;
+    if (this.#fresh(id, Date.now())) return id;
     return this.verify(['proxy-authorization', id.raw]);
+  }
+
+  /**
+   * A cached verification stands for IDENTITY_RECHECK_MS, until the session expires, and only while no
+   * revocation happened since (a revoked session's open connections are also closed at once: live.ts;
+   * this covers a revocation whose push was missed). The recheck is what binds a tunnel to its session
+   * rather than to its profile's name: a profile deleted and created again has new sessions only.
+   */
+  #fresh(id: CachedIdentity, now: number): boolean {
+    return (
+      now - id.verifiedAt < IDENTITY_RECHECK_MS && id.session.expiresAt > now && id.epoch === this.#epoch()
+    );
+  }
+
+  #epoch(): number {
+    return this.#sessions.epoch?.() ?? 0;
   }
 }

@@ -61,6 +61,7 @@ async function identify(
   if (!tunnel) {
     const session = await ctx.identifier.forSocket(req.socket, req.rawHeaders);
     ctx.limiter.claim(req.socket, session.profile);
+    ctx.live.bindSession(req.socket, session);
     return session;
   }
   tunnel.identity = await ctx.identifier.refresh(tunnel.identity);

@@ -8,6 +8,7 @@ import { upstreamTrust } from './dial.js';
 import { onClientError, onRequest, onUpgrade } from './handlers.js';
 import { Identifier } from './identify.js';
 import { DenyFolder } from './deny-fold.js';
+import { LiveSockets } from './live.js';
 import { denyWriter } from './pipeline.js';
 import { ConnectionLimiter, limitsOf, STREAM_HWM } from './limits.js';
 import type { ProxyDeps, ProxyHandle, ProxyStats } from './types.js';
@@ -82,6 +83,7 @@ export function createProxy(
     inner,
     stats: { requests: 0, inFlight: 0, tunnels: 0, intercepted: 0, injected: 0, denied: 0 },
     denials: new DenyFolder(denyWriter({ deps })),
+    live: new LiveSockets(),
     sockets: new Set(),
   };
   // The global cap and the budget of head-less connections are the limiter's (limits.ts Admission).
@@ -106,6 +108,15 @@ export function createProxy(
       }),
     close: (graceMs = 5_000) => (closing ??= drain(ctx, outer, graceMs)),
     stats: (): ProxyStats => ({ ...ctx.stats }),
+    closeSessions: (ids) => ctx.live.closeSessions(ids),
+    closeProfile: (profile) => {
+      ctx.upstreams.closeOwner(profile);
+      return ctx.live.closeProfile(profile);
+    },
+    closeCredential: (profile, provider, connection) => {
+      ctx.upstreams.closeOwner(profile, provider, connection);
+      return ctx.live.closeCredential(profile, provider, connection);
+    },
     checkDestination: async (a) => {
       policy.precheck(a);
       await policy.resolve(a);
@@ -129,6 +140,7 @@ async function drain(ctx: ProxyContext, outer: Server, graceMs: number): Promise
   for (const socket of ctx.sockets) socket.destroy();
   ctx.limiter.close();
   ctx.denials.flush();
+  ctx.live.close();
   await Promise.all([...gone, ctx.upstreams.close()]);
   await closed;
 }

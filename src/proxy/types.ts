@@ -15,6 +15,11 @@ export interface SessionInfo {
 export interface SessionVerifier {
   /** undefined for anything wrong (unknown, expired, revoked) — one answer for all. */
   verify(handle: string, token: string): Promise<SessionInfo | undefined>;
+  /**
+   * Moves on every revocation (and profile deletion): an identity verified before a move is verified
+   * again on its next request instead of trusting the per-connection cache (identify.ts).
+   */
+  epoch?(): number;
 }
 
 export interface ResolvedCredential {
@@ -79,6 +84,15 @@ export interface ProxyHandle {
   /** Stops accepting, waits up to graceMs for in-flight requests, then closes every socket. */
   close(graceMs?: number): Promise<void>;
   stats(): ProxyStats;
+  /**
+   * Pushed changes (issue 18 item 2): close at once every client connection (tunnel, keep-alive socket,
+   * WebSocket) that these revoked sessions let in; every one of a deleted profile (and its upstream
+   * connections); every stream that carries a removed connection's credential. Each returns how many
+   * client connections it closed.
+   */
+  closeSessions(ids: Iterable<string>): number;
+  closeProfile(profile: string): number;
+  closeCredential(profile: string, provider: string, connection: string): number;
   /**
    * Whether the proxy would dial this destination: the loop check and the address filter, after DNS
    * (or the pin). Rejects with the proxy's own refusal (ERR_PROXY_LOOP, ERR_PROXY_DESTINATION_DENIED)

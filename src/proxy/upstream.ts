@@ -195,6 +195,20 @@ export class Upstreams {
     });
   }
 
+  /**
+   * Closes the keep-alive pools of one owner (a deleted profile, or one removed credential of it): their
+   * connections carried that credential, and nothing more should go up them.
+   */
+  closeOwner(profile: string, provider?: string, connection?: string): void {
+    for (const [key, entry] of this.#pools) {
+      const [, , , owner, prov, conn] = key.split('|');
+      if (owner !== profile) continue;
+      if (provider !== undefined && (prov !== provider || conn !== connection)) continue;
+      this.#pools.delete(key);
+      void entry.pool.destroy().catch(() => undefined);
+    }
+  }
+
   async close(): Promise<void> {
     for (const [key, spare] of this.#spares) {
       this.#spares.delete(key);

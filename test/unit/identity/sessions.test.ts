@@ -189,3 +189,36 @@ describe('session tokens', () => {
     ).toBeUndefined();
   });
 });
+
+describe('sessions are bound to the profile key they were minted under (issue 18 item 5)', () => {
+  it('a profile deleted and created again with a new key does not inherit the old sessions', async () => {
+    const keys = new Map<string, string>([['tmp', 'key-one']]);
+    const s = new SessionStore(store, {
+      clock: () => clock.now,
+      maxTtlMs: 720 * HOUR,
+      profileKey: async (h) => keys.get(h),
+    });
+    const old = await s.mint({ profile: 'tmp', ttlMs: HOUR });
+    expect(await s.verify('tmp', old.token)).toMatchObject({ profile: 'tmp' });
+    // Created again under the same name, with a new key: the cached answer is not trusted past its
+    // window, and the stored record no longer proves anything.
+    keys.set('tmp', 'key-two');
+    clock.now += 10_000;
+    expect(await s.verify('tmp', old.token)).toBeUndefined();
+    const fresh = await s.mint({ profile: 'tmp', ttlMs: HOUR });
+    expect(await s.verify('tmp', fresh.token)).toMatchObject({ profile: 'tmp' });
+    keys.delete('tmp');
+    await fails(s.mint({ profile: 'tmp', ttlMs: HOUR }), 'ERR_PROFILE_NOT_FOUND');
+  });
+
+  it('revocations move the epoch and reach the listeners after they are durable', async () => {
+    const seen: string[] = [];
+    sessions.onRevoke((r) => seen.push(...r.map((x) => `${x.profile}/${x.id}`)));
+    const a = await sessions.mint({ profile: 'alice', ttlMs: HOUR });
+    const e0 = sessions.epoch();
+    await sessions.revoke('alice', a.id);
+    expect(sessions.epoch()).toBeGreaterThan(e0);
+    expect(seen).toEqual([`alice/${a.id}`]);
+    expect(await store.get(`session/${createHash('sha256').update(a.token).digest('hex')}`)).toBeUndefined();
+  });
+});
