@@ -12,7 +12,7 @@ import {
   type PgTimeouts,
 } from './pg-config.js';
 import { PgChangeFeed } from './pg-feed.js';
-import { MIGRATIONS, MIGRATIONS_TABLE, SCHEMA_VERSION, type Migration } from './pg-schema.js';
+import { MIGRATIONS, MIGRATIONS_TABLE, type Migration } from './pg-schema.js';
 import { pgHandle, PgRawKv, type PgHandle } from './pg-store.js';
 import { initSodium } from './seal.js';
 import { checkMasterKey, newKeyCheck, SealedKvStore, verifyKeyCheck } from './sealed-store.js';
@@ -49,13 +49,15 @@ export interface PgStoreOptions {
     readonly initialBackoffMs?: number;
     readonly maxBackoffMs?: number;
   };
+  /** The migrations this code knows (default MIGRATIONS); tests pass others to act as older or newer code. */
+  readonly migrations?: readonly Migration[];
 }
 
 export interface PgStore {
   readonly store: KvStore;
   readonly feed: PgChangeFeed;
   readonly db: PgHandle;
-  /** The schema version the database is at after opening (this code's SCHEMA_VERSION). */
+  /** The schema version the database is at after opening (the newest this code knows). */
   readonly schemaVersion: number;
   close(): Promise<void>;
 }
@@ -94,13 +96,14 @@ export async function openPgStore(opts: PgStoreOptions): Promise<PgStore> {
   const db = pgHandle(pool, target.display, schema, scrubber);
   let schemaVersion: number;
   try {
-    schemaVersion = await prepare(db, opts.masterKey, opts.mode ?? 'open');
+    schemaVersion = await prepare(db, opts.masterKey, opts.mode ?? 'open', opts.migrations ?? MIGRATIONS);
   } catch (e) {
     await db.close().catch(() => undefined);
     throw db.failure(e);
   }
   const feed = new PgChangeFeed({
-    config: clientConfig(target, { ...base, applicationName: 'authsome-feed' }),
+    // Named per schema, so an operator (or a test) can tell which connection is whose feed.
+    config: clientConfig(target, { ...base, applicationName: `authsome-feed ${schema}` }),
     channel: `authsome_kv:${schema}`,
     ...opts.feed,
   });
@@ -150,7 +153,13 @@ async function inspect(db: PgHandle): Promise<DbState> {
   return { hasKv, hasMigrations, keyCheck, anyRecord, version };
 }
 
-async function prepare(db: PgHandle, masterKey: Uint8Array, mode: PgOpenMode): Promise<number> {
+async function prepare(
+  db: PgHandle,
+  masterKey: Uint8Array,
+  mode: PgOpenMode,
+  migrations: readonly Migration[],
+): Promise<number> {
+  const known = newestOf(migrations);
   // Twice at most: an empty database another node initialises while we wait for the lock is then
   // opened like any initialised one (its key checked first).
   for (let round = 0; round < 2; round++) {
@@ -164,9 +173,9 @@ async function prepare(db: PgHandle, masterKey: Uint8Array, mode: PgOpenMode): P
           'to add a node to it: authsome init --join URL --master-key FILE',
         );
       }
-      if (state.version > SCHEMA_VERSION) throw tooNew(db.display, state.version);
-      if (state.version < SCHEMA_VERSION) await migrate(db, MIGRATIONS);
-      return SCHEMA_VERSION;
+      if (state.version > known) throw tooNew(db.display, state.version, known);
+      if (state.version < known) await migrate(db, migrations);
+      return known;
     }
     if (mode === 'open') {
       throw new AppError(
@@ -175,7 +184,7 @@ async function prepare(db: PgHandle, masterKey: Uint8Array, mode: PgOpenMode): P
         'initialise it from the first node with: authsome init --store URL',
       );
     }
-    if (await initialise(db, masterKey)) return SCHEMA_VERSION;
+    if (await initialise(db, masterKey, migrations)) return known;
   }
   throw new AppError('ERR_STORE_UNAVAILABLE', `the database ${db.display} changed while opening it`, 'retry');
 }
@@ -195,10 +204,14 @@ function verify(state: DbState, masterKey: Uint8Array, display: string): void {
   );
 }
 
-function tooNew(display: string, version: number): AppError {
+function newestOf(migrations: readonly Migration[]): number {
+  return migrations.reduce((max, m) => Math.max(max, m.version), 0);
+}
+
+function tooNew(display: string, version: number, known: number): AppError {
   return new AppError(
     'ERR_STORE_SCHEMA',
-    `the database ${display} has schema version ${version}, newer than this authsome knows (${SCHEMA_VERSION})`,
+    `the database ${display} has schema version ${version}, newer than this authsome knows (${known})`,
     'upgrade authsome on this node to the version the other nodes run',
   );
 }
@@ -208,7 +221,11 @@ function tooNew(display: string, version: number): AppError {
  * a database is either empty or fully initialised with its key-check record, never in between.
  * Returns false if another node initialised it while we waited for the lock (nothing written).
  */
-async function initialise(db: PgHandle, masterKey: Uint8Array): Promise<boolean> {
+async function initialise(
+  db: PgHandle,
+  masterKey: Uint8Array,
+  migrations: readonly Migration[],
+): Promise<boolean> {
   return db.transaction(async (c) => {
     await lock(c, db.schema);
     // SCHEMA_NAME allows only [a-z0-9_], so the name needs no quoting.
@@ -218,13 +235,17 @@ async function initialise(db: PgHandle, masterKey: Uint8Array): Promise<boolean>
     );
     if (rows[0]?.mig === true) return false;
     await c.query(MIGRATIONS_TABLE);
-    for (const m of MIGRATIONS) await apply(c, m);
+    for (const m of sorted(migrations)) await apply(c, m);
     await c.query('INSERT INTO authsome_kv (k, v) VALUES ($1, $2)', [
       Buffer.from(KEYCHECK_KEY),
       Buffer.from(newKeyCheck(masterKey)),
     ]);
     return true;
   });
+}
+
+function sorted(migrations: readonly Migration[]): Migration[] {
+  return [...migrations].sort((a, b) => a.version - b.version);
 }
 
 async function apply(c: pg.PoolClient, m: Migration): Promise<void> {
@@ -237,16 +258,16 @@ async function apply(c: pg.PoolClient, m: Migration): Promise<void> {
  * inside it: a node that waited for another's migration finds it applied and skips it.
  */
 export async function migrate(db: PgHandle, migrations: readonly Migration[]): Promise<number> {
-  const newest = migrations.reduce((max, m) => Math.max(max, m.version), 0);
+  const newest = newestOf(migrations);
   let version = 0;
-  for (const m of [...migrations].sort((a, b) => a.version - b.version)) {
+  for (const m of sorted(migrations)) {
     version = await db.transaction(async (c) => {
       await lock(c, db.schema);
       const { rows } = await c.query<{ v: number | null }>(
         'SELECT max(version) AS v FROM authsome_migrations',
       );
       const current = rows[0]?.v ?? 0;
-      if (current > newest) throw tooNew(db.display, current);
+      if (current > newest) throw tooNew(db.display, current, newest);
       if (current >= m.version) return current;
       await apply(c, m);
       return m.version;
