@@ -136,8 +136,14 @@ export async function cuttableProxy(targetHost: string, targetPort: number): Pro
  * Speaks just enough of the PostgreSQL protocol to ask for a cleartext password and then fail with an
  * error message that quotes it: the worst a server could do to our error messages.
  */
-export async function passwordEchoServer(): Promise<{ port: number; close(): Promise<void> }> {
+export async function passwordEchoServer(): Promise<{
+  port: number;
+  /** Every password a client sent. */
+  received: string[];
+  close(): Promise<void>;
+}> {
   const sockets = new Set<Socket>();
+  const received: string[] = [];
   const server = createServer((s) => {
     sockets.add(s);
     s.on('close', () => sockets.delete(s));
@@ -164,6 +170,7 @@ export async function passwordEchoServer(): Promise<{ port: number; close(): Pro
       const len = buf.readInt32BE(1);
       if (buf.length < 1 + len) return;
       const password = buf.subarray(5, 1 + len - 1).toString('utf8');
+      received.push(password);
       const field = (t: string, v: string) =>
         Buffer.concat([Buffer.from(t), Buffer.from(v), Buffer.from([0])]);
       s.end(
@@ -182,6 +189,7 @@ export async function passwordEchoServer(): Promise<{ port: number; close(): Pro
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return {
     port: (server.address() as AddressInfo).port,
+    received,
     async close() {
       for (const s of sockets) s.destroy();
       await new Promise<void>((resolve) => server.close(() => resolve()));
