@@ -79,7 +79,9 @@ async function lock(c: pg.PoolClient, schema: string): Promise<void> {
 export async function openPgStore(opts: PgStoreOptions): Promise<PgStore> {
   checkMasterKey(opts.masterKey);
   await initSodium();
-  const target = parsePgUrl(opts.url);
+  const parsed = parsePgUrl(opts.url);
+  // A CA file only makes sense for TLS: naming one turns verified TLS on, even on loopback.
+  const target = { ...parsed, tls: parsed.tls || opts.caPem !== undefined };
   const schema = opts.schema ?? 'public';
   if (!SCHEMA_NAME.test(schema)) throw new TypeError(`invalid schema name ${JSON.stringify(schema)}`);
   const scrubber = new Scrubber();

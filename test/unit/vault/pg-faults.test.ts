@@ -182,6 +182,15 @@ describe.skipIf(!hasPg)('PostgreSQL store faults', () => {
       expect(e.message).toMatch(/SSL/);
       expect(received).toEqual([]);
       expectNoCanary(e);
+      // A CA file (store.caFile) turns verified TLS on even on loopback.
+      const withCa = fx.openPg('authsome_never_created', fx.key(), {
+        url: await echoUrl(),
+        password: { env: new Secret(CANARY) },
+        caPem: '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n',
+        timeouts: FAST,
+      });
+      expect((await expectCode(withCa, 'ERR_STORE_UNAVAILABLE')).message).toMatch(/SSL/);
+      expect(received).toEqual([]);
       // And the real test server (no TLS configured here, or not with a certificate we trust).
       const real = `${pgUrl() ?? ''}?sslmode=verify-full`;
       await expectCode(open(real, { env: new Secret(CANARY) }), 'ERR_STORE_UNAVAILABLE');
