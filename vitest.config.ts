@@ -7,5 +7,7 @@ export default defineConfig({
     testTimeout: 30_000,
     hookTimeout: 30_000,
     pool: 'forks',
+    // Finds the test PostgreSQL once per run (or prints the one line saying its suites are skipped).
+    globalSetup: ['test/helpers/pg-global-setup.ts'],
   },
 });

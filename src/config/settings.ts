@@ -1,7 +1,9 @@
 import { readFileSync, existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
+import { resolve as resolvePath } from 'node:path';
 import { AppError } from '../errors.js';
+import { Secret } from '../secret.js';
 import { homePaths, type HomePaths } from './paths.js';
 
 /** Where the repository's config/ folder is, from src/config or dist/src/config. */
@@ -33,6 +35,21 @@ export interface ProxySettings {
   readonly maxUnidentified: number;
 }
 
+/**
+ * Where the vault lives (SPEC section 10): the embedded LevelDB at paths.kvStore, or PostgreSQL when
+ * url is set. Validated in full when the store is opened (vault/pg-config.ts).
+ */
+export interface StoreSettings {
+  /** AUTHSOME_STORE_URL or store.url: postgres://user@host:port/db, never with a password. */
+  readonly url: string | undefined;
+  /** AUTHSOME_STORE_PASSWORD_FILE or store.passwordFile (relative to server/): a 0600 file, one line. */
+  readonly passwordFile: string | undefined;
+  /** AUTHSOME_STORE_PASSWORD, else PGPASSWORD. */
+  readonly password: Secret | undefined;
+  /** AUTHSOME_STORE_CA_FILE or store.caFile (relative to server/): PEM of the database server's CA. */
+  readonly caFile: string | undefined;
+}
+
 export interface Settings {
   readonly paths: HomePaths;
   readonly daemon: { readonly host: string; readonly port: number };
@@ -44,6 +61,7 @@ export interface Settings {
   readonly upstreamCaPem: string | undefined;
   /** Binding a non-loopback address needs this explicit opt-in. */
   readonly allowRemoteBind: boolean;
+  readonly store: StoreSettings;
 }
 
 type Json = Record<string, unknown>;
@@ -178,6 +196,7 @@ export function loadSettings(
     resolve: parseResolve(resolveSpec),
     upstreamCaPem: caSpec ? readPemOption(caSpec) : undefined,
     allowRemoteBind: raw['allowRemoteBind'] === true,
+    store: storeSettings(raw['store'], env, paths.serverDir),
   };
   for (const [what, host] of [
     ['daemon', settings.daemon.host],
@@ -192,6 +211,44 @@ export function loadSettings(
     }
   }
   return Object.freeze(settings);
+}
+
+function storeSettings(value: unknown, env: NodeJS.ProcessEnv, serverDir: string): StoreSettings {
+  if (value !== undefined && (value === null || typeof value !== 'object' || Array.isArray(value))) {
+    throw new AppError(
+      'ERR_INPUT_INVALID',
+      'store in server/config.json must be an object',
+      'fix server/config.json',
+    );
+  }
+  const file = (value ?? {}) as Json;
+  const text = (envName: string, key: string): string | undefined => {
+    const v = env[envName] || file[key];
+    if (v === undefined || v === '') return undefined;
+    if (typeof v !== 'string') {
+      throw new AppError('ERR_INPUT_INVALID', `store.${key} must be a string`, 'fix server/config.json');
+    }
+    return v;
+  };
+  const url = text('AUTHSOME_STORE_URL', 'url');
+  // Refused here already, so a URL with a password never sits in the settings (its full check, which
+  // never quotes the URL either, runs when the store opens).
+  if (url !== undefined && /^[a-z]+:\/\/[^/@]*:[^/@]*@/i.test(url)) {
+    throw new AppError(
+      'ERR_INPUT_INVALID',
+      'the store URL must not contain a password',
+      'put it in a file named by store.passwordFile, or in AUTHSOME_STORE_PASSWORD',
+    );
+  }
+  const path = (p: string | undefined): string | undefined =>
+    p === undefined ? undefined : resolvePath(serverDir, p);
+  const password = env['AUTHSOME_STORE_PASSWORD'] || env['PGPASSWORD'];
+  return {
+    url,
+    passwordFile: path(text('AUTHSOME_STORE_PASSWORD_FILE', 'passwordFile')),
+    password: password ? new Secret(password) : undefined,
+    caFile: path(text('AUTHSOME_STORE_CA_FILE', 'caFile')),
+  };
 }
 
 export function isLoopbackHost(host: string): boolean {

@@ -1,26 +1,40 @@
 import { mkdir } from 'node:fs/promises';
 import { Level } from 'level';
 import { AppError, isAppError } from '../errors.js';
-import { KEYCHECK_KEY, prefixRange } from './keys.js';
-import { decodeRecord, encodeRecord } from './record.js';
-import { initSodium, MASTER_KEY_BYTES, open, seal } from './seal.js';
-import type { BatchOp, KvStore, RecordValue } from './types.js';
+import { KEYCHECK_KEY } from './keys.js';
+import { initSodium } from './seal.js';
+import {
+  checkMasterKey,
+  newKeyCheck,
+  SealedKvStore,
+  verifyKeyCheck,
+  type KeyRange,
+  type RawKv,
+  type RawOp,
+  type WriteHook,
+} from './sealed-store.js';
+import type { KvStore } from './types.js';
+
+/** The embedded engine (SPEC section 3): one LevelDB directory, opened by one daemon at a time. */
 
 export interface OpenVaultOptions {
   readonly dir: string;
   readonly masterKey: Uint8Array;
+  /** Called after each durable write with the keys it touched (the in-process change feed). */
+  readonly onWrite?: WriteHook;
 }
 
 type Db = Level<string, Uint8Array>;
 
 /** Every write is fsynced: a credential the user was told is saved must survive a power cut. */
 const DURABLE = { sync: true } as const;
-const KEYCHECK_VALUE = 'authsome-vault-keycheck-v1';
+const HINTS = {
+  sealed: 'restore the server/master.key that created this store',
+  corrupt: 'restore server/kv_store from a backup',
+};
 
-export async function openVault({ dir, masterKey }: OpenVaultOptions): Promise<KvStore> {
-  if (!(masterKey instanceof Uint8Array) || masterKey.length !== MASTER_KEY_BYTES) {
-    throw new TypeError(`master key must be ${MASTER_KEY_BYTES} bytes`);
-  }
+export async function openVault({ dir, masterKey, onWrite }: OpenVaultOptions): Promise<KvStore> {
+  checkMasterKey(masterKey);
   await initSodium();
   await mkdir(dir, { recursive: true, mode: 0o700 });
   const db: Db = new Level<string, Uint8Array>(dir, { keyEncoding: 'utf8', valueEncoding: 'view' });
@@ -35,7 +49,7 @@ export async function openVault({ dir, masterKey }: OpenVaultOptions): Promise<K
     await db.close().catch(() => undefined);
     throw isAppError(e) ? e : unavailable(e);
   }
-  return new LevelKvStore(db, masterKey);
+  return new SealedKvStore(new LevelRawKv(db), masterKey, onWrite);
 }
 
 /**
@@ -50,30 +64,13 @@ async function checkKey(db: Db, masterKey: Uint8Array): Promise<void> {
       throw new AppError(
         'ERR_VAULT_CORRUPT',
         'the store holds records but no key-check record',
-        'restore server/kv_store from a backup',
+        HINTS.corrupt,
       );
     }
-    const check = encodeRecord({ check: KEYCHECK_VALUE });
-    await db.put(KEYCHECK_KEY, seal(masterKey, KEYCHECK_KEY, check), DURABLE);
+    await db.put(KEYCHECK_KEY, newKeyCheck(masterKey), DURABLE);
     return;
   }
-  let value: RecordValue;
-  try {
-    value = decodeRecord(KEYCHECK_KEY, open(masterKey, KEYCHECK_KEY, sealedCheck));
-  } catch {
-    throw new AppError(
-      'ERR_VAULT_SEALED',
-      'the master key does not match this store; the vault stays sealed and nothing was written',
-      'restore the server/master.key that created this store',
-    );
-  }
-  if (value['check'] !== KEYCHECK_VALUE) {
-    throw new AppError(
-      'ERR_VAULT_CORRUPT',
-      'the key-check record has unexpected content',
-      'restore server/kv_store from a backup',
-    );
-  }
+  verifyKeyCheck(masterKey, sealedCheck, HINTS);
 }
 
 function openFailure(e: unknown, dir: string): AppError {
@@ -107,12 +104,6 @@ async function guard<T>(fn: () => Promise<T>): Promise<T> {
   }
 }
 
-function writableKey(key: string): string {
-  if (typeof key !== 'string' || key === '') throw new TypeError('record key must be a non-empty string');
-  if (key === KEYCHECK_KEY) throw new TypeError(`${KEYCHECK_KEY} is managed by the vault itself`);
-  return key;
-}
-
 /**
  * LevelDB does not roll back a log record it could only partly append (ENOSPC or EIO mid-write): the
  * torn bytes stay in the log, the process carries on, and every record appended after them is dropped
@@ -122,26 +113,16 @@ function writableKey(key: string): string {
  * replays the log up to the torn record into a table and starts a fresh log, before anything else
  * touches it. A failed sync also leaves LevelDB refusing every later write until it is reopened.
  */
-class LevelKvStore implements KvStore {
+class LevelRawKv implements RawKv {
   readonly #db: Db;
-  readonly #key: Uint8Array;
   /** The tail of the write queue; never rejects. */
   #writes: Promise<void> = Promise.resolve();
   #tainted = false;
   #reopening: Promise<void> | undefined;
   #closed = false;
 
-  constructor(db: Db, masterKey: Uint8Array) {
+  constructor(db: Db) {
     this.#db = db;
-    this.#key = masterKey;
-  }
-
-  #open(key: string, sealed: Uint8Array): RecordValue {
-    return decodeRecord(key, open(this.#key, key, sealed));
-  }
-
-  #seal(key: string, value: RecordValue): Uint8Array {
-    return seal(this.#key, key, encodeRecord(value));
   }
 
   /** Reopens after a failed write; while the disk is still full this fails, and the next call retries. */
@@ -176,47 +157,27 @@ class LevelKvStore implements KvStore {
     return guard(() => run);
   }
 
-  async get(key: string): Promise<RecordValue | undefined> {
-    return guard(async () => {
-      const sealed = await (await this.#ready()).get(key);
-      return sealed === undefined ? undefined : this.#open(key, sealed);
-    });
+  get(key: string): Promise<Uint8Array | undefined> {
+    return guard(async () => (await this.#ready()).get(key));
   }
 
-  async put(key: string, value: RecordValue): Promise<void> {
-    const sealed = this.#seal(writableKey(key), value);
-    await this.#write((db) => db.put(key, sealed, DURABLE));
+  put(key: string, sealed: Uint8Array): Promise<void> {
+    return this.#write((db) => db.put(key, sealed, DURABLE));
   }
 
-  async del(key: string): Promise<void> {
-    writableKey(key);
-    await this.#write((db) => db.del(key, DURABLE));
+  del(key: string): Promise<void> {
+    return this.#write((db) => db.del(key, DURABLE));
   }
 
-  async batch(ops: readonly BatchOp[]): Promise<void> {
-    // Seal everything first so a bad op rejects the whole batch before anything is written.
-    const sealedOps = ops.map((op) =>
-      op.type === 'put'
-        ? { type: 'put' as const, key: writableKey(op.key), value: this.#seal(op.key, op.value) }
-        : { type: 'del' as const, key: writableKey(op.key) },
-    );
-    if (sealedOps.length === 0) return;
-    await this.#write((db) => db.batch(sealedOps, DURABLE));
+  batch(ops: readonly RawOp[]): Promise<void> {
+    return this.#write((db) => db.batch([...ops], DURABLE));
   }
 
-  async list(prefix: string): Promise<Array<{ key: string; value: RecordValue }>> {
-    const range = prefixRange(prefix);
-    return guard(async () => {
-      const out: Array<{ key: string; value: RecordValue }> = [];
-      // A record that does not open fails the whole listing: silently skipping it would hide damage.
-      for await (const [key, sealed] of (await this.#ready()).iterator(range))
-        out.push({ key, value: this.#open(key, sealed) });
-      return out;
-    });
+  entries(range: KeyRange): Promise<Array<[string, Uint8Array]>> {
+    return guard(async () => (await this.#ready()).iterator(range).all());
   }
 
-  async keys(prefix: string): Promise<string[]> {
-    const range = prefixRange(prefix);
+  keys(range: KeyRange): Promise<string[]> {
     return guard(async () => (await this.#ready()).keys(range).all());
   }
 

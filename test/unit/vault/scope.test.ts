@@ -2,14 +2,21 @@ import { describe, expect, it } from 'vitest';
 import { memoryStore } from '../../../src/vault/memory-store.js';
 import { profileScope } from '../../../src/vault/scope.js';
 import type { KvStore } from '../../../src/vault/types.js';
+import { hasPg } from '../../helpers/pg.js';
+import { pgEngine } from './engines.js';
 import { useVaultFixtures } from './fixtures.js';
 
 const fx = useVaultFixtures();
+const pg = pgEngine();
 
-/** The same behaviour is required of the LevelDB store and of the in-memory one other areas test with. */
+/**
+ * The same behaviour is required of both engines and of the in-memory store other areas test with.
+ * (Without a test PostgreSQL its suite is skipped; the run says so once.)
+ */
 const stores: Array<[string, () => Promise<KvStore>]> = [
   ['level', () => fx.open(fx.tmp())],
   ['memory', async () => memoryStore()],
+  ...(hasPg ? [['postgres', async () => pg.open(await pg.place())] as [string, () => Promise<KvStore>]] : []),
 ];
 
 describe.each(stores)('profileScope over the %s store', (_name, makeStore) => {
