@@ -44,6 +44,7 @@ export function daemonCommand(y: Argv<GlobalArgs>): Argv<GlobalArgs> {
     d
       .command('start', 'start the daemon in the background', {}, async (argv) => {
         const ctx = new Ctx(argv);
+        ctx.refuseInSession('daemon start');
         const info = await startDaemon(ctx.paths);
         emit(
           ctx.out,
@@ -58,6 +59,7 @@ export function daemonCommand(y: Argv<GlobalArgs>): Argv<GlobalArgs> {
         {},
         async (argv) => {
           const ctx = new Ctx(argv);
+          ctx.refuseInSession('daemon stop');
           const info = await stopDaemon(ctx.paths);
           emit(ctx.out, { stopped: info !== undefined, pid: info?.pid ?? null }, () =>
             info ? `daemon stopped (pid ${info.pid})` : 'daemon was not running',
@@ -92,6 +94,7 @@ export function daemonCommand(y: Argv<GlobalArgs>): Argv<GlobalArgs> {
             }),
         async (argv) => {
           const ctx = new Ctx(argv);
+          ctx.refuseInSession('daemon serve');
           const { port, strict } = argv as { port?: number; strict?: boolean };
           // Loaded on demand: the daemon's dependencies (LevelDB, libsodium, X.509) slow every other command.
           const { serve } = await import('../../daemon/serve.js');
@@ -107,6 +110,7 @@ export function daemonCommand(y: Argv<GlobalArgs>): Argv<GlobalArgs> {
         (a) => a.option('enable', { type: 'boolean', describe: 'also enable and start it now' }),
         async (argv) => {
           const ctx = new Ctx(argv);
+          ctx.refuseInSession('daemon install');
           const unit = serviceUnit(ctx.paths.home);
           await mkdir(dirname(unit.path), { recursive: true });
           await writeFile(unit.path, unit.text, { mode: 0o644 });

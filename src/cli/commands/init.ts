@@ -52,6 +52,7 @@ export function initCommand(y: Argv<GlobalArgs>): Argv<GlobalArgs> {
     (a) => a.example('$0 init --profile me', 'first profile named "me"'),
     async (argv) => {
       const ctx = new Ctx(argv);
+      ctx.refuseInSession('init');
       const profile = assertName('profile', (argv as GlobalArgs).profile ?? 'default');
       const info = await initHome(ctx, profile);
       const p = ctx.paths;
