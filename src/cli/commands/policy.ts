@@ -184,13 +184,13 @@ export function policyCommands(y: Argv<GlobalArgs>): Argv<GlobalArgs> {
         p
           .command(
             'set <target> <file>',
-            "validate a policy file and store it as PROFILE's policy (owner only); applies from the next request",
+            "validate a policy file and store it as the target profile's policy (owner only); applies from the next request",
             (a) =>
               a
                 .positional('target', {
                   type: 'string',
                   demandOption: true,
-                  describe: 'the profile it binds (PROFILE)',
+                  describe: 'the profile the policy binds (--profile names the signer)',
                 })
                 .positional('file', { type: 'string', demandOption: true, describe: 'the policy JSON file' })
                 .example(
@@ -215,12 +215,12 @@ export function policyCommands(y: Argv<GlobalArgs>): Argv<GlobalArgs> {
           )
           .command(
             'show <target>',
-            "PROFILE's policy, normalised (--json: the policy itself, or null when none is set)",
+            "the target profile's policy, normalised (--json: the policy itself, or null when none is set)",
             (a) =>
               a.positional('target', {
                 type: 'string',
                 demandOption: true,
-                describe: 'the profile (PROFILE)',
+                describe: 'the profile whose policy (--profile names the signer)',
               }),
             async (argv) => {
               const ctx = new Ctx(argv);
@@ -231,13 +231,13 @@ export function policyCommands(y: Argv<GlobalArgs>): Argv<GlobalArgs> {
           )
           .command(
             'check <target> <method> <url>',
-            "what PROFILE's policy decides for one request, and by which rule; nothing is sent",
+            "what the target profile's policy decides for one request, and by which rule; nothing is sent",
             (a) =>
               a
                 .positional('target', {
                   type: 'string',
                   demandOption: true,
-                  describe: 'the profile (PROFILE)',
+                  describe: 'the profile whose policy (--profile names the signer)',
                 })
                 .positional('method', { type: 'string', demandOption: true, describe: 'GET, POST, …' })
                 .positional('url', { type: 'string', demandOption: true, describe: 'the full URL' })
@@ -281,12 +281,12 @@ export function policyCommands(y: Argv<GlobalArgs>): Argv<GlobalArgs> {
           )
           .command(
             'clear <target>',
-            "remove PROFILE's policy (owner only): its requests are no longer restricted",
+            "remove the target profile's policy (owner only): its requests are no longer restricted",
             (a) =>
               a.positional('target', {
                 type: 'string',
                 demandOption: true,
-                describe: 'the profile (PROFILE)',
+                describe: 'the profile whose policy (--profile names the signer)',
               }),
             async (argv) => {
               const ctx = new Ctx(argv);
