@@ -140,7 +140,7 @@ interface ApprovalsPage {
 }
 
 /** `approvals --follow`: long-polls the daemon; prints each request as it is held (and, for people, released). */
-async function follow(client: DaemonClient, out: Output): Promise<never> {
+export async function follow(client: Pick<DaemonClient, 'call'>, out: Output): Promise<never> {
   let page = await client.call<ApprovalsPage>('GET', '/v1/approvals');
   const known = new Map<string, HeldRequest>();
   const show = (h: HeldRequest) => {
