@@ -47,8 +47,12 @@ function segmentProblem(seg: string): string | undefined {
   return undefined;
 }
 
+/** The common case in one linear test: segments without '.', '%' or ';', no empty one but a trailing slash. */
+const PLAIN = /^(?:\/[A-Za-z0-9\-_~!$&'()*+,=:@]+)*\/?$/;
+
 /** Why a request path would need normalising to be read (SPEC 9), or undefined when it is plain. */
 export function pathProblem(path: string): string | undefined {
+  if (PLAIN.test(path) && path !== '') return undefined;
   if (!path.startsWith('/')) return 'does not start with "/"';
   if (!PATH_CHARS.test(path))
     return 'has characters that must be percent-encoded (space, backslash, non-ASCII, controls, quotes…)';
