@@ -73,7 +73,6 @@ export class PolicyService {
   readonly #now: () => number;
   /** profile → its compiled policy (undefined: none set). The promise itself is cached: a hit allocates nothing. */
   readonly #cache = new Map<string, Promise<CompiledPolicy | undefined>>();
-  #generation = 0;
   readonly #fold = new RateFoldLog<AuditInput>();
   #foldTimer: NodeJS.Timeout | undefined;
   // `approvals --follow` long-polls: a version bumped on every hold and release, and who waits for it.
@@ -132,12 +131,11 @@ export class PolicyService {
   get(profile: string): Promise<CompiledPolicy | undefined> {
     const hit = this.#cache.get(profile);
     if (hit) return hit;
-    const generation = this.#generation;
     const loading = this.stored(profile).then((s) => (s ? compilePolicy(s.policy) : undefined));
-    // A damaged record is read again next time (it may be repaired); a set or clear that ran
-    // while this read was in flight wins over it.
+    // A damaged record is read again next time (it may be repaired). A set or clear drops the entry
+    // once its write is done, so a read that raced it is never kept.
     loading.catch(() => this.#cache.get(profile) === loading && this.#cache.delete(profile));
-    if (generation === this.#generation) this.#cache.set(profile, loading);
+    this.#cache.set(profile, loading);
     return loading;
   }
 
@@ -172,7 +170,6 @@ export class PolicyService {
 
   /** Drops a cached policy (team mode calls this from the store's change feed too). */
   invalidate(profile: string): void {
-    this.#generation++;
     this.#cache.delete(profile);
   }
 
