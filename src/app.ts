@@ -11,6 +11,7 @@ import { ProviderCatalog } from './daemon/provider-catalog.js';
 import { OAuthService } from './daemon/oauth.js';
 import { upstreamFetch } from './daemon/upstream-fetch.js';
 import { exactHosts } from './providers/host.js';
+import { PolicyService } from './daemon/policies.js';
 
 /** Everything the daemon runs, built from settings. The only place that wires areas together. */
 export interface App {
@@ -25,6 +26,8 @@ export interface App {
   readonly connections: ConnectionService;
   readonly oauth: OAuthService;
   readonly proxy: ProxyHandle;
+  /** Policies, held approvals and rate buckets (SPEC section 9). */
+  readonly policies: PolicyService;
   controlPort(): number;
   proxyPort(): number;
   setControlAddress(a: AddressInfo): void;
@@ -72,6 +75,10 @@ export async function buildApp(settings: Settings): Promise<App> {
       upstreamFetch(settings, selfAddresses),
     );
     connections.setRefresher((h, rec) => oauth.refreshIfDue(h, rec));
+    const policies = new PolicyService(store, audit, {
+      approvalTimeoutMs: settings.policy.approvalTimeoutS * 1000,
+      maxHeld: settings.policy.maxHeld,
+    });
     const leaves = await LeafCache.create(ca);
     // Mint leaves for the providers' exact hosts in the background, off the first request's path.
     const warm = setTimeout(() => {
@@ -105,6 +112,7 @@ export async function buildApp(settings: Settings): Promise<App> {
       connections,
       oauth,
       proxy,
+      policies,
       controlPort: () => control?.port ?? 0,
       proxyPort: () => proxyAddr?.port ?? 0,
       setControlAddress: (a) => {
@@ -119,6 +127,7 @@ export async function buildApp(settings: Settings): Promise<App> {
         proxy.closeProfile(handle);
         const n = await profileScope(store, handle).destroy();
         connections.forget(handle);
+        await policies.forget(handle);
         return n;
       },
       async close() {

@@ -6,6 +6,7 @@ import type { App } from '../app.js';
 import { Router, str, type RouteContext } from './router.js';
 import { explainRequest } from './explain.js';
 import { narrowAllow } from '../identity/index.js';
+import { addPolicyRoutes } from './policy-routes.js';
 
 function fieldsOf(body: Record<string, unknown>): Record<string, string> {
   const f = body['fields'];
@@ -324,6 +325,8 @@ export function buildRoutes(app: App): Router {
       body: await explainRequest(app, handle, url, c === null ? undefined : assertName('connection', c)),
     };
   });
+
+  addPolicyRoutes(r, app); // SPEC section 9: policies and held approvals
 
   return r;
 }
