@@ -12,6 +12,7 @@ import { OAuthService } from './daemon/oauth.js';
 import { upstreamFetch } from './daemon/upstream-fetch.js';
 import { exactHosts } from './providers/host.js';
 import { PolicyService } from './daemon/policies.js';
+import { findCaller } from './policy/index.js';
 
 /** Everything the daemon runs, built from settings. The only place that wires areas together. */
 export interface App {
@@ -78,6 +79,7 @@ export async function buildApp(settings: Settings): Promise<App> {
     const policies = new PolicyService(store, audit, {
       approvalTimeoutMs: settings.policy.approvalTimeoutS * 1000,
       maxHeld: settings.policy.maxHeld,
+      attributeAll: settings.policy.attributeCallers,
     });
     const leaves = await LeafCache.create(ca);
     // Mint leaves for the providers' exact hosts in the background, off the first request's path.
@@ -96,6 +98,8 @@ export async function buildApp(settings: Settings): Promise<App> {
       resolve: settings.resolve,
       upstreamCaPem: settings.upstreamCaPem,
       selfAddresses,
+      policy: policies,
+      callers: { find: (socket) => findCaller(socket) },
     });
     // Pushed to open connections at once (issue 18 item 2): a revoked session, a removed connection.
     sessions.onRevoke((revoked) => proxy.closeSessions(revoked.map((r) => r.id)));

@@ -56,7 +56,12 @@ export interface Settings {
   readonly proxy: ProxySettings;
   readonly session: { readonly defaultTtl: string; readonly maxTtl: string };
   /** SPEC section 9: how long a held request waits for approval, and how many may wait at once. */
-  readonly policy: { readonly approvalTimeoutS: number; readonly maxHeld: number };
+  readonly policy: {
+    readonly approvalTimeoutS: number;
+    readonly maxHeld: number;
+    /** Find the calling process of every connection (for the audit), not only where a policy names exe. */
+    readonly attributeCallers: boolean;
+  };
   /** Operator hook: "host:port" -> "ip:port" upstream pins (SPEC section 5). */
   readonly resolve: ReadonlyMap<string, string>;
   /** Operator hook: extra trusted roots (PEM) for the upstream leg only. */
@@ -266,7 +271,18 @@ function policySettings(raw: unknown): Settings['policy'] {
       );
     return v;
   };
-  return { approvalTimeoutS: int('approvalTimeoutS', 120, 86_400), maxHeld: int('maxHeld', 64, 10_000) };
+  const attribute = o['attributeCallers'] ?? false;
+  if (typeof attribute !== 'boolean')
+    throw new AppError(
+      'ERR_INPUT_INVALID',
+      'policy.attributeCallers must be true or false',
+      'fix server/config.json',
+    );
+  return {
+    approvalTimeoutS: int('approvalTimeoutS', 120, 86_400),
+    maxHeld: int('maxHeld', 64, 10_000),
+    attributeCallers: attribute,
+  };
 }
 
 export function isLoopbackHost(host: string): boolean {

@@ -1,6 +1,7 @@
 import { AppError } from '../errors.js';
 import type { AuditInput, AuditSink } from '../audit/types.js';
 import type { KvStore } from '../vault/types.js';
+import type { PolicyGate } from '../proxy/types.js';
 import { profileScope } from '../vault/scope.js';
 import {
   compilePolicy,
@@ -41,6 +42,8 @@ export interface PolicyServiceOptions {
   /** Team mode passes shared states here; the defaults live in this process. */
   readonly approvals?: ApprovalState;
   readonly rates?: RateState;
+  /** settings.policy.attributeCallers. */
+  readonly attributeAll?: boolean;
 }
 
 type ReleasedNote = {
@@ -64,8 +67,9 @@ type ReleasedNote = {
  *             await outcome: approved → go on (audit policy.approved), rejected / timeout → 403 and
  *             audit; the client closing meanwhile → policies.approvals.cancel(held.id)
  */
-export class PolicyService {
+export class PolicyService implements PolicyGate {
   readonly approvals: ApprovalState;
+  readonly attributeAll: boolean;
   readonly rates: RateState;
   readonly approvalTimeoutMs: number;
   readonly #store: KvStore;
@@ -86,6 +90,7 @@ export class PolicyService {
     this.#audit = audit;
     this.#now = opts.now ?? Date.now;
     this.approvalTimeoutMs = opts.approvalTimeoutMs;
+    this.attributeAll = opts.attributeAll ?? false;
     this.approvals = opts.approvals ?? new MemoryApprovalState({ maxHeld: opts.maxHeld, now: this.#now });
     this.rates = opts.rates ?? new MemoryRateState();
     this.approvals.subscribe((ev) => {
@@ -225,6 +230,10 @@ export class PolicyService {
         ),
       );
     return this.approvals.hold(req, this.approvalTimeoutMs);
+  }
+
+  cancel(id: string): Promise<boolean> {
+    return this.approvals.cancel(id);
   }
 
   granted(profile: string, connection: string, method: string, path: string): Promise<boolean> {

@@ -321,8 +321,21 @@ export function buildRoutes(app: App): Router {
         'authsome explain https://api.github.com/user',
       );
     const c = query.get('connection');
+    const method = query.get('method') ?? 'GET';
+    if (!/^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,32}$/.test(method))
+      throw new AppError(
+        'ERR_INPUT_INVALID',
+        '"method" must be an HTTP method such as GET',
+        'e.g. --method POST',
+      );
     return {
-      body: await explainRequest(app, handle, url, c === null ? undefined : assertName('connection', c)),
+      body: await explainRequest(
+        app,
+        handle,
+        url,
+        c === null ? undefined : assertName('connection', c),
+        method,
+      ),
     };
   });
 

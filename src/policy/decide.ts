@@ -33,6 +33,8 @@ export interface CompiledPolicy {
   readonly policy: Policy;
   readonly rules: readonly CompiledRule[];
   readonly namesPaths: boolean;
+  /** Some rule names `exe`: the proxy must find the calling process before deciding. */
+  readonly namesExe: boolean;
   readonly fallback: Decision;
 }
 
@@ -83,6 +85,7 @@ export function compilePolicy(policy: Policy): CompiledPolicy {
     policy,
     rules,
     namesPaths: rules.some((r) => r.glob !== undefined),
+    namesExe: rules.some((r) => r.exe !== undefined),
     fallback: DEFAULTS[policy.default],
   };
 }
