@@ -12,7 +12,9 @@ import type { Decision, Policy, PolicyRule, RequestFacts } from './types.js';
  * - deny and approve rules compare methods and paths case-insensitively (and paths decoded, see
  *   glob.ts), allow rules case-sensitively, byte for byte: HTTP methods are case-sensitive
  *   (RFC 9110 9.1), so `get` is not GET for an allow, but `delete` is DELETE for a deny;
- * - while any rule names a path, a path that would need normalising is refused before any rule;
+ * - while any rule that could decide this request's provider names a path, a path that would need
+ *   normalising is refused before any rule (SPEC 9 says "any rule of the policy"; rules of other
+ *   providers can never match the request, so they add no doubt);
  * - an unknown caller never matches a rule naming `exe` (SPEC). So an exe list belongs in an allow
  *   rule under a deny default: a deny rule naming exe is escaped by a caller that is not attributed.
  */
@@ -33,6 +35,12 @@ export interface CompiledPolicy {
   readonly policy: Policy;
   readonly rules: readonly CompiledRule[];
   readonly namesPaths: boolean;
+  /**
+   * The providers whose requests a path rule can decide (a rule without a provider covers them all):
+   * only their paths are held to the normalising rule. A GitLab path with `%2F` is not refused
+   * because a GitHub rule names a path: no GitHub rule can match it either way.
+   */
+  readonly pathsFor: { readonly all: boolean; readonly providers: ReadonlySet<string> };
   /** Some rule names `exe`: the proxy must find the calling process before deciding. */
   readonly namesExe: boolean;
   readonly fallback: Decision;
@@ -85,6 +93,12 @@ export function compilePolicy(policy: Policy): CompiledPolicy {
     policy,
     rules,
     namesPaths: rules.some((r) => r.glob !== undefined),
+    pathsFor: {
+      all: rules.some((r) => r.glob !== undefined && r.provider === undefined),
+      providers: new Set(
+        rules.filter((r) => r.glob !== undefined && r.provider !== undefined).map((r) => r.provider!),
+      ),
+    },
     namesExe: rules.some((r) => r.exe !== undefined),
     fallback: DEFAULTS[policy.default],
   };
@@ -117,7 +131,12 @@ export function decide(policy: Policy | CompiledPolicy | undefined, facts: Reque
     c = compiled.get(policy) ?? compilePolicy(policy);
     compiled.set(policy, c);
   }
-  if (c.namesPaths && pathProblem(facts.path) !== undefined) return NEEDS_NORMALISING;
+  if (
+    c.namesPaths &&
+    (c.pathsFor.all || c.pathsFor.providers.has(facts.provider)) &&
+    pathProblem(facts.path) !== undefined
+  )
+    return NEEDS_NORMALISING;
   const views = new PathViews(facts.path);
   let upperMethod: string | undefined;
   for (const r of c.rules) {

@@ -115,22 +115,33 @@ describe('decide: SPEC 9 globs, as a table', () => {
     expect(decide(allow, facts({ path: '/a/%2e%2e/b' }))).toMatchObject({ action: 'allow', ruleIndex: 0 });
   });
 
-  it('refuses a path needing normalising before any rule, even a rule without a path', () => {
+  it('refuses a path needing normalising before any rule of a provider some path rule covers, even a rule without a path', () => {
     const p = parsePolicy({
       rules: [
-        { provider: 'openai', action: 'allow' },
+        { provider: 'github', action: 'allow', methods: ['HEAD'] },
         { provider: 'github', path: '/repos/**', action: 'allow' },
+        { provider: 'openai', action: 'allow' },
       ],
     });
-    expect(decide(p, facts({ provider: 'openai', path: '/v1//models' }))).toEqual({
-      action: 'deny',
-      ruleIndex: null,
-      reason: 'needs-normalising',
-    });
-    expect(decide(p, facts({ provider: 'openai', path: '/v1/models' }))).toMatchObject({
+    const refused = { action: 'deny', ruleIndex: null, reason: 'needs-normalising' };
+    expect(decide(p, facts({ provider: 'github', method: 'HEAD', path: '/repos//x' }))).toEqual(refused);
+    expect(decide(p, facts({ provider: 'github', method: 'HEAD', path: '/repos/x' }))).toMatchObject({
       action: 'allow',
       ruleIndex: 0,
     });
+    // No path rule can decide an openai request: its path is read as sent (a GitHub rule adds no doubt).
+    expect(decide(p, facts({ provider: 'openai', path: '/v1//models' }))).toMatchObject({
+      action: 'allow',
+      ruleIndex: 2,
+    });
+    // A path rule without a provider covers every provider.
+    const any = parsePolicy({
+      rules: [
+        { provider: 'openai', action: 'allow' },
+        { path: '/admin/**', action: 'deny' },
+      ],
+    });
+    expect(decide(any, facts({ provider: 'openai', path: '/v1//models' }))).toEqual(refused);
   });
 });
 
