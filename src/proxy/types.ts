@@ -49,6 +49,8 @@ export interface CredentialSource {
     provider: string,
     connection: string | undefined,
   ): Promise<ResolvedCredential | undefined>;
+  /** The names of this profile's connections (for a refusal's message; never another profile's). */
+  names?(profile: string): Promise<ReadonlyArray<{ provider: string; connection: string }>>;
 }
 
 export interface ProviderMatcher {
