@@ -20,7 +20,10 @@ const CA_VARS = [
 export interface SessionEnv {
   id: string;
   expiresAt: string;
+  /** Variables to set in the child's environment. */
   env: Record<string, string>;
+  /** Variables to remove from it: the SDK key variables of providers outside --allow. */
+  unset: string[];
   client: DaemonClient;
 }
 
@@ -136,13 +139,39 @@ export async function mintSessionEnv(
     AUTHSOME_SESSION_ID: minted.id,
   };
   for (const v of CA_VARS) env[v] = paths.caBundle;
-  // Every provider the profile holds a connection of, allowed or not: a session narrowed with --allow
-  // must not hand the child the real key the user's shell may still export for the others.
+  const { placeholders, unset } = keyVariables(providers, allow);
+  for (const name of placeholders) env[name] = PLACEHOLDER;
+  return { id: minted.id, expiresAt: minted.expiresAt, env, unset, client };
+}
+
+/**
+ * The SDK key variables (`OPENAI_API_KEY`…) of every provider the profile holds a connection of: a
+ * placeholder for those the session may use; the others are removed from the child's environment, so
+ * a session narrowed with --allow neither advertises them nor hands the child the real key the user's
+ * shell may still export for them. A variable two providers share is set when either is allowed.
+ */
+export function keyVariables(
+  providers: ReadonlyArray<{ name: string; env: readonly string[]; connections: readonly string[] }>,
+  allow: ReadonlyArray<{ provider: string }> | undefined,
+): { placeholders: string[]; unset: string[] } {
+  const allowed = (p: string) => allow === undefined || allow.some((a) => a.provider === p);
+  const placeholders = new Set<string>();
+  const others = new Set<string>();
   for (const p of providers) {
     if (p.connections.length === 0) continue;
-    for (const name of p.env) env[name] = PLACEHOLDER;
+    for (const name of p.env) (allowed(p.name) ? placeholders : others).add(name);
   }
-  return { id: minted.id, expiresAt: minted.expiresAt, env, client };
+  return { placeholders: [...placeholders], unset: [...others].filter((n) => !placeholders.has(n)) };
+}
+
+/** The child's environment: `base` (default: this process's) with the session's variables set and unset. */
+export function childEnv(
+  s: Pick<SessionEnv, 'env' | 'unset'>,
+  base: NodeJS.ProcessEnv = process.env,
+): NodeJS.ProcessEnv {
+  const out: NodeJS.ProcessEnv = { ...base, ...s.env };
+  for (const name of s.unset) delete out[name];
+  return out;
 }
 
 export function shellQuote(v: string): string {
