@@ -1,21 +1,44 @@
-import { existsSync, statSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { AppError } from '../errors.js';
 import { assertName, closest } from '../names.js';
+import { ensureTrustFiles, JAVA_TRUST_STORE_PASSWORD } from '../ca/trust-files.js';
 import type { Ctx } from './context.js';
 import type { DaemonClient } from '../daemon/client.js';
 
 export const PLACEHOLDER = 'authsome-managed';
 const PRELOAD = fileURLToPath(new URL('../preload/fetch-proxy.js', import.meta.url));
-const CA_VARS = [
-  'SSL_CERT_FILE',
-  'REQUESTS_CA_BUNDLE',
-  'CURL_CA_BUNDLE',
-  'GIT_SSL_CAINFO',
-  'PIP_CERT',
-  'npm_config_cafile',
-];
+/** Every toolchain's "trust this bundle" variable, set to bundle.pem (system roots + the local CA). */
+export const CA_VARS = [
+  'SSL_CERT_FILE', // OpenSSL: Python ssl/urllib, httpx, Ruby, PHP…
+  'REQUESTS_CA_BUNDLE', // Python requests
+  'CURL_CA_BUNDLE', // curl
+  'GIT_SSL_CAINFO', // git
+  'PIP_CERT', // pip
+  'npm_config_cafile', // npm
+  'AWS_CA_BUNDLE', // AWS CLI, boto3/botocore, AWS SDKs
+  'GRPC_DEFAULT_SSL_ROOTS_FILE_PATH', // gRPC core (Python, Ruby, C++…)
+  'HTTPLIB2_CA_CERTS', // httplib2 (Google API clients)
+  'CLOUDSDK_CORE_CUSTOM_CA_CERTS_FILE', // gcloud
+  'NIX_SSL_CERT_FILE', // Nix
+  'CARGO_HTTP_CAINFO', // cargo
+  'DENO_CERT', // Deno
+] as const;
+
+/**
+ * Java reads no trust variable: JAVA_TOOL_OPTIONS (read by every JVM) points it at truststore.p12, after
+ * whatever the user's JAVA_TOOL_OPTIONS already holds (a later -D wins).
+ */
+export function javaToolOptions(existing: string | undefined, store: string): string {
+  const q = (v: string) => (/\s/.test(v) ? `"${v}"` : v);
+  return [
+    existing?.trim(),
+    `-Djavax.net.ssl.trustStore=${q(store)}`,
+    `-Djavax.net.ssl.trustStorePassword=${JAVA_TRUST_STORE_PASSWORD}`,
+    '-Djavax.net.ssl.trustStoreType=PKCS12',
+  ]
+    .filter(Boolean)
+    .join(' ');
+}
 
 export interface SessionEnv {
   id: string;
@@ -118,11 +141,7 @@ export async function mintSessionEnv(
     ...(opts.ttl ? { ttl: opts.ttl } : {}),
     label: opts.label,
   });
-  const { paths } = ctx;
-  if (!existsSync(paths.caBundle) || statSync(paths.caBundle).mtimeMs < statSync(paths.caCert).mtimeMs) {
-    const { buildTrustBundle } = await import('../ca/trust-bundle.js');
-    await buildTrustBundle(await readFile(paths.caCert, 'utf8'), paths.caBundle);
-  }
+  const trust = await ensureTrustFiles(ctx.paths.caDir);
   const proxyUrl = `http://${client.handle}:${minted.token}@127.0.0.1:${client.info.proxyPort}`;
   const noProxy = mergeNoProxy(process.env['NO_PROXY'] ?? process.env['no_proxy']);
   const env: Record<string, string> = {
@@ -132,13 +151,14 @@ export async function mintSessionEnv(
     http_proxy: proxyUrl,
     NO_PROXY: noProxy,
     no_proxy: noProxy,
-    NODE_EXTRA_CA_CERTS: paths.caCert,
+    NODE_EXTRA_CA_CERTS: trust.roots,
     NODE_USE_ENV_PROXY: '1',
     NODE_OPTIONS: [process.env['NODE_OPTIONS'], `--import=${PRELOAD}`].filter(Boolean).join(' '),
     AUTHSOME_PROFILE: client.handle,
     AUTHSOME_SESSION_ID: minted.id,
   };
-  for (const v of CA_VARS) env[v] = paths.caBundle;
+  for (const v of CA_VARS) env[v] = trust.bundle;
+  env['JAVA_TOOL_OPTIONS'] = javaToolOptions(process.env['JAVA_TOOL_OPTIONS'], trust.javaStore);
   const { placeholders, unset } = keyVariables(providers, allow);
   for (const name of placeholders) env[name] = PLACEHOLDER;
   return { id: minted.id, expiresAt: minted.expiresAt, env, unset, client };

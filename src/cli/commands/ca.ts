@@ -6,6 +6,7 @@ import { AppError } from '../../errors.js';
 import { Ctx, type GlobalArgs } from '../context.js';
 import { emit } from '../output.js';
 import { confirm } from '../prompt.js';
+import { ensureTrustFiles } from '../../ca/trust-files.js';
 
 const DEBIAN_TARGET = '/usr/local/share/ca-certificates/authsome-local-ca.crt';
 
@@ -35,12 +36,18 @@ async function applyPlan(
 export function caCommand(y: Argv<GlobalArgs>): Argv<GlobalArgs> {
   return y.command('ca', 'the local CA that signs intercepted provider hosts', (c) =>
     c
-      .command('path', 'print the CA certificate path', {}, async (argv) => {
-        const ctx = new Ctx(argv);
-        if (!existsSync(ctx.paths.caCert))
-          throw new AppError('ERR_CA_UNAVAILABLE', `no CA at ${ctx.paths.caCert}`, 'run `authsome init`');
-        emit(ctx.out, { path: ctx.paths.caCert }, () => ctx.paths.caCert);
-      })
+      .command(
+        'path',
+        'print the path of the local CA certificate(s) to trust (both roots while a `ca rotate` overlaps)',
+        {},
+        async (argv) => {
+          const ctx = new Ctx(argv);
+          if (!existsSync(ctx.paths.caCert))
+            throw new AppError('ERR_CA_UNAVAILABLE', `no CA at ${ctx.paths.caCert}`, 'run `authsome init`');
+          const { roots, bundle } = await ensureTrustFiles(ctx.paths.caDir);
+          emit(ctx.out, { path: roots, bundle }, () => roots);
+        },
+      )
       .command(
         'install',
         'trust the CA system-wide (asks first; `run` does not need this)',
