@@ -2,7 +2,7 @@ import { fileURLToPath } from 'node:url';
 import { AppError } from '../errors.js';
 import { assertName, closest } from '../names.js';
 import { ensureTrustFiles, JAVA_TRUST_STORE_PASSWORD } from '../ca/trust-files.js';
-import type { Ctx } from './context.js';
+import type { HomePaths } from '../config/paths.js';
 import type { DaemonClient } from '../daemon/client.js';
 
 export const PLACEHOLDER = 'authsome-managed';
@@ -48,6 +48,15 @@ export interface SessionEnv {
   /** Variables to remove from it: the SDK key variables of providers outside --allow. */
   unset: string[];
   client: DaemonClient;
+}
+
+/**
+ * What minting needs: the home's paths and a signing client. The CLI passes its Ctx; the library
+ * (src/index.ts) its own. Nothing here prints or exits: both share it.
+ */
+export interface SessionContext {
+  readonly paths: Pick<HomePaths, 'caDir'>;
+  client(): Promise<DaemonClient>;
 }
 
 /** "openai,github:work" -> [{provider:'openai'},{provider:'github',connection:'work'}] */
@@ -121,7 +130,7 @@ function checkAllowedConnections(
 
 /** Mints a session token and builds the SPEC section 7 environment for a child process. */
 export async function mintSessionEnv(
-  ctx: Ctx,
+  ctx: SessionContext,
   opts: {
     allow?: string | undefined;
     ttl?: string | undefined;
