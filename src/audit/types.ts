@@ -21,6 +21,7 @@ export const AUDIT_EVENTS = [
   'daemon.stop',
   'audit.recovered',
   'audit.gap',
+  'ca.rotate',
   // policy (SPEC section 9)
   'policy.set',
   'policy.clear',

@@ -8,9 +8,9 @@ import { trustStorePkcs12 } from './pkcs12.js';
 /**
  * The files that make clients trust the local CA, all public and mode 0644, in server/ca/:
  *
- * - roots.pem: the local roots a client must trust: the CA that signs leaves now (ca.pem), and during a
- *   rotation's overlap the one before it (previous.pem). NODE_EXTRA_CA_CERTS and `authsome ca path`
- *   name this file, so one path covers both roots while they overlap.
+ * - roots.pem: the local roots a client must trust: the CA that signs leaves (ca.pem), and during a
+ *   rotation's overlap the one that takes over at its end (next.pem, rotate.ts). NODE_EXTRA_CA_CERTS
+ *   and `authsome ca path` name this file, so one path covers both roots while they overlap.
  * - bundle.pem: the system roots plus roots.pem, for tools that take one bundle (SSL_CERT_FILE…).
  * - truststore.p12: the same certificates as a PKCS#12 trust store, for Java.
  *
@@ -22,10 +22,10 @@ export interface TrustFiles {
   readonly javaStore: string;
 }
 
-export function trustFilePaths(caDir: string): TrustFiles & { cert: string; previous: string } {
+export function trustFilePaths(caDir: string): TrustFiles & { cert: string; next: string } {
   return {
     cert: join(caDir, 'ca.pem'),
-    previous: join(caDir, 'previous.pem'),
+    next: join(caDir, 'next.pem'),
     roots: join(caDir, 'roots.pem'),
     bundle: join(caDir, 'bundle.pem'),
     javaStore: join(caDir, 'truststore.p12'),
@@ -53,15 +53,15 @@ async function writeAtomic(path: string, data: string | Buffer): Promise<void> {
 
 const newer = (a: string, b: string): boolean => statSync(a).mtimeMs >= statSync(b).mtimeMs;
 
-/** What roots.pem must hold: ca.pem's certificate, then previous.pem's while it exists. */
+/** What roots.pem must hold: ca.pem's certificate, then next.pem's while a rotation overlaps. */
 export async function localRootsPem(caDir: string): Promise<string> {
   const p = trustFilePaths(caDir);
   const current = await readFile(p.cert, 'utf8');
-  const previous = await readIfExists(p.previous);
-  return `${[...pemBlocks(current), ...pemBlocks(previous ?? '')].join('\n')}\n`;
+  const next = await readIfExists(p.next);
+  return `${[...pemBlocks(current), ...pemBlocks(next ?? '')].join('\n')}\n`;
 }
 
-/** Brings roots.pem, bundle.pem and truststore.p12 up to date with ca.pem (and previous.pem). */
+/** Brings roots.pem, bundle.pem and truststore.p12 up to date with ca.pem (and next.pem). */
 export async function ensureTrustFiles(caDir: string, systemBundle?: string): Promise<TrustFiles> {
   const p = trustFilePaths(caDir);
   const roots = await localRootsPem(caDir);

@@ -287,6 +287,21 @@ export function buildRoutes(app: App): Router {
     return { body: { cancelled: true } };
   });
 
+  // the local CA: status for any profile; rotation for the owner only (it changes what every client trusts)
+  r.add('GET', '/v1/ca', async () => ({ body: await app.ca.status() }));
+  r.add('POST', '/v1/ca/rotate', async ({ handle, body }) => {
+    if (!(await isOwner(handle)))
+      throw new AppError(
+        'ERR_AUTH_NOT_OWNER',
+        'only the owner profile can rotate the CA',
+        'run it as the owner: --profile <owner>',
+      );
+    if (body['finish'] === true) return { body: await app.ca.finish(handle) };
+    const text = str(body, 'overlap') ?? app.settings.session.maxTtl;
+    const overlapMs = /^0+[smhd]?$/.test(text) ? 0 : parseDuration(text);
+    return { status: 201, body: await app.ca.rotate(handle, overlapMs) };
+  });
+
   // explain (issue 7): what the proxy would do with one URL for this profile; values masked, never a secret
   r.add('GET', '/v1/explain', async ({ handle, query }) => {
     const url = query.get('url');
