@@ -64,6 +64,8 @@ export interface AuditQuery {
   connection?: string;
   /** Events of every profile, not only the connected one's. */
   allProfiles?: boolean;
+  /** Include `authsome doctor`'s own records (doctor.probe…), left out by default as in `authsome audit`. */
+  probes?: boolean;
 }
 
 export interface ExplainOptions {
@@ -197,6 +199,7 @@ export class Authsome {
       ...(q.connection !== undefined ? { connection: q.connection } : {}),
       ...(q.since !== undefined ? { since: sinceDate(q.since) } : {}),
       ...(q.limit !== undefined ? { limit: q.limit } : {}),
+      ...(q.probes === true || q.event === 'doctor.probe' ? {} : { hideProbes: true }),
     };
     return readAudit(this.#ctx.paths.auditLog, filter);
   }

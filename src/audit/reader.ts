@@ -16,6 +16,15 @@ export interface AuditFilter {
   since?: Date | undefined;
   /** Keep only the last N matching records. */
   limit?: number | undefined;
+  /**
+   * Leave out `authsome doctor`'s own records: its doctor.probe refusals and its probe session's
+   * session.mint / session.revoke (detail.probe). `authsome audit` does unless asked (--probes).
+   */
+  hideProbes?: boolean | undefined;
+}
+
+export function isProbeRecord(record: AuditRecord): boolean {
+  return record.event === 'doctor.probe' || record.detail?.['probe'] === true;
 }
 
 export function matchesFilter(record: AuditRecord, filter: AuditFilter): boolean {
@@ -24,6 +33,7 @@ export function matchesFilter(record: AuditRecord, filter: AuditFilter): boolean
   if (filter.connection !== undefined && record.connection !== filter.connection) return false;
   if (filter.event !== undefined && record.event !== filter.event) return false;
   if (filter.since !== undefined && !(Date.parse(record.ts) >= filter.since.getTime())) return false;
+  if (filter.hideProbes === true && isProbeRecord(record)) return false;
   return true;
 }
 

@@ -22,6 +22,7 @@ export const AUDIT_EVENTS = [
   'audit.recovered',
   'audit.gap',
   'ca.rotate',
+  'doctor.probe',
   // policy (SPEC section 9)
   'policy.set',
   'policy.clear',

@@ -137,6 +137,8 @@ export async function mintSessionEnv(
     label: string;
     /** doctor's probe names a connection that does not exist on purpose: nothing can be injected. */
     allowMissingConnection?: boolean;
+    /** doctor's probe session: the proxy injects nothing for it and audits its refusals as doctor.probe. */
+    probe?: boolean;
   },
 ): Promise<SessionEnv> {
   const allow = parseAllow(opts.allow);
@@ -149,6 +151,7 @@ export async function mintSessionEnv(
     ...(allow ? { allow } : {}),
     ...(opts.ttl ? { ttl: opts.ttl } : {}),
     label: opts.label,
+    ...(opts.probe ? { probe: true } : {}),
   });
   const trust = await ensureTrustFiles(ctx.paths.caDir);
   const proxyUrl = `http://${client.handle}:${minted.token}@127.0.0.1:${client.info.proxyPort}`;

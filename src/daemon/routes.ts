@@ -178,11 +178,14 @@ export function buildRoutes(app: App): Router {
     const allow = parseAllow(body['allow']);
     for (const a of allow ?? []) app.providers.require(a.provider);
     const label = str(body, 'label');
+    // `authsome doctor`'s probe session: no credential ever, refusals audited as doctor.probe.
+    const probe = body['probe'] === true;
     const minted = await app.sessions.mint({
       profile: handle,
       ttlMs,
       ...(allow ? { allow } : {}),
       ...(label ? { label } : {}),
+      ...(probe ? { probe } : {}),
     });
     await app.audit.append({
       event: 'session.mint',
@@ -190,6 +193,7 @@ export function buildRoutes(app: App): Router {
       detail: {
         id: minted.id,
         ttl: ttlText,
+        ...(probe ? { probe } : {}),
         ...(allow
           ? {
               allow: allow
@@ -208,8 +212,12 @@ export function buildRoutes(app: App): Router {
     body: { sessions: await app.sessions.list(handle) },
   }));
   r.add('DELETE', '/v1/sessions/:id', async ({ handle, params }) => {
-    await app.sessions.revoke(handle, params['id']!);
-    await app.audit.append({ event: 'session.revoke', profile: handle, detail: { id: params['id']! } });
+    const revoked = await app.sessions.revoke(handle, params['id']!);
+    await app.audit.append({
+      event: 'session.revoke',
+      profile: handle,
+      detail: { id: params['id']!, ...(revoked.probe ? { probe: true } : {}) },
+    });
     return { body: { revoked: [params['id']] } };
   });
   r.add('DELETE', '/v1/sessions', async ({ handle }) => {

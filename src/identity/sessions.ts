@@ -26,6 +26,8 @@ export interface MintInput {
   allow?: SessionAllow;
   ttlMs: number;
   label?: string;
+  /** A doctor probe session (SessionInfo.probe). */
+  probe?: boolean;
 }
 
 const PREFIX = 'session/';
@@ -55,7 +57,7 @@ function parseAllow(v: unknown): SessionAllow | undefined | null {
 
 /** undefined for a malformed record: it then counts as no session at all (fail closed). */
 function parseRecord(v: RecordValue): SessionMeta | undefined {
-  const { id, profile, expiresAt, createdAt, label } = v;
+  const { id, profile, expiresAt, createdAt, label, probe } = v;
   const allow = parseAllow(v['allow']);
   if (
     typeof id !== 'string' ||
@@ -66,7 +68,16 @@ function parseRecord(v: RecordValue): SessionMeta | undefined {
     return undefined;
   if (allow === null || (label !== null && label !== undefined && typeof label !== 'string'))
     return undefined;
-  return { id, profile, allow, expiresAt, createdAt, label: typeof label === 'string' ? label : undefined };
+  if (probe !== undefined && typeof probe !== 'boolean') return undefined;
+  return {
+    id,
+    profile,
+    allow,
+    expiresAt,
+    createdAt,
+    label: typeof label === 'string' ? label : undefined,
+    ...(probe === true ? { probe: true } : {}),
+  };
 }
 
 export class SessionStore implements SessionVerifier {
@@ -120,6 +131,7 @@ export class SessionStore implements SessionVerifier {
       expiresAt: now + ttlMs,
       createdAt: now,
       label: label ?? null,
+      ...(input.probe === true ? { probe: true } : {}),
     };
     await this.#store.put(sessionKey(hash), rec);
     return { id: rec.id, token, expiresAt: rec.expiresAt };
@@ -142,7 +154,13 @@ export class SessionStore implements SessionVerifier {
       if (info !== undefined && epoch === this.#epoch) this.#remember(hash, info, now);
     }
     if (info === undefined || info.profile !== handle || info.expiresAt <= this.#clock()) return undefined;
-    return { id: info.id, profile: info.profile, allow: info.allow, expiresAt: info.expiresAt };
+    return {
+      id: info.id,
+      profile: info.profile,
+      allow: info.allow,
+      expiresAt: info.expiresAt,
+      ...(info.probe === true ? { probe: true } : {}),
+    };
   }
 
   /** The profile's live sessions: metadata only; the token was never stored. */
@@ -153,24 +171,25 @@ export class SessionStore implements SessionVerifier {
       .sort((a, b) => a.createdAt - b.createdAt);
   }
 
-  /** Not found and not yours are the same error. */
-  async revoke(profile: string, id: string): Promise<void> {
-    const n = await this.#delete((m) => m.profile === profile && m.id === id);
-    if (n === 0)
+  /** Not found and not yours are the same error. Returns what was revoked. */
+  async revoke(profile: string, id: string): Promise<SessionMeta> {
+    const [row] = await this.#delete((m) => m.profile === profile && m.id === id);
+    if (row === undefined)
       throw new AppError(
         'ERR_SESSION_NOT_FOUND',
         'no such session',
         "list this profile's session tokens with `authsome proxy revoke` (no id)",
       );
+    return row.meta;
   }
 
   async revokeAll(profile: string): Promise<number> {
-    return this.#delete((m) => m.profile === profile);
+    return (await this.#delete((m) => m.profile === profile)).length;
   }
 
   async purgeExpired(): Promise<number> {
     const now = this.#clock();
-    return this.#delete((m) => m.expiresAt <= now);
+    return (await this.#delete((m) => m.expiresAt <= now)).length;
   }
 
   async #scan(keep: (m: SessionMeta) => boolean): Promise<Array<{ key: string; meta: SessionMeta }>> {
@@ -182,14 +201,14 @@ export class SessionStore implements SessionVerifier {
     return out;
   }
 
-  async #delete(match: (m: SessionMeta) => boolean): Promise<number> {
+  async #delete(match: (m: SessionMeta) => boolean): Promise<Array<{ key: string; meta: SessionMeta }>> {
     const rows = await this.#scan(match);
-    if (rows.length === 0) return 0;
+    if (rows.length === 0) return rows;
     await this.#store.batch(rows.map((r) => ({ type: 'del' as const, key: r.key })));
     // After the delete is durable: any verify that read before it must not cache what it read.
     this.#epoch++;
     for (const r of rows) this.#cache.delete(r.key.slice(PREFIX.length));
-    return rows.length;
+    return rows;
   }
 
   #remember(hash: string, info: SessionMeta, now: number): void {

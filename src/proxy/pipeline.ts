@@ -46,6 +46,8 @@ export class Trace {
   connection: string | undefined = undefined;
   host: string | undefined = undefined;
   path: string | undefined = undefined;
+  /** A doctor probe session's request: refused without a credential, audited as doctor.probe. */
+  probe = false;
   constructor(readonly method: string | undefined) {}
 }
 
@@ -83,6 +85,7 @@ export async function prepare(
   t.path = target.path;
   const session = await identify(ctx, req, tunnel);
   t.profile = session.profile;
+  t.probe = session.probe === true;
   const requested = requestedConnection(req.rawHeaders);
   // Cleartext and IP literals never match a provider, so they never carry a secret.
   const provider: ProviderDef | undefined =
@@ -102,6 +105,12 @@ export async function prepare(
   let pathAndQuery = target.pathAndQuery;
   const headers = ['host', host];
   if (provider) t.provider = provider.name;
+  if (provider && t.probe)
+    throw new AppError(
+      'ERR_PROXY_CONNECTION_DENIED',
+      'an `authsome doctor` probe session uses no credential: the proxy answers it itself',
+      'use `authsome run` or `authsome proxy env` for real requests',
+    );
   const cred = provider && (await chooseConnection(ctx.deps.credentials, session, provider, requested));
   let needles: readonly Buffer[] | undefined;
   if (provider && cred) {
@@ -213,12 +222,16 @@ export function auditAfterInject(ctx: ProxyContext, t: Trace, err: AppError): vo
   );
 }
 
-/** A refused request is recorded (best effort). */
+/**
+ * A refused request is recorded (best effort); `authsome doctor`'s probes as doctor.probe, so they
+ * stay out of the default `authsome audit` view.
+ */
 export function auditDeny(ctx: ProxyContext, t: Trace, err: AppError): void {
   ctx.stats.denied++;
   if (err.code === 'ERR_AUDIT_UNAVAILABLE') return;
+  const event = t.probe ? 'doctor.probe' : 'proxy.deny';
   auditBestEffort(
     ctx,
-    traceRecord(t, { event: 'proxy.deny', profile: t.profile ?? '-', status: err.status, reason: err.code }),
+    traceRecord(t, { event, profile: t.profile ?? '-', status: err.status, reason: err.code }),
   );
 }
