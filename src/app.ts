@@ -4,7 +4,11 @@ import { initSodium, loadMasterKey, openVault, profileScope } from './vault/inde
 import type { KvStore } from './vault/types.js';
 import { AuditWriter } from './audit/index.js';
 import { ProfileRegistry, SessionStore, PopVerifier } from './identity/index.js';
-import { loadCa, LeafCache } from './ca/index.js';
+import { existsSync } from 'node:fs';
+import { loadCa } from './ca/index.js';
+import { assertPrivateKeyFile } from './ca/root.js';
+import { finishRotation, rotationFiles } from './ca/rotate.js';
+import { CaManager } from './daemon/ca-manager.js';
 import { createProxy, type ProxyHandle } from './proxy/index.js';
 import { ConnectionService } from './daemon/connections.js';
 import { ProviderCatalog } from './daemon/provider-catalog.js';
@@ -29,6 +33,8 @@ export interface App {
   readonly proxy: ProxyHandle;
   /** Policies, held approvals and rate buckets (SPEC section 9). */
   readonly policies: PolicyService;
+  /** The CA leaves are minted from; `ca rotate` swaps it without a restart. */
+  readonly ca: CaManager;
   controlPort(): number;
   proxyPort(): number;
   setControlAddress(a: AddressInfo): void;
@@ -42,6 +48,12 @@ export async function buildApp(settings: Settings): Promise<App> {
   const startedAt = new Date();
   await initSodium();
   const masterKey = await loadMasterKey(paths.masterKey);
+  // A finish cut short by a crash (ca.key already the new key) is completed before the CA loads; a
+  // rotation in progress has a second key, as private as the first (SPEC section 4).
+  const next = rotationFiles(paths.caDir);
+  const repaired =
+    existsSync(next.pem) && !existsSync(next.key) ? await finishRotation(paths.caDir) : undefined;
+  if (existsSync(next.key)) await assertPrivateKeyFile(next.key);
   const ca = await loadCa(paths.caDir);
   const store = await openVault({ dir: paths.kvStore, masterKey });
   const opened: Array<() => Promise<void>> = [() => store.close()];
@@ -81,7 +93,14 @@ export async function buildApp(settings: Settings): Promise<App> {
       maxHeld: settings.policy.maxHeld,
       attributeAll: settings.policy.attributeCallers,
     });
-    const leaves = await LeafCache.create(ca);
+    if (repaired)
+      await audit.append({
+        event: 'ca.rotate',
+        profile: '-',
+        detail: { phase: 'finish', ca: repaired.fingerprint, completed_at_start: true },
+      });
+    const leaves = await CaManager.open(paths.caDir, ca, audit);
+    opened.unshift(async () => leaves.close());
     // Mint leaves for the providers' exact hosts in the background, off the first request's path.
     const warm = setTimeout(() => {
       const hosts = providers.list().flatMap((p) => exactHosts(p.def));
@@ -117,6 +136,7 @@ export async function buildApp(settings: Settings): Promise<App> {
       oauth,
       proxy,
       policies,
+      ca: leaves,
       controlPort: () => control?.port ?? 0,
       proxyPort: () => proxyAddr?.port ?? 0,
       setControlAddress: (a) => {

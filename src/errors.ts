@@ -38,7 +38,7 @@ export const ERROR_CODES = {
   ERR_NOT_FOUND: { status: 404, exit: 3 },
   // home / init
   ERR_HOME_NOT_INITIALISED: { status: 500, exit: 6 },
-  ERR_HOME_EXISTS: { status: 409, exit: 6 },
+  ERR_HOME_EXISTS: { status: 409, exit: 3 },
   ERR_HOME_PERMISSIONS: { status: 500, exit: 6 },
   ERR_IDENTITY_KEY_MISSING: { status: 500, exit: 6 },
   // vault / audit / daemon

@@ -71,20 +71,25 @@ async function importSigningKey(keyPem: string): Promise<webcrypto.CryptoKey> {
   return subtle.importKey('pkcs8', pemBody(keyPem, 'PRIVATE KEY'), EC_KEY, false, ['sign']);
 }
 
+/** A CA key file (ca.key, next.key) must be private to its owner (SPEC section 4). */
+export async function assertPrivateKeyFile(path: string): Promise<void> {
+  const st = await stat(path);
+  if ((st.mode & 0o077) !== 0) {
+    throw new AppError(
+      'ERR_HOME_PERMISSIONS',
+      `the CA key ${path} is readable by group or others (mode ${(st.mode & 0o777).toString(8)})`,
+      `chmod 600 ${path}`,
+    );
+  }
+}
+
 /** Loads server/ca/; refuses a key readable by group or others (SPEC section 4). */
 export async function loadCa(dir: string): Promise<LocalCa> {
   const files = caFiles(dir);
   let keyPem: string;
   let certPem: string;
   try {
-    const st = await stat(files.key);
-    if ((st.mode & 0o077) !== 0) {
-      throw new AppError(
-        'ERR_HOME_PERMISSIONS',
-        `the CA key ${files.key} is readable by group or others (mode ${(st.mode & 0o777).toString(8)})`,
-        `chmod 600 ${files.key}`,
-      );
-    }
+    await assertPrivateKeyFile(files.key);
     [keyPem, certPem] = await Promise.all([readFile(files.key, 'utf8'), readFile(files.cert, 'utf8')]);
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') {

@@ -26,6 +26,8 @@ export interface MintInput {
   allow?: SessionAllow;
   ttlMs: number;
   label?: string;
+  /** A doctor probe session (SessionInfo.probe). */
+  probe?: boolean;
 }
 
 const PREFIX = 'session/';
@@ -55,7 +57,7 @@ function parseAllow(v: unknown): SessionAllow | undefined | null {
 
 /** undefined for a malformed record: it then counts as no session at all (fail closed). */
 function parseRecord(v: RecordValue): (SessionMeta & { key: string | undefined }) | undefined {
-  const { id, profile, expiresAt, createdAt, label } = v;
+  const { id, profile, expiresAt, createdAt, label, probe } = v;
   const key = typeof v['key'] === 'string' ? v['key'] : undefined;
   const allow = parseAllow(v['allow']);
   if (
@@ -67,6 +69,7 @@ function parseRecord(v: RecordValue): (SessionMeta & { key: string | undefined }
     return undefined;
   if (allow === null || (label !== null && label !== undefined && typeof label !== 'string'))
     return undefined;
+  if (probe !== undefined && typeof probe !== 'boolean') return undefined;
   return {
     id,
     profile,
@@ -75,6 +78,7 @@ function parseRecord(v: RecordValue): (SessionMeta & { key: string | undefined }
     createdAt,
     label: typeof label === 'string' ? label : undefined,
     key,
+    ...(probe === true ? { probe: true } : {}),
   };
 }
 
@@ -152,6 +156,7 @@ export class SessionStore implements SessionVerifier {
       expiresAt: now + ttlMs,
       createdAt: now,
       label: label ?? null,
+      ...(input.probe === true ? { probe: true } : {}),
     };
     await this.#store.put(sessionKey(hash), rec);
     return { id: rec.id, token, expiresAt: rec.expiresAt };
@@ -175,7 +180,13 @@ export class SessionStore implements SessionVerifier {
       if (info !== undefined && epoch === this.#epoch) this.#remember(hash, info, now);
     }
     if (info === undefined || info.profile !== handle || info.expiresAt <= this.#clock()) return undefined;
-    return { id: info.id, profile: info.profile, allow: info.allow, expiresAt: info.expiresAt };
+    return {
+      id: info.id,
+      profile: info.profile,
+      allow: info.allow,
+      expiresAt: info.expiresAt,
+      ...(info.probe === true ? { probe: true } : {}),
+    };
   }
 
   /** Bumped by every revocation: see SessionVerifier.epoch. */
@@ -204,24 +215,25 @@ export class SessionStore implements SessionVerifier {
       .sort((a, b) => a.createdAt - b.createdAt);
   }
 
-  /** Not found and not yours are the same error. */
-  async revoke(profile: string, id: string): Promise<void> {
-    const n = await this.#delete((m) => m.profile === profile && m.id === id);
-    if (n === 0)
+  /** Not found and not yours are the same error. Returns what was revoked. */
+  async revoke(profile: string, id: string): Promise<SessionMeta> {
+    const [row] = await this.#delete((m) => m.profile === profile && m.id === id);
+    if (row === undefined)
       throw new AppError(
         'ERR_SESSION_NOT_FOUND',
         'no such session',
         "list this profile's session tokens with `authsome proxy revoke` (no id)",
       );
+    return row.meta;
   }
 
   async revokeAll(profile: string): Promise<number> {
-    return this.#delete((m) => m.profile === profile);
+    return (await this.#delete((m) => m.profile === profile)).length;
   }
 
   async purgeExpired(): Promise<number> {
     const now = this.#clock();
-    return this.#delete((m) => m.expiresAt <= now);
+    return (await this.#delete((m) => m.expiresAt <= now)).length;
   }
 
   async #scan(
@@ -235,9 +247,9 @@ export class SessionStore implements SessionVerifier {
     return out;
   }
 
-  async #delete(match: (m: SessionMeta) => boolean): Promise<number> {
+  async #delete(match: (m: SessionMeta) => boolean): Promise<Array<{ key: string; meta: SessionMeta }>> {
     const rows = await this.#scan(match);
-    if (rows.length === 0) return 0;
+    if (rows.length === 0) return rows;
     await this.#store.batch(rows.map((r) => ({ type: 'del' as const, key: r.key })));
     // After the delete is durable: any verify that read before it must not cache what it read.
     this.#epoch++;
@@ -250,7 +262,7 @@ export class SessionStore implements SessionVerifier {
         // a listener's failure must not turn a durable revocation into an error
       }
     }
-    return rows.length;
+    return rows;
   }
 
   #remember(hash: string, info: SessionMeta, now: number): void {

@@ -19,6 +19,8 @@ export interface SessionInfo {
   /** undefined = every provider/connection of the profile; else allowed pairs (connection undefined = any). */
   readonly allow: ReadonlyArray<{ provider: string; connection?: string }> | undefined;
   readonly expiresAt: number;
+  /** `authsome doctor`'s probe session: it never gets a credential, and its refusals are audited as doctor.probe. */
+  readonly probe?: boolean;
 }
 
 export interface SessionVerifier {

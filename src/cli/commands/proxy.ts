@@ -87,10 +87,12 @@ export function proxyCommand(y: Argv<GlobalArgs>): Argv<GlobalArgs> {
           const ctx = new Ctx(argv);
           const o = argv as EnvArgs;
           const s = await mintSessionEnv(ctx, { allow: o.allow, ttl: o.ttl, label: 'proxy env' });
-          emit(ctx.out, { id: s.id, expiresAt: s.expiresAt, env: s.env }, () =>
+          emit(ctx.out, { id: s.id, expiresAt: s.expiresAt, env: s.env, unset: s.unset }, () =>
             [
               `# authsome session ${s.id} for profile ${s.client.handle}, expires ${s.expiresAt}; revoke: authsome proxy revoke ${s.id}`,
               ...Object.entries(s.env).map(([k, v]) => `export ${k}=${shellQuote(v)}`),
+              // Key variables of providers outside --allow: not for this session.
+              ...(s.unset.length ? [`unset ${s.unset.join(' ')}`] : []),
             ].join('\n'),
           );
         },

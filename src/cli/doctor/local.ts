@@ -60,7 +60,8 @@ export function checkModes(p: HomePaths): Check[] {
         .filter((f) => f.endsWith('.key'))
         .map((f) => join(p.identitiesDir, f))
     : [];
-  const files = [p.masterKey, p.caKey, p.auditLog, ...keys];
+  // next.key: the new CA's key while a `ca rotate` overlaps (absent files are skipped below).
+  const files = [p.masterKey, p.caKey, join(p.caDir, 'next.key'), p.auditLog, ...keys];
   const out: Check[] = [];
   let checked = 0;
   const uid = process.getuid?.();
@@ -184,7 +185,7 @@ export function checkCaFiles(p: HomePaths, now: number = Date.now()): CaState {
         'ca',
         title,
         `the CA expired on ${cert.validTo}`,
-        'make a new CA (see docs/troubleshooting.md, "CA expired")',
+        'make a new one at once: `authsome ca rotate --overlap 0` (docs/troubleshooting.md, "CA expired")',
         'ERR_CA_UNAVAILABLE',
       ),
     };
@@ -195,7 +196,7 @@ export function checkCaFiles(p: HomePaths, now: number = Date.now()): CaState {
         'ca',
         title,
         `the CA expires on ${cert.validTo}, in less than 30 days`,
-        'make a new CA before then (see docs/troubleshooting.md, "CA expired")',
+        'rotate it before then: `authsome ca rotate` (docs/troubleshooting.md, "CA expired")',
         'ERR_CA_UNAVAILABLE',
       ),
     };
