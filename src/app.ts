@@ -1,16 +1,19 @@
 import type { AddressInfo } from 'node:net';
 import { parseDuration, type Settings } from './config/settings.js';
-import { initSodium, loadMasterKey, openVault, profileScope } from './vault/index.js';
+import { initSodium, loadMasterKey, openStore, profileScope, type ChangeFeed } from './vault/index.js';
 import type { KvStore } from './vault/types.js';
 import { AuditWriter } from './audit/index.js';
 import { ProfileRegistry, SessionStore, PopVerifier } from './identity/index.js';
-import { loadCa, LeafCache } from './ca/index.js';
+import { loadCa, LeafCache, type LocalCa } from './ca/index.js';
 import { createProxy, type ProxyHandle } from './proxy/index.js';
 import { ConnectionService } from './daemon/connections.js';
 import { ProviderCatalog } from './daemon/provider-catalog.js';
 import { OAuthService } from './daemon/oauth.js';
 import { upstreamFetch } from './daemon/upstream-fetch.js';
 import { exactHosts } from './providers/host.js';
+import { openTeamNode } from './daemon/team.js';
+import { followRemoteChanges } from './daemon/remote-changes.js';
+import { pgRefreshLock } from './daemon/refresh-lock.js';
 
 /** Everything the daemon runs, built from settings. The only place that wires areas together. */
 export interface App {
@@ -25,10 +28,21 @@ export interface App {
   readonly connections: ConnectionService;
   readonly oauth: OAuthService;
   readonly proxy: ProxyHandle;
+  /** The local CA (team mode: the one every node loads from the store). */
+  readonly ca: LocalCa;
+  /** Team mode: this node's name (server/node.json); undefined with LevelDB. */
+  readonly node: string | undefined;
+  /** Changes made through this node and (team mode) every other one. */
+  readonly feed: ChangeFeed;
+  readonly engine: 'level' | 'postgres';
   controlPort(): number;
   proxyPort(): number;
   setControlAddress(a: AddressInfo): void;
   setProxyAddress(a: AddressInfo): void;
+  /** Another listener of this daemon (--listen): the proxy never forwards to it. */
+  addSelfAddress(a: AddressInfo): void;
+  /** Where remote callers reach this node (--listen), once it listens there. */
+  remote: { host: string; controlPort: number; proxyPort: number } | undefined;
   deleteProfileData(handle: string): Promise<number>;
   close(): Promise<void>;
 }
@@ -38,16 +52,22 @@ export async function buildApp(settings: Settings): Promise<App> {
   const startedAt = new Date();
   await initSodium();
   const masterKey = await loadMasterKey(paths.masterKey);
-  const ca = await loadCa(paths.caDir);
-  const store = await openVault({ dir: paths.kvStore, masterKey });
-  const opened: Array<() => Promise<void>> = [() => store.close()];
+  // LevelDB: the CA in server/ca/, as always. PostgreSQL (team mode): the one CA sealed in the store.
+  const fileCa = settings.store.url === undefined ? await loadCa(paths.caDir) : undefined;
+  const vault = await openStore(settings, masterKey);
+  const { store, feed } = vault;
+  const opened: Array<() => Promise<void>> = [() => vault.close()];
   try {
+    const team = vault.pg ? await openTeamNode(settings, vault.pg, store) : undefined;
+    if (team) opened.unshift(() => team.close());
+    const ca = fileCa ?? team!.ca;
     const audit = await AuditWriter.open(paths.auditLog);
     opened.unshift(() => audit.close());
     const registry = new ProfileRegistry(store);
     const sessions = new SessionStore(store, {
       maxTtlMs: parseDuration(settings.session.maxTtl),
       profileKey: async (h) => (await registry.get(h))?.publicJwk.x,
+      feed,
     });
     const purge = setInterval(() => void sessions.purgeExpired().catch(() => undefined), 10 * 60_000);
     purge.unref();
@@ -56,13 +76,16 @@ export async function buildApp(settings: Settings): Promise<App> {
       lookupKey: (h) => registry.lookupKey(h),
       startedAtMs: startedAt.getTime(),
     });
-    const providers = await ProviderCatalog.open(store);
-    const connections = new ConnectionService(store, (n) => providers.require(n));
+    const providers = await ProviderCatalog.open(store, feed);
+    opened.unshift(async () => providers.close());
+    const connections = new ConnectionService(store, (n) => providers.require(n), { feed });
     let control: AddressInfo | undefined;
     let proxyAddr: AddressInfo | undefined;
+    const extraAddrs: AddressInfo[] = [];
     const selfAddresses = () => [
       ...(control ? [{ host: control.address, port: control.port }] : []),
       ...(proxyAddr ? [{ host: proxyAddr.address, port: proxyAddr.port }] : []),
+      ...extraAddrs.map((a) => ({ host: a.address, port: a.port })),
     ];
     const oauth = new OAuthService(
       store,
@@ -70,6 +93,7 @@ export async function buildApp(settings: Settings): Promise<App> {
       connections,
       audit,
       upstreamFetch(settings, selfAddresses),
+      ...(vault.pg ? [pgRefreshLock(vault.pg)] : []),
     );
     connections.setRefresher((h, rec) => oauth.refreshIfDue(h, rec));
     const leaves = await LeafCache.create(ca);
@@ -93,6 +117,9 @@ export async function buildApp(settings: Settings): Promise<App> {
     // Pushed to open connections at once (issue 18 item 2): a revoked session, a removed connection.
     sessions.onRevoke((revoked) => proxy.closeSessions(revoked.map((r) => r.id)));
     connections.onRemoved((h, provider, connection) => proxy.closeCredential(h, provider, connection));
+    // The same for changes made through other nodes (team mode), heard on the change feed.
+    const unfollow = followRemoteChanges(feed, store, proxy);
+    opened.unshift(async () => unfollow());
     return {
       settings,
       startedAt,
@@ -105,6 +132,10 @@ export async function buildApp(settings: Settings): Promise<App> {
       connections,
       oauth,
       proxy,
+      ca,
+      node: team?.name,
+      feed,
+      engine: vault.engine,
       controlPort: () => control?.port ?? 0,
       proxyPort: () => proxyAddr?.port ?? 0,
       setControlAddress: (a) => {
@@ -113,6 +144,10 @@ export async function buildApp(settings: Settings): Promise<App> {
       setProxyAddress: (a) => {
         proxyAddr = a;
       },
+      addSelfAddress: (a) => {
+        extraAddrs.push(a);
+      },
+      remote: undefined,
       async deleteProfileData(handle) {
         oauth.cancelAll(handle); // a login finishing later must not write under the deleted name
         await sessions.revokeAll(handle); // first: its tokens stop reaching anything at once

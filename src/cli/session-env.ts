@@ -1,5 +1,5 @@
 import { existsSync, statSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { AppError } from '../errors.js';
 import { assertName, closest } from '../names.js';
@@ -110,17 +110,32 @@ export async function mintSessionEnv(
     providers: Array<{ name: string; env: string[]; connections: string[] }>;
   }>('GET', '/v1/providers');
   if (allow && opts.allowMissingConnection !== true) checkAllowedConnections(client.handle, allow, providers);
+  const remote = client.remote ? await remoteProxy(client) : undefined;
   const minted = await client.call<{ id: string; token: string; expiresAt: string }>('POST', '/v1/sessions', {
     ...(allow ? { allow } : {}),
     ...(opts.ttl ? { ttl: opts.ttl } : {}),
     label: opts.label,
   });
   const { paths } = ctx;
-  if (!existsSync(paths.caBundle) || statSync(paths.caBundle).mtimeMs < statSync(paths.caCert).mtimeMs) {
+  let bundle = paths.caBundle;
+  let caCert = paths.caCert;
+  if (remote) {
+    // One CA signs the node's listener and the leaves its proxy presents: the bundle trusts both.
+    const { buildTrustBundle } = await import('../ca/trust-bundle.js');
+    await mkdir(paths.clientDir, { recursive: true, mode: 0o700 });
+    bundle = await buildTrustBundle(remote.caPem, paths.remoteCaBundle);
+    caCert = remote.caFile;
+  } else if (
+    !existsSync(paths.caBundle) ||
+    statSync(paths.caBundle).mtimeMs < statSync(paths.caCert).mtimeMs
+  ) {
     const { buildTrustBundle } = await import('../ca/trust-bundle.js');
     await buildTrustBundle(await readFile(paths.caCert, 'utf8'), paths.caBundle);
   }
-  const proxyUrl = `http://${client.handle}:${minted.token}@127.0.0.1:${client.info.proxyPort}`;
+  // A remote node's proxy is reached over TLS (SPEC section 10): the token never crosses a network in clear.
+  const proxyUrl = remote
+    ? `https://${client.handle}:${minted.token}@${remote.authority}`
+    : `http://${client.handle}:${minted.token}@127.0.0.1:${client.info.proxyPort}`;
   const noProxy = mergeNoProxy(process.env['NO_PROXY'] ?? process.env['no_proxy']);
   const env: Record<string, string> = {
     HTTPS_PROXY: proxyUrl,
@@ -129,13 +144,13 @@ export async function mintSessionEnv(
     http_proxy: proxyUrl,
     NO_PROXY: noProxy,
     no_proxy: noProxy,
-    NODE_EXTRA_CA_CERTS: paths.caCert,
+    NODE_EXTRA_CA_CERTS: caCert,
     NODE_USE_ENV_PROXY: '1',
     NODE_OPTIONS: [process.env['NODE_OPTIONS'], `--import=${PRELOAD}`].filter(Boolean).join(' '),
     AUTHSOME_PROFILE: client.handle,
     AUTHSOME_SESSION_ID: minted.id,
   };
-  for (const v of CA_VARS) env[v] = paths.caBundle;
+  for (const v of CA_VARS) env[v] = bundle;
   // Every provider the profile holds a connection of, allowed or not: a session narrowed with --allow
   // must not hand the child the real key the user's shell may still export for the others.
   for (const p of providers) {
@@ -143,6 +158,25 @@ export async function mintSessionEnv(
     for (const name of p.env) env[name] = PLACEHOLDER;
   }
   return { id: minted.id, expiresAt: minted.expiresAt, env, client };
+}
+
+/** Where a remote node serves its proxy to remote callers: the host of --daemon, the port it reports. */
+async function remoteProxy(
+  client: DaemonClient,
+): Promise<{ authority: string; caPem: string; caFile: string }> {
+  const r = client.remote!;
+  const status = await client.call<{ remote: { proxyPort: number } | null }>('GET', '/v1/status');
+  if (!status.remote || !Number.isInteger(status.remote.proxyPort))
+    throw new AppError(
+      'ERR_DAEMON_UNREACHABLE',
+      `the node at ${r.origin} does not serve remote callers`,
+      'start that node with `authsome daemon start --listen <its host name>`',
+    );
+  return {
+    authority: `${new URL(r.origin).hostname}:${status.remote.proxyPort}`,
+    caPem: r.caPem,
+    caFile: r.caFile,
+  };
 }
 
 export function shellQuote(v: string): string {

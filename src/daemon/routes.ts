@@ -75,6 +75,10 @@ export function buildRoutes(app: App): Router {
       sealed: false,
       // The last durable audit record: `audit verify` checks that the log still holds it.
       audit: app.audit.head,
+      // Team mode: which node answered, and where remote callers reach its proxy (SPEC section 10).
+      node: app.node ?? null,
+      store: app.engine,
+      remote: app.remote ?? null,
     },
   }));
 
