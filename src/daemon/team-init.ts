@@ -83,7 +83,18 @@ export async function initTeamStore(
     await writeKey(paths.masterKey, masterKey);
     await writeServerConfig(paths, store, url);
     await writeNodeName(paths.nodeFile, node);
-    const opened = await openStore({ paths, store: { ...store, url } }, masterKey, { mode: 'create' });
+    const opened = await openStore({ paths, store: { ...store, url } }, masterKey, { mode: 'create' }).catch(
+      (e: unknown) => {
+        // A key made a moment ago opens nothing: a key-check record that refuses it is someone's vault.
+        if (isAppError(e) && e.code === 'ERR_VAULT_SEALED')
+          throw new AppError(
+            'ERR_STORE_INITIALISED',
+            'this database already holds an authsome vault (of another master key); nothing was written to it',
+            'to add a node to it: authsome init --join URL --master-key FILE; to start a new team, use an empty database',
+          );
+        throw e;
+      },
+    );
     try {
       await claimNode(opened.pg!, node, 'join');
       const ca = await ensureStoreCa(opened.store, opened.pg!);
