@@ -228,3 +228,23 @@ export function header(rawHeaders: readonly string[], name: string): string | un
     if (rawHeaders[i]!.toLowerCase() === name) return rawHeaders[i + 1];
   return undefined;
 }
+
+/** A bare CONNECT through a proxy port: the status and X-Authsome-Error of the proxy's answer. */
+export async function connectReply(
+  proxyPort: number,
+  who: { handle: string; token: string },
+  host: string,
+): Promise<{ status: number; error: string | undefined }> {
+  const socket = connect(proxyPort, '127.0.0.1');
+  try {
+    await new Promise<void>((resolve, reject) => socket.once('connect', resolve).once('error', reject));
+    socket.write(
+      `CONNECT ${host}:443 HTTP/1.1\r\nHost: ${host}:443\r\nProxy-Authorization: ${basic(who.handle, who.token)}\r\n\r\n`,
+    );
+    const head = await readHead(socket);
+    const m = /\r\nx-authsome-error: *([A-Z_]+)/i.exec(head.text);
+    return { status: head.status, error: m?.[1] };
+  } finally {
+    socket.destroy();
+  }
+}
