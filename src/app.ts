@@ -14,6 +14,8 @@ import { exactHosts } from './providers/host.js';
 import { openTeamNode } from './daemon/team.js';
 import { followRemoteChanges } from './daemon/remote-changes.js';
 import { pgRefreshLock } from './daemon/refresh-lock.js';
+import { PolicyService } from './daemon/policies.js';
+import { findCaller } from './policy/index.js';
 
 /** Everything the daemon runs, built from settings. The only place that wires areas together. */
 export interface App {
@@ -35,6 +37,8 @@ export interface App {
   /** Changes made through this node and (team mode) every other one. */
   readonly feed: ChangeFeed;
   readonly engine: 'level' | 'postgres';
+  /** Policies, held approvals and rate buckets (SPEC section 9). */
+  readonly policies: PolicyService;
   controlPort(): number;
   proxyPort(): number;
   setControlAddress(a: AddressInfo): void;
@@ -96,6 +100,21 @@ export async function buildApp(settings: Settings): Promise<App> {
       ...(vault.pg ? [pgRefreshLock(vault.pg)] : []),
     );
     connections.setRefresher((h, rec) => oauth.refreshIfDue(h, rec));
+    const policies = new PolicyService(store, audit, {
+      approvalTimeoutMs: settings.policy.approvalTimeoutS * 1000,
+      maxHeld: settings.policy.maxHeld,
+      attributeAll: settings.policy.attributeCallers,
+    });
+    // Team mode: a policy set or cleared through another node drops this node's compiled copy.
+    const unwatchPolicies = feed.subscribe('profile/', (key) => {
+      if (key !== undefined)
+        return void (key.split('/')[2] === 'policy' && policies.invalidate(key.split('/')[1]!));
+      void registry.list().then(
+        (all) => all.forEach((p) => policies.invalidate(p.handle)),
+        () => undefined,
+      );
+    });
+    opened.unshift(async () => unwatchPolicies());
     const leaves = await LeafCache.create(ca);
     // Mint leaves for the providers' exact hosts in the background, off the first request's path.
     const warm = setTimeout(() => {
@@ -113,6 +132,8 @@ export async function buildApp(settings: Settings): Promise<App> {
       resolve: settings.resolve,
       upstreamCaPem: settings.upstreamCaPem,
       selfAddresses,
+      policy: policies,
+      callers: { find: (socket) => findCaller(socket) },
     });
     // Pushed to open connections at once (issue 18 item 2): a revoked session, a removed connection.
     sessions.onRevoke((revoked) => proxy.closeSessions(revoked.map((r) => r.id)));
@@ -136,6 +157,7 @@ export async function buildApp(settings: Settings): Promise<App> {
       node: team?.name,
       feed,
       engine: vault.engine,
+      policies,
       controlPort: () => control?.port ?? 0,
       proxyPort: () => proxyAddr?.port ?? 0,
       setControlAddress: (a) => {
@@ -154,6 +176,7 @@ export async function buildApp(settings: Settings): Promise<App> {
         proxy.closeProfile(handle);
         const n = await profileScope(store, handle).destroy();
         connections.forget(handle);
+        await policies.forget(handle);
         return n;
       },
       async close() {

@@ -77,11 +77,20 @@ export class AppError extends Error {
   /** What the user should do next; shown by the CLI after the message. */
   readonly hint: string | undefined;
 
-  constructor(code: ErrorCode, message: string, hint?: string, options?: { cause?: unknown }) {
-    super(message, options);
+  /** Seconds until a retry may succeed (429 rate limits): the proxy sends it as Retry-After. */
+  readonly retryAfterS: number | undefined;
+
+  constructor(
+    code: ErrorCode,
+    message: string,
+    hint?: string,
+    options?: { cause?: unknown; retryAfterS?: number },
+  ) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'AppError';
     this.code = code;
     this.hint = hint;
+    this.retryAfterS = options?.retryAfterS;
   }
 
   get status(): number {

@@ -71,19 +71,70 @@ function remoteDaemon(args: GlobalArgs, paths: HomePaths, env: NodeJS.ProcessEnv
   return { origin: url.origin, caPem, caFile };
 }
 
+/**
+ * The session this process runs in, when it is a child of `authsome run` (or a shell that ran
+ * `eval "$(authsome proxy env)"`): `run` sets AUTHSOME_PROFILE and AUTHSOME_SESSION_ID, and the token
+ * sits in the proxy URL. Inside one, the CLI acts as that session's profile only (issue 18 item 6).
+ */
+export interface InSession {
+  readonly profile: string;
+  readonly id: string;
+  /** The session token from HTTPS_PROXY, which a nested session is narrowed by (never printed). */
+  readonly token: string | undefined;
+}
+
+export function sessionFromEnv(env: NodeJS.ProcessEnv): InSession | undefined {
+  const id = env['AUTHSOME_SESSION_ID'];
+  const profile = env['AUTHSOME_PROFILE'];
+  if (!id || !profile) return undefined;
+  let token: string | undefined;
+  for (const v of [env['HTTPS_PROXY'], env['https_proxy'], env['HTTP_PROXY'], env['http_proxy']]) {
+    if (!v) continue;
+    try {
+      const u = new URL(v);
+      if (decodeURIComponent(u.username) === profile && u.password) {
+        token = decodeURIComponent(u.password);
+        break;
+      }
+    } catch {
+      // not a URL: look at the next one
+    }
+  }
+  return { profile: assertName('profile', profile), id, token };
+}
+
 export class Ctx {
   readonly paths: HomePaths;
   readonly out: Output;
   readonly profileFlag: string | undefined;
   /** A remote node (--daemon https://…), or undefined for this home's own daemon. */
   readonly remote: RemoteDaemon | undefined;
+  readonly session: InSession | undefined;
 
   constructor(argv: object) {
     const args = argv as GlobalArgs;
     this.paths = homePaths(resolveHome(args.home));
     this.remote = remoteDaemon(args, this.paths, process.env);
     this.out = makeOutput(args.json === true, args.color === false);
-    this.profileFlag = args.profile === undefined ? undefined : assertName('profile', args.profile);
+    this.session = sessionFromEnv(process.env);
+    const flag = args.profile === undefined ? undefined : assertName('profile', args.profile);
+    if (this.session && flag !== undefined && flag !== this.session.profile)
+      throw new AppError(
+        'ERR_AUTH_FORBIDDEN',
+        `this command runs inside an authsome session of profile "${this.session.profile}", so it acts as that profile only; --profile ${flag} is refused`,
+        'run it outside the session (a shell without AUTHSOME_SESSION_ID)',
+      );
+    this.profileFlag = this.session?.profile ?? flag;
+  }
+
+  /** Commands that change the home or act for every profile are refused inside a session. */
+  refuseInSession(what: string): void {
+    if (!this.session) return;
+    throw new AppError(
+      'ERR_AUTH_FORBIDDEN',
+      `${what} is refused inside an authsome session (this process runs under profile "${this.session.profile}", session ${this.session.id})`,
+      'run it outside the session, in a shell without AUTHSOME_SESSION_ID (docs/security.md: the boundary is the OS user)',
+    );
   }
 
   async readConfig(): Promise<ClientConfig> {
@@ -165,8 +216,17 @@ export class Ctx {
     return info && new DaemonClient(info, who, key);
   }
 
-  /** Owner-only commands sign as the owner unless --profile names another (which the daemon then refuses). */
+  /**
+   * Owner-only commands sign as the owner unless --profile names another (which the daemon then
+   * refuses). Inside a session they are refused here: an agent under `run` never acts as the owner.
+   */
   async ownerClient(): Promise<DaemonClient> {
+    if (this.session)
+      throw new AppError(
+        'ERR_AUTH_NOT_OWNER',
+        `owner-only commands are refused inside an authsome session (this process runs under profile "${this.session.profile}", session ${this.session.id})`,
+        'run it outside the session, in a shell without AUTHSOME_SESSION_ID (docs/security.md: the boundary is the OS user)',
+      );
     return this.client(this.profileFlag ?? (await this.readConfig()).owner);
   }
 }

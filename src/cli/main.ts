@@ -18,6 +18,7 @@ import { doctorCommand } from './commands/doctor.js';
 import { explainCommand } from './commands/explain.js';
 import { importCommand } from './commands/import.js';
 import { completionCommand } from './commands/completion.js';
+import { policyCommands } from './commands/policy.js';
 import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
@@ -35,6 +36,7 @@ const COMMANDS = [
   doctorCommand,
   explainCommand,
   importCommand,
+  policyCommands,
   completionCommand,
 ];
 

@@ -30,9 +30,11 @@ export async function readSecrets(labels: readonly string[]): Promise<string[]> 
 
 async function promptHidden(label: string): Promise<string> {
   const stdin = process.stdin;
-  process.stderr.write(`${label}: `);
+  // Raw mode before the prompt shows: a key typed (or sent) the moment the prompt appears would
+  // otherwise meet the terminal's line discipline, which turns Ctrl-D into an end-of-file nobody reads.
   stdin.setRawMode(true);
   stdin.resume();
+  process.stderr.write(`${label}: `);
   let value = '';
   try {
     return await new Promise<string>((resolve, reject) => {

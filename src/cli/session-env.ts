@@ -111,7 +111,10 @@ export async function mintSessionEnv(
   }>('GET', '/v1/providers');
   if (allow && opts.allowMissingConnection !== true) checkAllowedConnections(client.handle, allow, providers);
   const remote = client.remote ? await remoteProxy(client) : undefined;
+  // Inside a session (a nested run): the daemon narrows the new one to it (never wider, never longer).
+  const inside = ctx.session;
   const minted = await client.call<{ id: string; token: string; expiresAt: string }>('POST', '/v1/sessions', {
+    ...(inside?.token !== undefined ? { parent: inside.token } : inside ? { parentId: inside.id } : {}),
     ...(allow ? { allow } : {}),
     ...(opts.ttl ? { ttl: opts.ttl } : {}),
     label: opts.label,

@@ -55,6 +55,13 @@ export interface Settings {
   readonly daemon: { readonly host: string; readonly port: number };
   readonly proxy: ProxySettings;
   readonly session: { readonly defaultTtl: string; readonly maxTtl: string };
+  /** SPEC section 9: how long a held request waits for approval, and how many may wait at once. */
+  readonly policy: {
+    readonly approvalTimeoutS: number;
+    readonly maxHeld: number;
+    /** Find the calling process of every connection (for the audit), not only where a policy names exe. */
+    readonly attributeCallers: boolean;
+  };
   /** Operator hook: "host:port" -> "ip:port" upstream pins (SPEC section 5). */
   readonly resolve: ReadonlyMap<string, string>;
   /** Operator hook: extra trusted roots (PEM) for the upstream leg only. */
@@ -208,6 +215,7 @@ export function loadSettings(
       maxUnidentified: num('maxUnidentified'),
     },
     session: { defaultTtl: String(s['defaultTtl'] ?? '12h'), maxTtl: String(s['maxTtl'] ?? '720h') },
+    policy: policySettings(raw['policy']),
     resolve: parseResolve(resolveSpec),
     upstreamCaPem: caSpec ? readPemOption(caSpec) : undefined,
     allowRemoteBind: raw['allowRemoteBind'] === true,
@@ -304,6 +312,32 @@ function storeSettings(value: unknown, env: NodeJS.ProcessEnv, serverDir: string
     passwordFile: path(text('AUTHSOME_STORE_PASSWORD_FILE', 'passwordFile')),
     password: password ? new Secret(password) : undefined,
     caFile: path(text('AUTHSOME_STORE_CA_FILE', 'caFile')),
+  };
+}
+
+function policySettings(raw: unknown): Settings['policy'] {
+  const o = (raw && typeof raw === 'object' ? raw : {}) as Json;
+  const int = (k: string, fallback: number, max: number): number => {
+    const v = o[k] ?? fallback;
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < 1 || v > max)
+      throw new AppError(
+        'ERR_INPUT_INVALID',
+        `policy.${k} must be a whole number from 1 to ${max}`,
+        'fix server/config.json',
+      );
+    return v;
+  };
+  const attribute = o['attributeCallers'] ?? false;
+  if (typeof attribute !== 'boolean')
+    throw new AppError(
+      'ERR_INPUT_INVALID',
+      'policy.attributeCallers must be true or false',
+      'fix server/config.json',
+    );
+  return {
+    approvalTimeoutS: int('approvalTimeoutS', 120, 86_400),
+    maxHeld: int('maxHeld', 64, 10_000),
+    attributeCallers: attribute,
   };
 }
 

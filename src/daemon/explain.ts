@@ -7,6 +7,7 @@ import { parseAuthority, parseOriginTarget, type HostKind } from '../proxy/desti
 import { checkTenantHost, chooseConnection } from '../proxy/connection-choice.js';
 import type { ResolvedCredential } from '../proxy/types.js';
 import type { App } from '../app.js';
+import type { Decision as PolicyDecision, PolicyAction } from '../policy/index.js';
 
 /**
  * `authsome explain URL`: what the proxy would do with one request from this profile, decided by the
@@ -14,7 +15,15 @@ import type { App } from '../app.js';
  * value ever leaves the daemon. A session minted with --allow can only narrow the answer.
  */
 export type Decision =
-  'inject' | 'tunnel' | 'forward' | 'cleartext' | 'denied' | 'no-connection' | 'no-default' | 'invalid';
+  | 'inject'
+  | 'tunnel'
+  | 'forward'
+  | 'cleartext'
+  | 'denied'
+  | 'no-connection'
+  | 'no-default'
+  | 'invalid'
+  | 'policy-denied';
 
 export interface Explanation {
   url: string;
@@ -30,6 +39,8 @@ export interface Explanation {
   query: Array<{ name: string; value: string }>;
   /** Caller-sent headers the proxy removes before forwarding. */
   strips: string[];
+  /** The profile's policy on this request (SPEC section 9), where the proxy would inject. */
+  policy?: { action: PolicyAction; rule: number | null; rate?: string; reason: string };
 }
 
 function maskedField(fields: CredentialFields, name: string): string {
@@ -62,6 +73,7 @@ export async function explainRequest(
   profile: string,
   url: string,
   requested: string | undefined,
+  method = 'GET',
 ): Promise<Explanation> {
   const base: Base = { url, profile, headers: [], query: [], strips: [] };
   const parts = splitUrl(url);
@@ -145,7 +157,7 @@ export async function explainRequest(
       hint: 'to inject a credential here, add a provider that declares this host: authsome provider add FILE',
     };
   }
-  return withProvider(app, withDest, def, requested);
+  return withProvider(app, withDest, def, requested, method);
 }
 
 type Base = Omit<Explanation, 'decision' | 'reason'>;
@@ -155,6 +167,7 @@ async function withProvider(
   e: Base,
   def: ProviderDef,
   requested: string | undefined,
+  method: string,
 ): Promise<Explanation> {
   const provider = { name: def.name, displayName: def.displayName };
   const strips = [
@@ -225,12 +238,50 @@ async function withProvider(
     ...headers.map((h) => `header ${h.name}`),
     ...query.map((q) => `query parameter ${q.name}`),
   ].join(', ');
+  // The same decide() the proxy calls, with the caller unknown (explain is not the agent's process).
+  const d = await app.policies.decide(e.profile, {
+    provider: def.name,
+    connection: cred.connection,
+    method,
+    path: e.destination?.path ?? '/',
+    exe: null,
+  });
+  const policy = (await app.policies.get(e.profile))
+    ? {
+        action: d.action,
+        rule: d.ruleIndex,
+        ...(d.rate ? { rate: d.rate.text } : {}),
+        reason: policyReason(d),
+      }
+    : undefined;
+  const chosen = { name: cred.connection, isDefault, requested: requested !== undefined };
+  if (d.action === 'deny')
+    return {
+      ...at,
+      connection: chosen,
+      decision: 'policy-denied',
+      ...(policy ? { policy } : {}),
+      reason: `provider ${def.name}, connection "${cred.connection}": ${policyReason(d)}`,
+      hint: `authsome policy show ${e.profile}`,
+    };
   return {
     ...at,
     headers,
     query,
-    connection: { name: cred.connection, isDefault, requested: requested !== undefined },
+    ...(policy ? { policy } : {}),
+    connection: chosen,
     decision: 'inject',
     reason: `provider ${def.name} covers ${e.destination?.host}:${e.destination?.port}; connection "${cred.connection}"${isDefault && requested === undefined ? ' (the default)' : ''} sets ${how}, after an audit record (proxy.inject) is written`,
   };
+}
+
+/** One line on what the policy's decision means for the request. */
+function policyReason(d: PolicyDecision): string {
+  const who = d.ruleIndex === null ? 'the default' : `rule ${d.ruleIndex}`;
+  if (d.reason === 'needs-normalising')
+    return 'the policy names paths and this one would need normalising: 403 ERR_POLICY_DENIED, nothing upstream';
+  if (d.action === 'deny') return `the policy denies it (${who}): 403 ERR_POLICY_DENIED, nothing upstream`;
+  if (d.action === 'approve')
+    return `the policy holds it (${who}) until the owner answers (authsome approvals), then sends it or answers 403`;
+  return `the policy allows it (${who})${d.rate ? `, at most ${d.rate.text} (429 past it)` : ''}`;
 }

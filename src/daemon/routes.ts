@@ -5,6 +5,8 @@ import { VERSION } from '../version.js';
 import type { App } from '../app.js';
 import { Router, str, type RouteContext } from './router.js';
 import { explainRequest } from './explain.js';
+import { narrowAllow } from '../identity/index.js';
+import { addPolicyRoutes } from './policy-routes.js';
 
 function fieldsOf(body: Record<string, unknown>): Record<string, string> {
   const f = body['fields'];
@@ -179,12 +181,33 @@ export function buildRoutes(app: App): Router {
         `choose at most ${app.settings.session.maxTtl}`,
       );
     }
-    const allow = parseAllow(body['allow']);
+    let allow = parseAllow(body['allow']);
     for (const a of allow ?? []) app.providers.require(a.provider);
     const label = str(body, 'label');
+    // Minted inside another session (a nested `run`): no wider and no longer-lived than that one.
+    const parentToken = str(body, 'parent');
+    const parentById = str(body, 'parentId');
+    let lifetime = ttlMs;
+    let parentId: string | undefined;
+    if (parentToken !== undefined || parentById !== undefined) {
+      // By token (it proves the caller holds it), else by id (the proxy URL was not in its environment).
+      const parent =
+        parentToken !== undefined
+          ? await app.sessions.verify(handle, parentToken)
+          : (await app.sessions.list(handle)).find((m) => m.id === parentById);
+      if (!parent)
+        throw new AppError(
+          'ERR_SESSION_INVALID',
+          'the session this command runs in is not valid any more (expired or revoked)',
+          'start the outer `authsome run` again',
+        );
+      allow = narrowAllow(parent.allow, allow)?.slice();
+      lifetime = Math.min(ttlMs, parent.expiresAt - Date.now());
+      parentId = parent.id;
+    }
     const minted = await app.sessions.mint({
       profile: handle,
-      ttlMs,
+      ttlMs: lifetime,
       ...(allow ? { allow } : {}),
       ...(label ? { label } : {}),
     });
@@ -194,6 +217,7 @@ export function buildRoutes(app: App): Router {
       detail: {
         id: minted.id,
         ttl: ttlText,
+        ...(parentId !== undefined ? { parent: parentId } : {}),
         ...(allow
           ? {
               allow: allow
@@ -301,10 +325,25 @@ export function buildRoutes(app: App): Router {
         'authsome explain https://api.github.com/user',
       );
     const c = query.get('connection');
+    const method = query.get('method') ?? 'GET';
+    if (!/^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,32}$/.test(method))
+      throw new AppError(
+        'ERR_INPUT_INVALID',
+        '"method" must be an HTTP method such as GET',
+        'e.g. --method POST',
+      );
     return {
-      body: await explainRequest(app, handle, url, c === null ? undefined : assertName('connection', c)),
+      body: await explainRequest(
+        app,
+        handle,
+        url,
+        c === null ? undefined : assertName('connection', c),
+        method,
+      ),
     };
   });
+
+  addPolicyRoutes(r, app); // SPEC section 9: policies and held approvals
 
   return r;
 }

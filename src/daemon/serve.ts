@@ -158,6 +158,8 @@ export async function serve(
     try {
       // Stop taking work, and let what is in flight finish while the audit log and the store are still
       // open: an in-flight login completes its write and its audit line, a proxied request its response.
+      // Held requests are rejected first (audited by the proxy), or the drain would wait for them.
+      await app.policies.shutdown().catch(() => undefined);
       remote?.close();
       await Promise.all([
         app.proxy.close(DRAIN_MS),

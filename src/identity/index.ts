@@ -19,4 +19,10 @@ export {
   type SignPopInput,
 } from './pop.js';
 export { ProfileRegistry, type ProfileRecord } from './registry.js';
-export { SessionStore, type MintInput, type SessionAllow, type SessionMeta } from './sessions.js';
+export {
+  SessionStore,
+  narrowAllow,
+  type MintInput,
+  type SessionAllow,
+  type SessionMeta,
+} from './sessions.js';

@@ -290,3 +290,41 @@ export class SessionStore implements SessionVerifier {
     this.#cache.set(hash, { info, until: now + this.#cacheMs });
   }
 }
+
+/**
+ * The allow list of a session minted inside another (a nested `authsome run`): never wider than the
+ * parent's (issue 18 item 6). `requested` undefined = as wide as the parent. An entry the parent does
+ * not cover is refused rather than dropped (a silent narrowing would look like a broken credential);
+ * an entry naming a provider the parent limits to one connection is narrowed to that connection.
+ */
+export function narrowAllow(
+  parent: SessionAllow | undefined,
+  requested: SessionAllow | undefined,
+): SessionAllow | undefined {
+  if (parent === undefined) return requested;
+  if (requested === undefined) return parent;
+  const out: Array<{ provider: string; connection?: string }> = [];
+  for (const r of requested) {
+    const within = parent.filter(
+      (p) =>
+        p.provider === r.provider &&
+        (p.connection === undefined || r.connection === undefined || p.connection === r.connection),
+    );
+    if (within.length === 0) {
+      const name = r.connection === undefined ? r.provider : `${r.provider}:${r.connection}`;
+      const wide = parent.map((p) =>
+        p.connection === undefined ? p.provider : `${p.provider}:${p.connection}`,
+      );
+      throw new AppError(
+        'ERR_AUTH_FORBIDDEN',
+        `--allow ${name} is wider than the session this command runs in (it allows ${wide.join(', ')})`,
+        'a session inside another can only narrow it: allow a subset of those, or leave out --allow',
+      );
+    }
+    for (const p of within) {
+      const connection = r.connection ?? p.connection;
+      out.push(connection === undefined ? { provider: r.provider } : { provider: r.provider, connection });
+    }
+  }
+  return out;
+}

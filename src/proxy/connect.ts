@@ -11,6 +11,7 @@ import type { CachedIdentity } from './identify.js';
 import { STREAM_HWM } from './limits.js';
 import { auditDeny, newTrace } from './pipeline.js';
 import { writeRawError } from './respond.js';
+import { prefetchCaller } from './policy-step.js';
 
 const ESTABLISHED = 'HTTP/1.1 200 Connection Established\r\n\r\n';
 
@@ -43,6 +44,7 @@ export function onConnect(ctx: ProxyContext, req: IncomingMessage, socket: Socke
       t.profile = identity.session.profile;
       ctx.limiter.claim(socket, t.profile);
       ctx.live.bindSession(socket, identity.session);
+      prefetchCaller(ctx, socket, t.profile);
       ctx.policy.precheck(authority);
       if (authority.kind === 'name' && ctx.deps.providers.covers(authority.host, authority.port)) {
         await intercept(ctx, socket, head, authority, identity);
@@ -107,7 +109,7 @@ async function intercept(
     },
   };
   const tlsSocket = new TLSSocket(socket, options);
-  ctx.tunnels.set(tlsSocket, { authority, identity });
+  ctx.tunnels.set(tlsSocket, { authority, client: socket, identity });
   ctx.stats.intercepted++;
   tlsSocket.once('close', () => {
     ctx.stats.intercepted--;

@@ -14,6 +14,8 @@ import type { Upstreams } from './upstream.js';
 /** An intercepted CONNECT tunnel: its authority and the identity decided once at CONNECT. */
 export interface Tunnel {
   readonly authority: Authority;
+  /** The client's own TCP connection (under the TLS), which the caller attribution looks at. */
+  readonly client: Socket;
   identity: CachedIdentity;
   /** The last inner Host value that was checked and matched (skips re-parsing the same bytes). */
   hostOk?: string;
@@ -35,6 +37,8 @@ export interface ProxyContext {
   readonly stats: { -readonly [K in keyof ProxyStats]: ProxyStats[K] };
   /** Open client connections by session and credential, closed when those go (live.ts). */
   readonly live: LiveSockets;
+  /** The calling process of each client connection, looked up at most once (policy-step.ts). */
+  readonly callers: WeakMap<Socket, Promise<{ pid: number | null; exe: string | null }>>;
   /** proxy.deny records, bounded and folded (deny-fold.ts). */
   readonly denials: DenyFolder;
   /** Sockets to destroy at the end of a drain (tunnels and their upstream legs). */

@@ -9,7 +9,7 @@ import type { AuditInput } from '../audit/types.js';
  * window closes. The number of keys is bounded too (an attacker can pick among 127.0.0.0/8 as its
  * source): past MAX_KEYS, further keys share one overflow key per reason.
  *
- * Injections are never folded: this sees proxy.deny records only.
+ * Injections are never folded: this sees refusals only (proxy.deny, and policy.deny per rule).
  */
 export const MAX_DENY_PATH = 256;
 const WINDOW_MS = 10_000;
@@ -47,11 +47,14 @@ export class DenyFolder {
     this.#clock = clock;
   }
 
-  /** One refusal. `source`: the client's address, which keys refusals made without a session token. */
+  /**
+   * One refusal (proxy.deny, policy.deny). `source`: the client's address, which keys refusals made
+   * without a session token; the event, reason and policy rule are part of the key too.
+   */
   deny(rec: AuditInput, source: string | undefined): void {
     const now = this.#clock();
     const who = rec.profile === '-' ? `src:${source ?? '?'}` : `profile:${rec.profile}`;
-    let key = `${who}|${rec.reason ?? ''}`;
+    let key = `${rec.event}|${who}|${rec.reason ?? ''}|${rec.rule ?? ''}`;
     let w = this.#windows.get(key);
     if (w && now - w.opened >= WINDOW_MS) {
       this.#close(key, w);
@@ -59,7 +62,7 @@ export class DenyFolder {
     }
     if (!w) {
       if (this.#windows.size >= MAX_KEYS) {
-        key = `overflow|${rec.reason ?? ''}`;
+        key = `overflow|${rec.event}|${rec.reason ?? ''}`;
         w = this.#windows.get(key);
       }
       if (!w) {
@@ -98,7 +101,7 @@ export class DenyFolder {
     const last = w.last;
     if (!last || w.folded === 0) return;
     const rec: AuditInput = {
-      event: 'proxy.deny',
+      event: last.event,
       profile: last.profile,
       count: w.folded,
       detail: {
@@ -110,6 +113,7 @@ export class DenyFolder {
     };
     if (last.reason !== undefined) rec.reason = last.reason;
     if (last.status !== undefined) rec.status = last.status;
+    if (last.rule !== undefined) rec.rule = last.rule;
     this.#write(rec);
   }
 }

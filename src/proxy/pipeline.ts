@@ -11,6 +11,7 @@ import { renderInjection, responseNeedles, strippedForInjection } from './inject
 import { parseRequest } from './request-target.js';
 import type { SessionInfo } from './types.js';
 import type { PoolOwner } from './upstream.js';
+import { enforcePolicy } from './policy-step.js';
 
 /** A request ready to go upstream: checked, audited, injected. */
 export interface Prepared {
@@ -46,6 +47,12 @@ export class Trace {
   connection: string | undefined = undefined;
   host: string | undefined = undefined;
   path: string | undefined = undefined;
+  /** Policy: the deciding rule (null: the default), and the calling process where it was looked up. */
+  rule: number | null | undefined = undefined;
+  pid: number | null | undefined = undefined;
+  exe: string | null | undefined = undefined;
+  /** A step already wrote this request's refusal record (policy.*): no proxy.deny after it. */
+  audited = false;
   constructor(readonly method: string | undefined) {}
 }
 
@@ -114,6 +121,12 @@ export async function prepare(
   if (provider && cred) {
     t.connection = cred.connection;
     checkTenantHost(provider, cred, authority.host);
+    await enforcePolicy(ctx, req, tunnel?.client ?? req.socket, t, {
+      profile: session.profile,
+      provider: provider.name,
+      connection: cred.connection,
+      path: target.path,
+    });
     ctx.policy.precheck(authority);
     const injection = renderInjection(provider, cred.fields, pathAndQuery);
     needles = responseNeedles(provider, cred.fields);
@@ -159,17 +172,20 @@ async function auditInject(ctx: ProxyContext, t: Trace): Promise<void> {
   ctx.stats.injected++;
 }
 
-type EventFields = Pick<AuditInput, 'event' | 'profile'> &
+export type EventFields = Pick<AuditInput, 'event' | 'profile'> &
   Pick<Partial<AuditInput>, 'status' | 'reason' | 'detail'>;
 
 /** The audit record of a request: what the trace knows so far, plus the event's own fields. */
-function traceRecord(t: Trace, base: EventFields): AuditInput {
+export function traceRecord(t: Trace, base: EventFields): AuditInput {
   const rec: AuditInput = { event: base.event, profile: base.profile, request_id: t.requestId };
   if (t.provider !== undefined) rec.provider = t.provider;
   if (t.connection !== undefined) rec.connection = t.connection;
   if (t.method !== undefined) rec.method = t.method;
   if (t.host !== undefined) rec.host = t.host;
   if (t.path !== undefined) rec.path = t.path;
+  if (t.rule !== undefined) rec.rule = t.rule;
+  if (t.pid !== undefined) rec.pid = t.pid;
+  if (t.exe !== undefined) rec.exe = t.exe;
   if (base.status !== undefined) rec.status = base.status;
   if (base.reason !== undefined) rec.reason = base.reason;
   if (base.detail !== undefined) rec.detail = base.detail;
@@ -177,7 +193,7 @@ function traceRecord(t: Trace, base: EventFields): AuditInput {
 }
 
 /** Denials and echoes are recorded, but a failing audit log (or a throwing sink) must not crash. */
-function auditBestEffort(ctx: { deps: { audit: AuditSink } }, rec: AuditInput): void {
+export function auditBestEffort(ctx: { deps: { audit: AuditSink } }, rec: AuditInput): void {
   try {
     ctx.deps.audit.append(rec).catch(() => undefined);
   } catch {
@@ -225,6 +241,7 @@ export function auditAfterInject(ctx: ProxyContext, t: Trace, err: AppError): vo
  * `source`: the client's address, which tells refusals without a session token apart.
  */
 export function auditDeny(ctx: ProxyContext, t: Trace, err: AppError, source: string | undefined): void {
+  if (t.audited) return; // the policy step counted and recorded its own refusal
   ctx.stats.denied++;
   if (err.code === 'ERR_AUDIT_UNAVAILABLE') return;
   ctx.denials.deny(

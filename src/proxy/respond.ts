@@ -65,6 +65,7 @@ export function errorReply(err: AppError, requestId?: string): ErrorReply {
   };
   if (requestId !== undefined) headers['x-authsome-request-id'] = requestId;
   if (err.status === 407) headers['proxy-authenticate'] = 'Basic realm="authsome"';
+  if (err.retryAfterS !== undefined) headers['retry-after'] = String(Math.max(1, Math.ceil(err.retryAfterS)));
   return { status: err.status, headers, body };
 }
 

@@ -85,6 +85,7 @@ export function createProxy(
     stats: { requests: 0, inFlight: 0, tunnels: 0, intercepted: 0, injected: 0, denied: 0 },
     denials: new DenyFolder(denyWriter({ deps })),
     live: new LiveSockets(),
+    callers: new WeakMap(),
     sockets: new Set(),
   };
   // The global cap and the budget of head-less connections are the limiter's (limits.ts Admission).

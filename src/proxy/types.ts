@@ -2,6 +2,15 @@ import type { AuditSink } from '../audit/types.js';
 import type { LeafSource } from '../ca/types.js';
 import type { ProxySettings } from '../config/settings.js';
 import type { CredentialFields, Destination, ProviderDef } from '../providers/types.js';
+import type {
+  CompiledPolicy,
+  Decision,
+  HeldRequest,
+  HoldInput,
+  HoldOutcome,
+  TakeResult,
+} from '../policy/index.js';
+import type { AuditInput } from '../audit/types.js';
 
 /** Who is calling, as proved by a session token. */
 export interface SessionInfo {
@@ -40,6 +49,8 @@ export interface CredentialSource {
     provider: string,
     connection: string | undefined,
   ): Promise<ResolvedCredential | undefined>;
+  /** The names of this profile's connections (for a refusal's message; never another profile's). */
+  names?(profile: string): Promise<ReadonlyArray<{ provider: string; connection: string }>>;
 }
 
 export interface ProviderMatcher {
@@ -47,6 +58,32 @@ export interface ProviderMatcher {
   match(dest: Destination): ProviderDef | undefined;
   /** Does any provider cover this host:port (for any path)? Decides interception of CONNECT. */
   covers(host: string, port: number): boolean;
+}
+
+/**
+ * What the proxy asks about policies (SPEC section 9). The daemon's PolicyService implements it; the
+ * proxy decides with the pure `decide` of src/policy on what `get` returns.
+ */
+export interface PolicyGate {
+  /** The profile's compiled policy, undefined when none is set (then everything is allowed). */
+  get(profile: string): Promise<CompiledPolicy | undefined>;
+  /** One token of the deciding rule's bucket (ok when it has no rate). */
+  takeRate(profile: string, connection: string, d: Decision): Promise<TakeResult>;
+  /** A request refused by a rate: its record is folded with the others of its rule (written best effort). */
+  rateLimited(profile: string, d: Decision, record: AuditInput): void;
+  /** An `approve --for` grant covers this request. */
+  granted(profile: string, connection: string, method: string, path: string): Promise<boolean>;
+  /** Holds a request until it is answered or times out (ERR_POLICY_HELD_FULL past the cap). */
+  hold(req: HoldInput): Promise<{ held: HeldRequest; outcome: Promise<HoldOutcome> }>;
+  /** The held request's client went away: take it off the list. */
+  cancel(id: string): Promise<boolean>;
+  /** Whether callers are attributed on every connection, not only for policies that name `exe`. */
+  readonly attributeAll: boolean;
+}
+
+/** The calling process of a loopback connection (policy/caller.ts), found once per connection. */
+export interface CallerFinder {
+  find(socket: import('node:net').Socket): Promise<{ pid: number | null; exe: string | null }>;
 }
 
 export interface ProxyDeps {
@@ -62,6 +99,10 @@ export interface ProxyDeps {
   upstreamCaPem: string | undefined;
   /** Addresses the proxy must never forward to (its own listeners, the control API). */
   selfAddresses: () => ReadonlyArray<{ host: string; port: number }>;
+  /** Policies (SPEC section 9); absent: every request the proxy would inject is allowed. */
+  policy?: PolicyGate;
+  /** Caller attribution; absent: callers are unknown. */
+  callers?: CallerFinder;
 }
 
 export interface ProxyStats {

@@ -68,6 +68,8 @@ export interface EnvOptions {
   logins?: Array<[string, string, string]>;
   /** server/config.json `proxy` settings. */
   proxy?: Record<string, unknown>;
+  /** Other top-level server/config.json settings (e.g. `policy`). */
+  config?: Record<string, unknown>;
   env?: NodeJS.ProcessEnv;
 }
 
@@ -128,7 +130,7 @@ export class AdvEnv {
     mkdirSync(join(t.home, 'server'), { recursive: true, mode: 0o700 });
     writeFileSync(
       join(t.home, 'server', 'config.json'),
-      JSON.stringify({ proxy: { headersTimeoutMs: 1500, idleTimeoutMs: 4000, ...o.proxy } }),
+      JSON.stringify({ ...o.config, proxy: { headersTimeoutMs: 1500, idleTimeoutMs: 4000, ...o.proxy } }),
       { mode: 0o600 },
     );
     const env = new AdvEnv(t, ca, origin, decoy, ports);

@@ -56,7 +56,11 @@ async function open(handle: string, token: string, ws: boolean): Promise<Open> {
   return { tls, closed: done, isClosed: () => closed };
 }
 
-/** Resolves true once `o` closed, false if it is still open after `ms` (a generous bound). */
+/**
+ * Resolves true once `o` closed, false if it is still open after `ms`. The daemon closes them before it
+ * answers the command that caused it; `ms` only leaves room for this process to see the close on a
+ * loaded machine.
+ */
 const closesWithin = (o: Open, ms: number): Promise<boolean> =>
   Promise.race([o.closed.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), ms))]);
 
@@ -69,8 +73,8 @@ describe('pushed to open connections', () => {
     const other = await open('me', b.token, true);
     await e.ok(['proxy', 'revoke', a.id]);
     // The daemon closed them before it answered the revoke.
-    expect(await closesWithin(tunnel, 1000)).toBe(true);
-    expect(await closesWithin(ws, 1000)).toBe(true);
+    expect(await closesWithin(tunnel, 3000)).toBe(true);
+    expect(await closesWithin(ws, 3000)).toBe(true);
     expect(other.isClosed(), 'right after the revoke').toBe(false);
     await new Promise((r) => setTimeout(r, 300));
     expect(other.isClosed()).toBe(false);
@@ -83,7 +87,7 @@ describe('pushed to open connections', () => {
     const tunnel = await open('me', s.token, false);
     const ws = await open('me', s.token, true);
     expect(await closesWithin(ws, 10_000)).toBe(true);
-    expect(await closesWithin(tunnel, 1000)).toBe(true);
+    expect(await closesWithin(tunnel, 3000)).toBe(true);
     expect(Date.now() - t0).toBeGreaterThanOrEqual(2_000);
   });
 
@@ -102,7 +106,7 @@ describe('pushed to open connections', () => {
     await e.ok(['connection', 'remove', 'canaryco', '--connection', 'spare']);
     const gone = await Promise.race([
       closed.then(() => true),
-      new Promise<boolean>((r) => setTimeout(() => r(false), 1000)),
+      new Promise<boolean>((r) => setTimeout(() => r(false), 3000)),
     ]);
     expect(gone).toBe(true);
     expect(personal.isClosed()).toBe(false);
@@ -115,7 +119,7 @@ describe('pushed to open connections', () => {
     const old = await mint(['--profile', 'tmp', 'proxy', 'env']);
     const tunnel = await open('tmp', old.token, false);
     await e.ok(['profile', 'delete', 'tmp']);
-    expect(await closesWithin(tunnel, 1000)).toBe(true);
+    expect(await closesWithin(tunnel, 3000)).toBe(true);
     await e.ok(['profile', 'create', 'tmp']);
     await e.ok(['--profile', 'tmp', 'login', 'canaryco', '--connection', 'c'], 'sk-tmp-new-0123456789\n');
     const again = await e.wire.connect(`${HOST.api}:443`, [

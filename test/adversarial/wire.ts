@@ -59,6 +59,14 @@ export class Wire {
     });
   }
 
+  /** Sockets that `all` gave up on (the peer had not closed within its `ms`). */
+  readonly #gaveUp = new WeakSet<Socket | TLSSocket>();
+
+  /** Whether the peer closed this socket, rather than `all` giving up waiting for it. */
+  closedByPeer(socket: Socket | TLSSocket): boolean {
+    return !this.#gaveUp.has(socket);
+  }
+
   /** Everything until the peer closes (or `ms` pass), recorded. */
   all(socket: Socket | TLSSocket, ms = 5000): Promise<string> {
     return new Promise((resolve) => {
@@ -68,6 +76,7 @@ export class Wire {
         resolve(Buffer.concat(chunks).toString('latin1'));
       };
       const timer = setTimeout(() => {
+        this.#gaveUp.add(socket);
         socket.destroy();
         done();
       }, ms);

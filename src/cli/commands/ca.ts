@@ -47,6 +47,7 @@ export function caCommand(y: Argv<GlobalArgs>): Argv<GlobalArgs> {
         (a) => a.option('yes', { type: 'boolean', describe: 'do not ask' }),
         async (argv) => {
           const ctx = new Ctx(argv);
+          ctx.refuseInSession('ca install');
           const ca = ctx.paths.caCert;
           if (!existsSync(ca))
             throw new AppError('ERR_CA_UNAVAILABLE', `no CA at ${ca}`, 'run `authsome init`');
@@ -93,6 +94,7 @@ export function caCommand(y: Argv<GlobalArgs>): Argv<GlobalArgs> {
         (a) => a.option('yes', { type: 'boolean', describe: 'do not ask' }),
         async (argv) => {
           const ctx = new Ctx(argv);
+          ctx.refuseInSession('ca uninstall');
           const plan =
             process.platform === 'darwin'
               ? {

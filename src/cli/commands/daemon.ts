@@ -63,6 +63,7 @@ export function daemonCommand(y: Argv<GlobalArgs>): Argv<GlobalArgs> {
         (a) => a.option('listen', LISTEN_OPTION),
         async (argv) => {
           const ctx = new Ctx(argv);
+          ctx.refuseInSession('daemon start');
           const { listen } = argv as { listen?: string };
           const info = await startDaemon(ctx.paths, undefined, listen ? ['--listen', listen] : []);
           if (listen && !info.listen)
@@ -83,6 +84,7 @@ export function daemonCommand(y: Argv<GlobalArgs>): Argv<GlobalArgs> {
         {},
         async (argv) => {
           const ctx = new Ctx(argv);
+          ctx.refuseInSession('daemon stop');
           const info = await stopDaemon(ctx.paths);
           emit(ctx.out, { stopped: info !== undefined, pid: info?.pid ?? null }, () =>
             info ? `daemon stopped (pid ${info.pid})` : 'daemon was not running',
@@ -118,6 +120,7 @@ export function daemonCommand(y: Argv<GlobalArgs>): Argv<GlobalArgs> {
             .option('listen', LISTEN_OPTION),
         async (argv) => {
           const ctx = new Ctx(argv);
+          ctx.refuseInSession('daemon serve');
           const { port, strict, listen } = argv as { port?: number; strict?: boolean; listen?: string };
           // Loaded on demand: the daemon's dependencies (LevelDB, libsodium, X.509) slow every other command.
           const { serve } = await import('../../daemon/serve.js');
@@ -134,6 +137,7 @@ export function daemonCommand(y: Argv<GlobalArgs>): Argv<GlobalArgs> {
         (a) => a.option('enable', { type: 'boolean', describe: 'also enable and start it now' }),
         async (argv) => {
           const ctx = new Ctx(argv);
+          ctx.refuseInSession('daemon install');
           const unit = serviceUnit(ctx.paths.home);
           await mkdir(dirname(unit.path), { recursive: true });
           await writeFile(unit.path, unit.text, { mode: 0o644 });

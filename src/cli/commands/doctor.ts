@@ -14,6 +14,7 @@ import {
   checkClock,
   checkInterception,
   checkStatus,
+  checkPolicy,
   repairCa,
 } from '../doctor/daemon-checks.js';
 import { checkTools } from '../doctor/tools.js';
@@ -103,6 +104,7 @@ async function diagnose(ctx: Ctx): Promise<Run> {
   checks.push(...status);
   if (status.some((c) => c.id === 'daemon' && c.status === 'fail')) return { checks };
   checks.push(await checkClock(info, ca.cert));
+  checks.push(await checkPolicy(client));
   const audit = await checkAudit(ctx, p);
   checks.push(audit);
   if (audit.status === 'fail') {

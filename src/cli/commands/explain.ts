@@ -14,6 +14,7 @@ const VERDICT: Record<Explanation['decision'], string> = {
   'no-connection': 'refused: no such connection',
   'no-default': 'refused: no default connection',
   invalid: 'refused: malformed request',
+  'policy-denied': "refused by the profile's policy",
 };
 
 /**
@@ -26,6 +27,7 @@ const REFUSAL: Partial<Record<Explanation['decision'], ErrorCode>> = {
   'no-connection': 'ERR_PROXY_CONNECTION_DENIED',
   'no-default': 'ERR_PROXY_CONNECTION_DENIED',
   invalid: 'ERR_PROXY_BAD_REQUEST',
+  'policy-denied': 'ERR_POLICY_DENIED',
 };
 
 export function describeExplanation(e: Explanation, strong: (s: string) => string = (s) => s): string {
@@ -42,6 +44,10 @@ export function describeExplanation(e: Explanation, strong: (s: string) => strin
   for (const h of e.headers) lines.push(`  sets header: ${h.name}: ${h.value}`);
   for (const q of e.query) lines.push(`  sets query:  ${q.name}=${q.value}`);
   if (e.strips.length) lines.push(`  strips:      caller copies of ${e.strips.join(', ')}`);
+  if (e.policy)
+    lines.push(
+      `  policy:      ${e.policy.action}${e.policy.rule === null ? ' (the default)' : ` (rule ${e.policy.rule})`}${e.policy.rate ? `, ${e.policy.rate}` : ''}`,
+    );
   lines.push(`  why:         ${e.reason}`);
   if (e.hint) lines.push(`  next:        ${e.hint}`);
   return lines.join('\n');
@@ -63,15 +69,22 @@ export function explainCommand(y: Argv<GlobalArgs>): Argv<GlobalArgs> {
           type: 'string',
           describe: 'as if the request sent X-Authsome-Connection: NAME',
         })
+        .option('method', {
+          alias: 'X',
+          type: 'string',
+          default: 'GET',
+          describe: "the request's method, for the profile's policy",
+        })
         .example('$0 explain https://api.github.com/user', 'provider github, Authorization header, masked')
         .example('$0 explain https://api.github.com/user --connection work', 'the "work" connection')
+        .example('$0 explain https://api.github.com/repos/acme/x --method DELETE', 'and what the policy says')
         .epilogue(
           'Exit 0 when the request would be injected, forwarded or tunnelled; when it would be refused, the exit code of that refusal (5 forbidden, 2 malformed), with the explanation still printed.',
         ),
     async (argv) => {
       const ctx = new Ctx(argv);
-      const { url, connection } = argv as { url: string; connection?: string };
-      const q = new URLSearchParams({ url });
+      const { url, connection, method } = argv as { url: string; connection?: string; method?: string };
+      const q = new URLSearchParams({ url, method: (method ?? 'GET').toUpperCase() });
       if (connection !== undefined) q.set('connection', assertName('connection', connection));
       const e = await (await ctx.client()).call<Explanation>('GET', `/v1/explain?${q.toString()}`);
       emit(ctx.out, e, () => describeExplanation(e, (s) => bold(ctx.out, s)));

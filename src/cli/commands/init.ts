@@ -105,6 +105,7 @@ export function initCommand(y: Argv<GlobalArgs>): Argv<GlobalArgs> {
         ),
     async (argv) => {
       const ctx = new Ctx(argv);
+      ctx.refuseInSession('init');
       const o = argv as TeamArgs;
       if (o.join !== undefined) return joinNode(ctx, { ...o, join: o.join });
       if (o.masterKey !== undefined)

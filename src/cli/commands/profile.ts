@@ -69,6 +69,7 @@ export function profileCommand(y: Argv<GlobalArgs>): Argv<GlobalArgs> {
         (a) => a.positional('name', { type: 'string', demandOption: true }),
         async (argv) => {
           const ctx = new Ctx(argv);
+          ctx.refuseInSession('profile use');
           const name = assertName('profile', (argv as NameArgs).name);
           const cfg = await ctx.readConfig();
           // Proves the profile exists and this machine holds its key before switching.

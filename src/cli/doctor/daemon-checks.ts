@@ -249,3 +249,39 @@ export async function repairCa(p: HomePaths, daemonCaPem: string): Promise<void>
   await rename(tmp, p.caCert);
   await rm(p.caBundle, { force: true });
 }
+
+/** The acting profile's policy (SPEC section 9): what it lets through, in one line. Informational. */
+export async function checkPolicy(client: DaemonClient): Promise<Check> {
+  try {
+    const r = await client.call<{
+      policy: { default: string; rules: Array<{ action: string; exe?: unknown; rate?: unknown }> } | null;
+      setAt?: string;
+    }>('GET', `/v1/policies/${client.handle}`);
+    if (!r.policy)
+      return pass(
+        'policy',
+        'policy',
+        `profile "${client.handle}" has no policy: every request it may inject is allowed`,
+      );
+    const rules = r.policy.rules;
+    const count = (a: string) => rules.filter((x) => x.action === a).length;
+    const parts = [`${count('allow')} allow`, `${count('deny')} deny`, `${count('approve')} approve`];
+    const extras = [
+      rules.some((x) => x.rate !== undefined) ? 'rate limits' : '',
+      rules.some((x) => x.exe !== undefined) ? 'exe rules' : '',
+    ].filter(Boolean);
+    return pass(
+      'policy',
+      'policy',
+      `profile "${client.handle}": default ${r.policy.default}, ${rules.length} rule(s) (${parts.join(', ')})${extras.length ? `, with ${extras.join(' and ')}` : ''}; set ${r.setAt ?? '?'} (authsome policy show ${client.handle})`,
+    );
+  } catch (e) {
+    if (!isAppError(e)) throw e;
+    return warn(
+      'policy',
+      'policy',
+      `cannot read the policy of "${client.handle}": ${e.message} [${e.code}]`,
+      e.hint,
+    );
+  }
+}

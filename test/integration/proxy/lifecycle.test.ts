@@ -33,9 +33,8 @@ describe('slow clients', () => {
     try {
       const outer = await openProxySocket(h.proxyPort);
       outer.write('GET http://plain.test.local/ HTTP/1.1\r\nHost: x\r\n');
-      const t0 = Date.now();
+      // The head deadline answers 400 and closes (the idle timeout, 30 s, would close without a word).
       const outerBytes = await readAll(outer);
-      expect(Date.now() - t0).toBeLessThan(3_000);
       expect(outerBytes.toString()).toMatch(/^HTTP\/1\.1 400/);
 
       // Inside a tunnel: the TLS handshake completes, then the client goes silent.
@@ -45,9 +44,7 @@ describe('slow clients', () => {
       expect(status).toBe(200);
       const tls = await tlsOver(socket, { servername: HOSTS.api, ca: h.localCa.certPem });
       tls.write('GET / HTTP/1.1\r\n');
-      const t1 = Date.now();
-      await readAll(tls);
-      expect(Date.now() - t1).toBeLessThan(3_000);
+      expect((await readAll(tls)).toString()).toMatch(/^HTTP\/1\.1 400/);
     } finally {
       await h.close();
     }

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { AppError } from '../../../src/errors.js';
-import { SessionStore } from '../../../src/identity/index.js';
+import { SessionStore, narrowAllow } from '../../../src/identity/index.js';
 import { MemoryKvStore } from './memory-store.js';
 
 const T0 = 1_800_000_000_000;
@@ -220,5 +220,25 @@ describe('sessions are bound to the profile key they were minted under (issue 18
     expect(sessions.epoch()).toBeGreaterThan(e0);
     expect(seen).toEqual([`alice/${a.id}`]);
     expect(await store.get(`session/${createHash('sha256').update(a.token).digest('hex')}`)).toBeUndefined();
+  });
+});
+
+describe('narrowAllow (a session inside another, issue 18 item 6)', () => {
+  it.each([
+    [undefined, undefined, undefined],
+    [undefined, [{ provider: 'a' }], [{ provider: 'a' }]],
+    [[{ provider: 'a' }], undefined, [{ provider: 'a' }]],
+    [[{ provider: 'a' }, { provider: 'b' }], [{ provider: 'b' }], [{ provider: 'b' }]],
+    [[{ provider: 'a' }], [{ provider: 'a', connection: 'x' }], [{ provider: 'a', connection: 'x' }]],
+    [[{ provider: 'a', connection: 'x' }], [{ provider: 'a' }], [{ provider: 'a', connection: 'x' }]],
+  ])('parent %j, asked %j → %j', (parent, asked, want) => {
+    expect(narrowAllow(parent, asked)).toEqual(want);
+  });
+
+  it.each([
+    [[{ provider: 'a' }], [{ provider: 'b' }]],
+    [[{ provider: 'a', connection: 'x' }], [{ provider: 'a', connection: 'y' }]],
+  ])('parent %j refuses %j (never wider)', (parent, asked) => {
+    expect(() => narrowAllow(parent, asked)).toThrow(expect.objectContaining({ code: 'ERR_AUTH_FORBIDDEN' }));
   });
 });
