@@ -131,6 +131,21 @@ describe.skipIf(url === undefined)('team mode: two nodes on one database', () =>
     await a.ok(['login', 'acme', '--connection', 'main'], `${SECRET}\n`);
   });
 
+  it('a policy set through A is enforced by B within 1 s, and its clearing too', async () => {
+    const s = await a.mint();
+    const port = b.info().proxyPort;
+    const call = () => viaProxy(port, s, `https://${HOST}/v1/me`, a.caPem);
+    expect((await call()).status).toBe(200); // B has compiled "no policy" for this profile
+    const file = join(dir, 'deny-acme.json');
+    writeFileSync(file, JSON.stringify({ rules: [{ provider: 'acme', action: 'deny' }] }));
+    await a.ok(['policy', 'set', 'default', file]);
+    const denied = await within(1000, async () => (await call()).status === 403);
+    expect(denied, 'B still allowed the request 1 s after the policy was set on A').toBeDefined();
+    await a.ok(['policy', 'clear', 'default']);
+    const allowed = await within(1000, async () => (await call()).status === 200);
+    expect(allowed, 'B still denied the request 1 s after the policy was cleared on A').toBeDefined();
+  });
+
   it('a custom provider added through A is used by B within 1 s', async () => {
     const s = await a.mint();
     const port = b.info().proxyPort;
