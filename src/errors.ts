@@ -64,6 +64,7 @@ export const ERROR_CODES = {
   ERR_STORE_INITIALISED: { status: 409, exit: 3 },
   ERR_STORE_SCHEMA: { status: 500, exit: 8 },
   ERR_STORE_UNAVAILABLE: { status: 503, exit: 8 },
+  ERR_NODE_NAME_IN_USE: { status: 409, exit: 3 },
   // bodies read before sending (SPEC section 12)
   ERR_BODY_TOO_LARGE: { status: 413, exit: 2 },
   ERR_INTERNAL: { status: 500, exit: 1 },

@@ -53,6 +53,16 @@ export function buildCli(argv: string[]) {
       global: true,
     })
     .option('profile', { type: 'string', describe: 'act as this profile for this one command', global: true })
+    .option('daemon', {
+      type: 'string',
+      describe: "talk to a team node at https://host:port instead of this home's daemon (or AUTHSOME_DAEMON)",
+      global: true,
+    })
+    .option('daemon-ca', {
+      type: 'string',
+      describe: "with --daemon: the team's CA certificate (or AUTHSOME_DAEMON_CA; default server/ca/ca.pem)",
+      global: true,
+    })
     .option('json', { type: 'boolean', describe: 'machine-readable output', global: true })
     .option('color', {
       type: 'boolean',

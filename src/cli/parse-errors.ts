@@ -58,7 +58,7 @@ function positionals(argv: readonly string[]): string[] {
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     if (a === '--') break;
-    if (a === '--home' || a === '--profile') i++;
+    if (a === '--home' || a === '--profile' || a === '--daemon' || a === '--daemon-ca') i++;
     else if (!a.startsWith('-')) out.push(a);
   }
   return out;

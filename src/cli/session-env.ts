@@ -1,3 +1,4 @@
+import { mkdir } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { AppError } from '../errors.js';
 import { assertName, closest } from '../names.js';
@@ -55,7 +56,7 @@ export interface SessionEnv {
  * (src/index.ts) its own. Nothing here prints or exits: both share it.
  */
 export interface SessionContext {
-  readonly paths: Pick<HomePaths, 'caDir'>;
+  readonly paths: Pick<HomePaths, 'caDir' | 'clientDir' | 'remoteCaBundle'>;
   client(): Promise<DaemonClient>;
   /** The session this process already runs in (a nested run): the new one is narrowed to it. */
   readonly session?: { readonly id: string; readonly token: string | undefined } | undefined;
@@ -149,6 +150,7 @@ export async function mintSessionEnv(
     providers: Array<{ name: string; env: string[]; connections: string[] }>;
   }>('GET', '/v1/providers');
   if (allow && opts.allowMissingConnection !== true) checkAllowedConnections(client.handle, allow, providers);
+  const remote = client.remote ? await remoteProxy(client) : undefined;
   // Inside a session (a nested run): the daemon narrows the new one to it (never wider, never longer).
   const inside = ctx.session;
   const minted = await client.call<{ id: string; token: string; expiresAt: string }>('POST', '/v1/sessions', {
@@ -158,8 +160,24 @@ export async function mintSessionEnv(
     label: opts.label,
     ...(opts.probe ? { probe: true } : {}),
   });
-  const trust = await ensureTrustFiles(ctx.paths.caDir);
-  const proxyUrl = `http://${client.handle}:${minted.token}@127.0.0.1:${client.info.proxyPort}`;
+  const { paths } = ctx;
+  let bundle: string;
+  let roots: string;
+  let javaStore: string | undefined;
+  if (remote) {
+    // One CA signs the node's listener and the leaves its proxy presents: the bundle trusts both.
+    const { buildTrustBundle } = await import('../ca/trust-bundle.js');
+    await mkdir(paths.clientDir, { recursive: true, mode: 0o700 });
+    bundle = await buildTrustBundle(remote.caPem, paths.remoteCaBundle);
+    roots = remote.caFile;
+  } else {
+    const trust = await ensureTrustFiles(paths.caDir);
+    ({ bundle, roots, javaStore } = trust);
+  }
+  // A remote node's proxy is reached over TLS (SPEC section 10): the token never crosses a network in clear.
+  const proxyUrl = remote
+    ? `https://${client.handle}:${minted.token}@${remote.authority}`
+    : `http://${client.handle}:${minted.token}@127.0.0.1:${client.info.proxyPort}`;
   const noProxy = mergeNoProxy(process.env['NO_PROXY'] ?? process.env['no_proxy']);
   const env: Record<string, string> = {
     HTTPS_PROXY: proxyUrl,
@@ -168,14 +186,16 @@ export async function mintSessionEnv(
     http_proxy: proxyUrl,
     NO_PROXY: noProxy,
     no_proxy: noProxy,
-    NODE_EXTRA_CA_CERTS: trust.roots,
+    NODE_EXTRA_CA_CERTS: roots,
     NODE_USE_ENV_PROXY: '1',
     NODE_OPTIONS: [process.env['NODE_OPTIONS'], `--import=${PRELOAD}`].filter(Boolean).join(' '),
     AUTHSOME_PROFILE: client.handle,
     AUTHSOME_SESSION_ID: minted.id,
   };
-  for (const v of CA_VARS) env[v] = trust.bundle;
-  env['JAVA_TOOL_OPTIONS'] = javaToolOptions(process.env['JAVA_TOOL_OPTIONS'], trust.javaStore);
+  for (const v of CA_VARS) env[v] = bundle;
+  // Java's trust store is built for the local CA only (a remote node's callers: docs/team.md).
+  if (javaStore !== undefined)
+    env['JAVA_TOOL_OPTIONS'] = javaToolOptions(process.env['JAVA_TOOL_OPTIONS'], javaStore);
   const { placeholders, unset } = keyVariables(providers, allow);
   for (const name of placeholders) env[name] = PLACEHOLDER;
   return { id: minted.id, expiresAt: minted.expiresAt, env, unset, client };
@@ -209,6 +229,25 @@ export function childEnv(
   const out: NodeJS.ProcessEnv = { ...base, ...s.env };
   for (const name of s.unset) delete out[name];
   return out;
+}
+
+/** Where a remote node serves its proxy to remote callers: the host of --daemon, the port it reports. */
+async function remoteProxy(
+  client: DaemonClient,
+): Promise<{ authority: string; caPem: string; caFile: string }> {
+  const r = client.remote!;
+  const status = await client.call<{ remote: { proxyPort: number } | null }>('GET', '/v1/status');
+  if (!status.remote || !Number.isInteger(status.remote.proxyPort))
+    throw new AppError(
+      'ERR_DAEMON_UNREACHABLE',
+      `the node at ${r.origin} does not serve remote callers`,
+      'start that node with `authsome daemon start --listen <its host name>`',
+    );
+  return {
+    authority: `${new URL(r.origin).hostname}:${status.remote.proxyPort}`,
+    caPem: r.caPem,
+    caFile: r.caFile,
+  };
 }
 
 export function shellQuote(v: string): string {

@@ -46,6 +46,11 @@ export class CaManager implements LeafSource {
     return m;
   }
 
+  /** The CA that signs now (remote listeners mint their server certificate from it). */
+  get current(): LocalCa {
+    return this.#ca;
+  }
+
   secureContextFor(host: string): Promise<SecureContext> {
     return this.#leaves.secureContextFor(host);
   }

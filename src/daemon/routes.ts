@@ -77,6 +77,10 @@ export function buildRoutes(app: App): Router {
       sealed: false,
       // The last durable audit record: `audit verify` checks that the log still holds it.
       audit: app.audit.head,
+      // Team mode: which node answered, and where remote callers reach its proxy (SPEC section 10).
+      node: app.node ?? null,
+      store: app.engine,
+      remote: app.remote ?? null,
     },
   }));
 
@@ -327,6 +331,12 @@ export function buildRoutes(app: App): Router {
         'ERR_AUTH_NOT_OWNER',
         'only the owner profile can rotate the CA',
         'run it as the owner: --profile <owner>',
+      );
+    if (app.engine === 'postgres')
+      throw new AppError(
+        'ERR_INPUT_INVALID',
+        'ca rotate is not supported in team mode yet: the CA is shared by every node, sealed in the store',
+        'see docs/team.md ("The CA")',
       );
     if (body['finish'] === true) return { body: await app.ca.finish(handle) };
     const text = str(body, 'overlap') ?? app.settings.session.maxTtl;

@@ -5,7 +5,8 @@ import { loadSettings, type SettingsOverrides } from '../config/settings.js';
 import { buildApp, type App } from '../app.js';
 import { PopVerifier, parsePublicJwk } from '../identity/index.js';
 import { VERSION } from '../version.js';
-import { recordGap, saveAnchor } from './audit-anchor.js';
+import { anchorKey, recordGap, saveAnchor } from './audit-anchor.js';
+import { listenRemote, type RemoteListeners } from './remote-listen.js';
 import { createControlServer } from './control.js';
 import { buildRoutes } from './routes.js';
 import { parseJsonBody } from './http-util.js';
@@ -38,7 +39,15 @@ async function authenticate(app: App, req: IncomingMessage, url: string, body: B
       'send exactly one PoP token',
     );
   const auth = auths[0];
-  if (new URL(url).pathname !== '/v1/bootstrap') return (await app.pop.verify(auth, target)).handle;
+  const parsed = new URL(url);
+  if (parsed.pathname !== '/v1/bootstrap') return (await app.pop.verify(auth, target)).handle;
+  // The owner is made by `authsome init` on the node's own machine, never by a remote caller.
+  if (parsed.protocol !== 'http:')
+    throw new AppError(
+      'ERR_AUTH_FORBIDDEN',
+      'the owner profile is bootstrapped on loopback only',
+      'run `authsome init` on the node itself',
+    );
   if ((await app.registry.list()).length > 0) {
     throw new AppError(
       'ERR_AUTH_FORBIDDEN',
@@ -62,21 +71,24 @@ export async function serve(
 ): Promise<{ controlPort: number; proxyPort: number }> {
   const settings = loadSettings(home, process.env, overrides);
   const app = await buildApp(settings);
-  const control = createControlServer({
+  const controlOptions = {
     router: buildRoutes(app),
-    authenticate: (req, url, body) => authenticate(app, req, url, body),
+    authenticate: (req: IncomingMessage, url: string, body: Buffer) => authenticate(app, req, url, body),
     // Changes are stored, then audited: a log that cannot take their record refuses them first.
     beforeChange: () => app.audit.ready(),
-  });
+  };
+  const control = createControlServer(controlOptions);
+  let remote: RemoteListeners | undefined;
   let stopping = false;
   const inFlight = new Set<ServerResponse>();
   // Prepended, so it runs before the router (which may answer synchronously) can send the headers.
-  control.server.prependListener('request', (_req: IncomingMessage, res: ServerResponse) => {
+  const track = (_req: IncomingMessage, res: ServerResponse) => {
     // A request parsed after SIGTERM (it was already on the wire) is answered, then its connection closed.
     if (stopping && !res.headersSent) res.setHeader('connection', 'close');
     inFlight.add(res);
     res.once('close', () => inFlight.delete(res));
-  });
+  };
+  control.server.prependListener('request', track);
   let ports: { controlPort: number; proxyPort: number };
   let info: DaemonInfo | undefined;
   try {
@@ -84,13 +96,18 @@ export async function serve(
     app.setControlAddress(c);
     const p = await app.proxy.listen(settings.proxy.port, settings.proxy.host);
     app.setProxyAddress(p);
-    await recordGap(app.store, app.audit);
+    if (settings.listen) {
+      remote = await listenRemote(app, settings.listen, controlOptions);
+      remote.control.prependListener('request', track);
+      app.remote = { host: remote.host, controlPort: remote.controlPort, proxyPort: remote.proxyPort };
+    }
+    await recordGap(app.store, app.audit, anchorKey(app.node));
     await app.audit.append({
       event: 'daemon.start',
       profile: '-',
       detail: { pid: process.pid, control_port: c.port, proxy_port: p.port, version: VERSION },
     });
-    await saveAnchor(app.store, app.audit, settings.paths.auditAnchor);
+    await saveAnchor(app.store, app.audit, settings.paths.auditAnchor, anchorKey(app.node));
     const procStart = processStartTime(process.pid);
     info = {
       pid: process.pid,
@@ -101,14 +118,23 @@ export async function serve(
       startedAt: app.startedAt.toISOString(),
       version: VERSION,
       ...(procStart !== undefined ? { procStart } : {}),
+      ...(app.node !== undefined ? { node: app.node } : {}),
+      ...(remote
+        ? { listen: { host: remote.host, controlPort: remote.controlPort, proxyPort: remote.proxyPort } }
+        : {}),
     };
     await writeDaemonInfo(settings.paths.daemonJson, info);
     ports = { controlPort: c.port, proxyPort: p.port };
+    const where = remote
+      ? `; remote callers: control https://${hostPort(remote.host, remote.controlPort)}, proxy https://${hostPort(remote.host, remote.proxyPort)}`
+      : '';
     console.log(
-      `authsome daemon ${VERSION} pid ${process.pid}: control http://${settings.daemon.host}:${c.port}, proxy http://${settings.proxy.host}:${p.port}`,
+      `authsome daemon ${VERSION} pid ${process.pid}${app.node ? ` (node ${app.node}, ${app.engine})` : ''}: control http://${settings.daemon.host}:${c.port}, proxy http://${settings.proxy.host}:${p.port}${where}`,
     );
   } catch (e) {
     control.server.close();
+    remote?.close();
+    remote?.control.close();
     await app.close().catch(() => undefined);
     if ((e as NodeJS.ErrnoException).code === 'EADDRINUSE') {
       throw new AppError(
@@ -134,15 +160,22 @@ export async function serve(
       // open: an in-flight login completes its write and its audit line, a proxied request its response.
       // Held requests are rejected first (audited by the proxy), or the drain would wait for them.
       await app.policies.shutdown().catch(() => undefined);
-      await Promise.all([app.proxy.close(DRAIN_MS), drainControl(control.server, inFlight, DRAIN_MS)]);
+      remote?.close();
+      await Promise.all([
+        app.proxy.close(DRAIN_MS),
+        drainControl(control.server, inFlight, DRAIN_MS),
+        ...(remote ? [drainControl(remote.control, inFlight, DRAIN_MS)] : []),
+      ]);
       await app.audit
         .append({ event: 'daemon.stop', profile: '-', detail: { signal } })
         .catch((e: unknown) => {
           console.error('authsome daemon: could not audit daemon.stop:', e);
         });
-      await saveAnchor(app.store, app.audit, settings.paths.auditAnchor).catch((e: unknown) => {
-        console.error('authsome daemon: could not keep the audit head:', e);
-      });
+      await saveAnchor(app.store, app.audit, settings.paths.auditAnchor, anchorKey(app.node)).catch(
+        (e: unknown) => {
+          console.error('authsome daemon: could not keep the audit head:', e);
+        },
+      );
       await app.close(); // audit writer (flushes what is queued) and store (waits for queued writes)
     } catch (e) {
       console.error('authsome daemon: error while stopping:', e);
@@ -167,6 +200,10 @@ export async function serve(
   }, WATCH_MS);
   watch.unref();
   return ports;
+}
+
+function hostPort(host: string, port: number): string {
+  return `${host.includes(':') ? `[${host}]` : host}:${port}`;
 }
 
 /** How often the daemon checks that its home and daemon.json are still there. */

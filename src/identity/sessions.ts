@@ -4,6 +4,7 @@ import { assertName, isValidName } from '../names.js';
 import type { SessionInfo, SessionVerifier } from '../proxy/types.js';
 import { sessionKey } from '../vault/keys.js';
 import type { KvStore, RecordValue } from '../vault/types.js';
+import type { ChangeFeed } from '../vault/change-feed.js';
 
 /**
  * Session tokens for proxy traffic (SPEC section 2). Only sha256(token) is stored, as the record
@@ -101,6 +102,12 @@ export class SessionStore implements SessionVerifier {
   readonly #revokeListeners = new Set<RevokeListener>();
   /** Bumped after every revocation, so a verify that raced with one does not re-cache. */
   #epoch = 0;
+  /**
+   * Team mode (SPEC section 10): changes made through any node. A changed session or registry record
+   * drops what is cached and moves the epoch (open connections verify again); while the feed is down
+   * nothing is answered from memory.
+   */
+  readonly #feed: ChangeFeed | undefined;
 
   constructor(
     store: KvStore,
@@ -109,9 +116,22 @@ export class SessionStore implements SessionVerifier {
       cacheMs?: number;
       maxTtlMs?: number;
       profileKey?: (handle: string) => Promise<string | undefined>;
+      feed?: ChangeFeed;
     } = {},
   ) {
     this.#store = store;
+    this.#feed = opts.feed;
+    opts.feed?.subscribe(PREFIX, (key) => {
+      this.#epoch++;
+      if (key === undefined) this.#cache.clear();
+      else this.#cache.delete(key.slice(PREFIX.length));
+    });
+    // A profile deleted (or deleted and created again with a new key) elsewhere: its sessions' cached
+    // key check no longer holds.
+    opts.feed?.subscribe('registry/', () => {
+      this.#epoch++;
+      this.#cache.clear();
+    });
     this.#profileKey = opts.profileKey;
     this.#clock = opts.clock ?? Date.now;
     this.#cacheMs = opts.cacheMs ?? DEFAULT_CACHE_MS;
@@ -169,7 +189,7 @@ export class SessionStore implements SessionVerifier {
     const now = this.#clock();
     const hit = this.#cache.get(hash);
     let info: SessionMeta | undefined;
-    if (hit !== undefined && hit.until > now) {
+    if (hit !== undefined && hit.until > now && this.#feedUp()) {
       info = hit.info;
     } else {
       this.#cache.delete(hash);
@@ -189,9 +209,17 @@ export class SessionStore implements SessionVerifier {
     };
   }
 
-  /** Bumped by every revocation: see SessionVerifier.epoch. */
+  /**
+   * Bumped by every revocation: see SessionVerifier.epoch. While the change feed is down it moves on
+   * every call, so no connection trusts an identity it verified earlier (a revocation may be unseen).
+   */
   epoch(): number {
+    if (!this.#feedUp()) this.#epoch++;
     return this.#epoch;
+  }
+
+  #feedUp(): boolean {
+    return this.#feed?.up ?? true;
   }
 
   /** Told after every revocation is durable (revoke, revokeAll, purge). */

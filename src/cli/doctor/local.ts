@@ -145,6 +145,9 @@ export function checkCaFiles(p: HomePaths, now: number = Date.now()): CaState {
   }
   const state = { cert, ...(matchesKey !== undefined ? { matchesKey } : {}) };
   const until = Date.parse(cert.validTo);
+  // Team mode (SPEC section 10): the CA key is sealed in the database; ca.pem is the daemon's copy of
+  // the certificate, checked against the running daemon's CA by the daemon checks.
+  const team = matchesKey === undefined && existsSync(p.nodeFile) && !existsSync(p.caKey);
   if (!cert.ca)
     return {
       ...state,
@@ -167,7 +170,7 @@ export function checkCaFiles(p: HomePaths, now: number = Date.now()): CaState {
         'ERR_CA_UNAVAILABLE',
       ),
     };
-  if (matchesKey === undefined)
+  if (matchesKey === undefined && !team)
     return {
       ...state,
       check: fail(
@@ -205,7 +208,7 @@ export function checkCaFiles(p: HomePaths, now: number = Date.now()): CaState {
     check: pass(
       'ca',
       title,
-      `${cert.subject.replace(/\n/g, ', ')}; valid until ${cert.validTo}; matches its key`,
+      `${cert.subject.replace(/\n/g, ', ')}; valid until ${cert.validTo}; ${team ? 'its key is sealed in the team database' : 'matches its key'}`,
     ),
   };
 }
