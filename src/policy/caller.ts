@@ -37,7 +37,7 @@ export interface SocketEnds {
 export interface CallerOptions {
   /** Default "/proc"; tests point it elsewhere. */
   readonly procRoot?: string;
-  /** Give up after this long (default 250 ms). */
+  /** Give up after this long (default 1 s: a loaded machine reads /proc slowly; unknown fails closed). */
   readonly deadlineMs?: number;
   /** Never report this pid (the daemon itself holds the other end). Default process.pid. */
   readonly selfPid?: number;
@@ -146,7 +146,7 @@ export async function socketHolders(
   )
     return undefined;
   const started = Date.now();
-  const deadline = opts.deadlineMs ?? 250;
+  const deadline = opts.deadlineMs ?? 1000;
   const expired = () => Date.now() - started > deadline;
   try {
     const sock = await socketOf(root, { localAddress, localPort, remoteAddress, remotePort });

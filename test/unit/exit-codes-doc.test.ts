@@ -34,7 +34,7 @@ const KINDS: Array<[string, (c: ErrorCode) => boolean]> = [
   ],
   [
     'not found / already exists',
-    (c) => /_NOT_FOUND$|_EXISTS$|_INITIALISED$/.test(c) && !c.startsWith('ERR_HOME_NOT'),
+    (c) => /_NOT_FOUND$|_EXISTS$|_INITIALISED$|_IN_USE$/.test(c) && !c.startsWith('ERR_HOME_NOT'),
   ],
   ['identity', (c) => /^ERR_(AUTH_POP|SESSION_INVALID|PROXY_AUTH_REQUIRED)/.test(c)],
   [

@@ -91,6 +91,7 @@ describe('findCaller (Linux /proc)', () => {
   const node = (script: string) =>
     spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
   const nodeExe = realpathSync(process.execPath);
+  const SLOW_OK = { deadlineMs: 20_000 };
 
   it('is available here (these tests run on Linux with /proc)', () => {
     expect(procAvailable()).toBe(true);
@@ -103,11 +104,9 @@ describe('findCaller (Linux /proc)', () => {
       ),
     );
     await line(child);
-    const started = performance.now();
-    const caller = await findCaller(sock);
-    const ms = performance.now() - started;
-    expect(caller).toEqual({ pid: child.pid, exe: nodeExe });
-    expect(ms).toBeLessThan(250);
+    // A generous deadline: on a loaded machine the /proc scan is slow, and speed is the benchmark's to
+    // measure (scripts/measure-caller.mjs), not this test's.
+    expect(await findCaller(sock, SLOW_OK)).toEqual({ pid: child.pid, exe: nodeExe });
   });
 
   it('finds other executables than node (python3, curl): the real path, not the symlink', async () => {
@@ -124,7 +123,7 @@ describe('findCaller (Linux /proc)', () => {
       const { sock, child } = await accept('127.0.0.1', (port) =>
         spawn(exe, args(port), { stdio: 'ignore' }),
       );
-      expect(await findCaller(sock), exe).toEqual({ pid: child.pid, exe: realpathSync(exe) });
+      expect(await findCaller(sock, SLOW_OK), exe).toEqual({ pid: child.pid, exe: realpathSync(exe) });
       await closeServer();
       child.kill('SIGKILL');
     }
@@ -136,7 +135,7 @@ describe('findCaller (Linux /proc)', () => {
     );
     await line(v6.child);
     expect(v6.sock.remoteAddress).toBe('::1');
-    expect(await findCaller(v6.sock)).toEqual({ pid: v6.child.pid, exe: nodeExe });
+    expect(await findCaller(v6.sock, SLOW_OK)).toEqual({ pid: v6.child.pid, exe: nodeExe });
     await closeServer();
     const dual = await accept('::', (port) =>
       node(
@@ -145,7 +144,7 @@ describe('findCaller (Linux /proc)', () => {
     );
     await line(dual.child);
     expect(dual.sock.remoteAddress).toBe('::ffff:127.0.0.1');
-    expect(await findCaller(dual.sock)).toEqual({ pid: dual.child.pid, exe: nodeExe });
+    expect(await findCaller(dual.sock, SLOW_OK)).toEqual({ pid: dual.child.pid, exe: nodeExe });
   });
 
   /** A node child that connects, then hands its socket (as fd 3) to a process of `cmd`. */
@@ -162,7 +161,7 @@ describe('findCaller (Linux /proc)', () => {
     const sleeper = Number(await line(child));
     extraPids.push(sleeper);
     expect(await socketHolders(sock)).toEqual([child.pid!, sleeper].sort((a, b) => a - b));
-    expect(await findCaller(sock)).toEqual(UNKNOWN);
+    expect(await findCaller(sock, SLOW_OK)).toEqual(UNKNOWN);
   });
 
   it('names the executable and the lowest pid when one executable holds it in several processes', async () => {
@@ -173,7 +172,7 @@ describe('findCaller (Linux /proc)', () => {
     const grandchild = Number(await line(child));
     extraPids.push(grandchild);
     expect(await socketHolders(sock)).toEqual([child.pid!, grandchild].sort((a, b) => a - b));
-    expect(await findCaller(sock)).toEqual({ pid: Math.min(child.pid!, grandchild), exe: nodeExe });
+    expect(await findCaller(sock, SLOW_OK)).toEqual({ pid: Math.min(child.pid!, grandchild), exe: nodeExe });
   });
 
   it('says unknown for a peer that is not loopback, a closed client, no /proc, or a spent deadline', async () => {
