@@ -66,6 +66,8 @@ export const ERROR_CODES = {
   ERR_STORE_UNAVAILABLE: { status: 503, exit: 8 },
   // bodies read before sending (SPEC section 12)
   ERR_BODY_TOO_LARGE: { status: 413, exit: 2 },
+  // dashboard (SPEC section 11)
+  ERR_UI_SESSION_INVALID: { status: 401, exit: 4 },
   ERR_INTERNAL: { status: 500, exit: 1 },
 } as const satisfies Record<string, { status: number; exit: number }>;
 

@@ -13,6 +13,14 @@ export interface ControlOptions {
    * not be audited. DELETEs (revoking a session, removing a connection) take access away and go on.
    */
   beforeChange?: () => Promise<void>;
+  /**
+   * The dashboard (SPEC section 11): targets under /ui are its page and cookie-authenticated API, the
+   * one exception to PoP signing, with their own Host, Origin and CSRF checks (ui-service.ts).
+   */
+  ui?: {
+    owns(target: string | undefined): boolean;
+    handle(req: IncomingMessage, res: ServerResponse, port: number): Promise<void>;
+  };
 }
 
 const MAX_HEADERS = 64;
@@ -100,6 +108,7 @@ async function handle(
   req: IncomingMessage,
   res: ServerResponse,
 ): Promise<void> {
+  if (opts.ui?.owns(req.url)) return opts.ui.handle(req, res, port);
   try {
     const url = checkControlRequest(req.socket.remoteAddress, req.rawHeaders, req.url, port);
     const parsed = new URL(url);

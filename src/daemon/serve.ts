@@ -8,6 +8,7 @@ import { VERSION } from '../version.js';
 import { recordGap, saveAnchor } from './audit-anchor.js';
 import { createControlServer } from './control.js';
 import { buildRoutes } from './routes.js';
+import { createUiService, isUiTarget } from './ui-service.js';
 import { parseJsonBody } from './http-util.js';
 import { stat } from 'node:fs/promises';
 import {
@@ -62,8 +63,12 @@ export async function serve(
 ): Promise<{ controlPort: number; proxyPort: number }> {
   const settings = loadSettings(home, process.env, overrides);
   const app = await buildApp(settings);
+  const ui = createUiService(app); // the dashboard (SPEC section 11)
+  const router = buildRoutes(app);
+  ui.addLinkRoute(router);
   const control = createControlServer({
-    router: buildRoutes(app),
+    router,
+    ui: { owns: isUiTarget, handle: (req, res, port) => ui.handle(req, res, port) },
     authenticate: (req, url, body) => authenticate(app, req, url, body),
     // Changes are stored, then audited: a log that cannot take their record refuses them first.
     beforeChange: () => app.audit.ready(),
@@ -85,6 +90,7 @@ export async function serve(
     const p = await app.proxy.listen(settings.proxy.port, settings.proxy.host);
     app.setProxyAddress(p);
     await recordGap(app.store, app.audit);
+    await ui.start();
     await app.audit.append({
       event: 'daemon.start',
       profile: '-',
@@ -134,6 +140,7 @@ export async function serve(
       // open: an in-flight login completes its write and its audit line, a proxied request its response.
       // Held requests are rejected first (audited by the proxy), or the drain would wait for them.
       await app.policies.shutdown().catch(() => undefined);
+      ui.closeStreams();
       await Promise.all([app.proxy.close(DRAIN_MS), drainControl(control.server, inFlight, DRAIN_MS)]);
       await app.audit
         .append({ event: 'daemon.stop', profile: '-', detail: { signal } })
@@ -142,6 +149,10 @@ export async function serve(
         });
       await saveAnchor(app.store, app.audit, settings.paths.auditAnchor).catch((e: unknown) => {
         console.error('authsome daemon: could not keep the audit head:', e);
+      });
+      // The dashboard sessions this daemon issued end with it (in team mode, other nodes' stay).
+      await ui.stop().catch((e: unknown) => {
+        console.error('authsome daemon: could not end the dashboard sessions:', e);
       });
       await app.close(); // audit writer (flushes what is queued) and store (waits for queued writes)
     } catch (e) {
