@@ -11,6 +11,7 @@ import { buildRoutes } from './routes.js';
 import { createUiService, isUiTarget } from './ui-service.js';
 import { parseJsonBody } from './http-util.js';
 import { stat } from 'node:fs/promises';
+import type { Socket } from 'node:net';
 import {
   writeDaemonInfo,
   removeDaemonInfo,
@@ -75,10 +76,18 @@ export async function serve(
   });
   let stopping = false;
   const inFlight = new Set<ServerResponse>();
+  // Connections that never sent a request (a browser's preconnect, with the dashboard open): Node counts
+  // them as busy until headersTimeout, so a stop closes them itself instead of waiting out the drain.
+  const unused = new Set<Socket>();
+  control.server.on('connection', (s: Socket) => {
+    unused.add(s);
+    s.once('close', () => unused.delete(s));
+  });
   // Prepended, so it runs before the router (which may answer synchronously) can send the headers.
   control.server.prependListener('request', (_req: IncomingMessage, res: ServerResponse) => {
     // A request parsed after SIGTERM (it was already on the wire) is answered, then its connection closed.
     if (stopping && !res.headersSent) res.setHeader('connection', 'close');
+    unused.delete(res.socket!);
     inFlight.add(res);
     res.once('close', () => inFlight.delete(res));
   });
@@ -141,6 +150,7 @@ export async function serve(
       // Held requests are rejected first (audited by the proxy), or the drain would wait for them.
       await app.policies.shutdown().catch(() => undefined);
       ui.closeStreams();
+      for (const s of unused) s.destroy();
       await Promise.all([app.proxy.close(DRAIN_MS), drainControl(control.server, inFlight, DRAIN_MS)]);
       await app.audit
         .append({ event: 'daemon.stop', profile: '-', detail: { signal } })

@@ -69,6 +69,8 @@ export class UiEvents {
       'content-type': 'text/event-stream; charset=utf-8',
       'cache-control': 'no-store',
       'x-accel-buffering': 'no',
+      // A stream's connection is never reused: once it ends, the socket goes (a stop does not wait on it).
+      connection: 'close',
     });
     res.socket?.setNoDelay(true);
     const client: Client = { res, session, owner, recheck, audit: [] };

@@ -3,7 +3,8 @@ import { AppError } from '../errors.js';
 import { VERSION } from '../version.js';
 import type { App } from '../app.js';
 import { parseJsonBody, readBody } from './http-util.js';
-import type { Router } from './router.js';
+import { str, type Router } from './router.js';
+import { parseDuration } from '../config/settings.js';
 import { buildUiApi } from './ui-api.js';
 import { UiAudit } from './ui-audit.js';
 import { UiEvents } from './ui-events.js';
@@ -17,7 +18,7 @@ import {
   sessionCookie,
   setSecurityHeaders,
 } from './ui-http.js';
-import { noSession, UiSessionStore, type UiSession } from './ui-sessions.js';
+import { LINK_TTL_MS, noSession, UiSessionStore, type UiSession } from './ui-sessions.js';
 import { UiStatic } from './ui-static.js';
 
 /**
@@ -72,6 +73,14 @@ export function createUiService(app: App, opts: { staticDir?: string } = {}): Ui
     const body = parseJsonBody(await readJson(req));
     await app.audit.ready(); // a session is access granted: refused while it could not be audited
     const { cookie, session } = await sessions.exchange(body['token']);
+    // The browser's earlier session of this daemon, which the new cookie replaces, ends now.
+    let previous: string | undefined;
+    try {
+      previous = readCookie(req, port);
+    } catch {
+      previous = undefined;
+    }
+    if (previous !== undefined) await sessions.revoke(previous).catch(() => false);
     await app.audit.append({
       event: 'ui.login',
       profile: session.profile,
@@ -173,8 +182,20 @@ export function createUiService(app: App, opts: { staticDir?: string } = {}): Ui
     },
 
     addLinkRoute(router) {
-      router.add('POST', '/v1/ui/link', async ({ handle }) => {
-        const { token, expiresAt } = await sessions.mintLink(handle);
+      router.add('POST', '/v1/ui/link', async ({ handle, body }) => {
+        // A shorter-lived link may be asked for (`authsome ui --ttl 10s`), never a longer one.
+        const ttl = str(body, 'ttl');
+        let ttlMs: number | undefined;
+        if (ttl !== undefined) {
+          ttlMs = parseDuration(ttl);
+          if (ttlMs <= 0 || ttlMs > LINK_TTL_MS)
+            throw new AppError(
+              'ERR_INPUT_INVALID',
+              `--ttl ${ttl} is out of range`,
+              'a link lives at most 60s',
+            );
+        }
+        const { token, expiresAt } = await sessions.mintLink(handle, ttlMs);
         return {
           status: 201,
           body: {

@@ -111,7 +111,7 @@ export class UiSessionStore {
   }
 
   /** A one-time link token for the (verified) profile. */
-  async mintLink(profile: string): Promise<{ token: string; expiresAt: number }> {
+  async mintLink(profile: string, ttlMs = this.#linkTtlMs): Promise<{ token: string; expiresAt: number }> {
     assertName('profile', profile);
     const key = await this.#profileKey(profile);
     if (key === undefined)
@@ -120,7 +120,7 @@ export class UiSessionStore {
     for (const [h, l] of this.#links) if (l.expiresAt <= now) this.#links.delete(h);
     while (this.#links.size >= MAX_LINKS) this.#links.delete(this.#links.keys().next().value!);
     const token = newToken();
-    const expiresAt = now + this.#linkTtlMs;
+    const expiresAt = now + Math.min(ttlMs, this.#linkTtlMs);
     this.#links.set(sha256(token), { profile, key, expiresAt });
     return { token, expiresAt };
   }

@@ -39,6 +39,10 @@ export function uiCommand(y: Argv<GlobalArgs>): Argv<GlobalArgs> {
     (a) =>
       a
         .option('open', { type: 'boolean', describe: 'also open the link in the browser (xdg-open / open)' })
+        .option('ttl', {
+          type: 'string',
+          describe: 'how long the link stays usable: at most (and by default) 60s',
+        })
         .example('$0 ui', 'one line: http://127.0.0.1:7998/ui/login#token=…')
         .example('$0 ui --open --profile agent-pr-bot', "that profile's dashboard, opened in the browser")
         .epilogue(
@@ -48,7 +52,10 @@ export function uiCommand(y: Argv<GlobalArgs>): Argv<GlobalArgs> {
       const ctx = new Ctx(argv);
       // A person's tool: a program under `authsome run` has no use for a browser session.
       ctx.refuseInSession('`authsome ui`');
-      const link = await (await ctx.client()).call<Link>('POST', '/v1/ui/link');
+      const ttl = (argv as { ttl?: string }).ttl;
+      const link = await (
+        await ctx.client()
+      ).call<Link>('POST', '/v1/ui/link', ttl === undefined ? {} : { ttl });
       // Exactly one line on stdout, also with --json (scripts read it with `read`).
       process.stdout.write(
         ctx.out.json ? `${JSON.stringify({ url: link.url, expires: link.expires })}\n` : `${link.url}\n`,
