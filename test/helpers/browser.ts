@@ -11,6 +11,10 @@ export const CHROMIUM = '/usr/bin/chromium';
 export const hasChromium = existsSync(CHROMIUM);
 let said = false;
 export function sayIfSkipped(): void {
+  if (!hasChromium && process.env['AUTHSOME_TEST_BROWSER_REQUIRED'] === '1')
+    throw new Error(
+      `${CHROMIUM} is missing, and AUTHSOME_TEST_BROWSER_REQUIRED=1 (CI) says the browser tests must run`,
+    );
   if (hasChromium || said) return;
   said = true;
   console.warn(`dashboard browser tests skipped: ${CHROMIUM} is missing (apt-get install -y chromium)`);

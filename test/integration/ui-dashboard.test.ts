@@ -236,8 +236,15 @@ describe.skipIf(!hasChromium)('the dashboard in a real browser (issue 17, SPEC 1
     await row.waitFor({ timeout: T });
     await expect.poll(() => row.textContent()).toContain('canaryco / personal');
     expect(await page.evaluate(() => (globalThis as unknown as PageGlobals).__kept)).toBe('same page');
-    for (let i = 0; i < 6; i++) await send('GET', `/chart/${i}`);
-    await page.locator('.chart svg rect').first().waitFor({ timeout: T });
+    // The chart follows too: the injected requests of this hour, per provider, as they happen.
+    const before = Number(
+      (await page.locator('.legend li', { hasText: 'canaryco' }).textContent())?.match(/\d+$/)?.[0],
+    );
+    for (let i = 0; i < 6; i++) expect(statusOf(await send('GET', `/chart/${i}`))).toBe(200);
+    await page
+      .locator('.legend li', { hasText: new RegExp(`^canaryco ${before + 6}$`) })
+      .waitFor({ timeout: T });
+    expect(await page.locator('.chart svg rect').count()).toBeGreaterThan(0);
     await page.locator('.badge.ok', { hasText: 'chain intact' }).waitFor({ timeout: T });
     await shot('timeline');
   }, 60_000);

@@ -9,10 +9,9 @@ const RANGES: Array<[number, string]> = [
   [360, '6 h'],
   [1440, '24 h'],
 ];
-const W = 600;
-const H = 140;
-const PAD_L = 28;
-const PAD_B = 18;
+/** The plot's own units: bars fill it, stretched to the box (labels are HTML, so they never stretch). */
+const W = 60;
+const H = 100;
 const COLORS = 8;
 
 /** Requests injected per provider over time: stacked bars drawn as plain SVG (no library). */
@@ -52,7 +51,7 @@ export function RequestChart() {
       for (const p of providers) s += chart.series[p]![i] ?? 0;
       max = Math.max(max, s);
     }
-  const bw = chart ? (W - PAD_L) / chart.buckets : 1;
+  const bw = chart ? W / chart.buckets : 1;
   const label = (t: number) =>
     new Date(t).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit', hour12: false });
 
@@ -80,46 +79,43 @@ export function RequestChart() {
       )}
       {chart && sum > 0 && (
         <>
-          <svg
-            viewBox={`0 0 ${W} ${H}`}
-            role="img"
-            aria-label={`${sum} injected requests; ${providers.map((p, i) => `${p}: ${totals[i]}`).join(', ')}`}
-          >
-            <line class="axis" x1={PAD_L} y1={H - PAD_B} x2={W} y2={H - PAD_B} />
-            <text class="tick" x={PAD_L - 4} y={10} text-anchor="end">
+          <div class="plot">
+            <span class="y-max muted small" aria-hidden="true">
               {max}
-            </text>
-            <text class="tick" x={PAD_L - 4} y={H - PAD_B} text-anchor="end">
-              0
-            </text>
-            {Array.from({ length: chart.buckets }, (_, i) => {
-              let y = H - PAD_B;
-              return providers.map((p, pi) => {
-                const n = chart.series[p]![i] ?? 0;
-                if (n === 0) return null;
-                const h = (n / max) * (H - PAD_B - 6);
-                y -= h;
-                return (
-                  <rect
-                    key={`${p}-${i}`}
-                    class={`bar p${pi % COLORS}`}
-                    x={PAD_L + i * bw + 0.5}
-                    y={y}
-                    width={Math.max(1, bw - 1)}
-                    height={h}
-                  >
-                    <title>{`${p}: ${n} at ${label(chart.start + i * chart.bucketMs)}`}</title>
-                  </rect>
-                );
-              });
-            })}
-            <text class="tick" x={PAD_L} y={H - 4}>
-              {label(chart.start)}
-            </text>
-            <text class="tick" x={W} y={H - 4} text-anchor="end">
-              now
-            </text>
-          </svg>
+            </span>
+            <svg
+              viewBox={`0 0 ${W} ${H}`}
+              preserveAspectRatio="none"
+              role="img"
+              aria-label={`${sum} injected requests; ${providers.map((p, i) => `${p}: ${totals[i]}`).join(', ')}`}
+            >
+              {Array.from({ length: chart.buckets }, (_, i) => {
+                let y = H;
+                return providers.map((p, pi) => {
+                  const n = chart.series[p]![i] ?? 0;
+                  if (n === 0) return null;
+                  const h = (n / max) * (H - 2);
+                  y -= h;
+                  return (
+                    <rect
+                      key={`${p}-${i}`}
+                      class={`bar p${pi % COLORS}`}
+                      x={i * bw + 0.1}
+                      y={y}
+                      width={Math.max(0.2, bw - 0.2)}
+                      height={h}
+                    >
+                      <title>{`${p}: ${n} at ${label(chart.start + i * chart.bucketMs)}`}</title>
+                    </rect>
+                  );
+                });
+              })}
+            </svg>
+          </div>
+          <p class="x-axis muted small" aria-hidden="true">
+            <span>{label(chart.start)}</span>
+            <span>now</span>
+          </p>
           <ul class="legend">
             {providers.map((p, i) => (
               <li key={p}>
