@@ -5,7 +5,7 @@ import { AppError } from '../errors.js';
 /** What the dashboard needs of the audit writer: where the log is, its durable head, new records. */
 export interface AuditSource {
   readonly path: string;
-  readonly head: { seq: number; hash: string };
+  head(): { seq: number; hash: string };
   onAppend(listener: (r: AuditRecord) => void): () => void;
 }
 
@@ -125,7 +125,7 @@ export class UiAudit {
 
   /** `authsome audit verify` with the running daemon's head (cached while the head stands still). */
   async verify(): Promise<VerifyResult & { head: number }> {
-    const head = this.#src.head;
+    const head = this.#src.head();
     const now = Date.now();
     const v = this.#verified;
     // Read again when the head moved (at most every few seconds), and now and then even when it did

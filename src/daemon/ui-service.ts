@@ -60,7 +60,12 @@ export function createUiService(app: App, opts: { staticDir?: string } = {}): Ui
     profileKey: async (h) => (await app.registry.get(h))?.publicJwk.x,
   });
   const files = new UiStatic(opts.staticDir);
-  const audit = new UiAudit(app.audit);
+  // Only the writer's head and listener, and the log's path: the audit sink's other parts may change.
+  const audit = new UiAudit({
+    path: app.settings.paths.auditLog,
+    head: () => app.audit.head,
+    onAppend: (l) => app.audit.onAppend(l),
+  });
   const api = buildUiApi(app, audit);
   const isOwner = async (h: string) => (await app.registry.get(h))?.owner === true;
   const events = new UiEvents({
