@@ -38,7 +38,7 @@ export const ERROR_CODES = {
   ERR_NOT_FOUND: { status: 404, exit: 3 },
   // home / init
   ERR_HOME_NOT_INITIALISED: { status: 500, exit: 6 },
-  ERR_HOME_EXISTS: { status: 409, exit: 6 },
+  ERR_HOME_EXISTS: { status: 409, exit: 3 },
   ERR_HOME_PERMISSIONS: { status: 500, exit: 6 },
   ERR_IDENTITY_KEY_MISSING: { status: 500, exit: 6 },
   // vault / audit / daemon
@@ -64,6 +64,7 @@ export const ERROR_CODES = {
   ERR_STORE_INITIALISED: { status: 409, exit: 3 },
   ERR_STORE_SCHEMA: { status: 500, exit: 8 },
   ERR_STORE_UNAVAILABLE: { status: 503, exit: 8 },
+  ERR_NODE_NAME_IN_USE: { status: 409, exit: 3 },
   // bodies read before sending (SPEC section 12)
   ERR_BODY_TOO_LARGE: { status: 413, exit: 2 },
   // dashboard (SPEC section 11)

@@ -3,7 +3,7 @@ import { AppError } from './errors.js';
 /** Names of profiles, connections and providers (SPEC section 2). Never normalised. */
 export const NAME_PATTERN = /^[a-z0-9][a-z0-9._-]{0,63}$/;
 
-export type NameKind = 'profile' | 'connection' | 'provider';
+export type NameKind = 'profile' | 'connection' | 'provider' | 'node';
 
 export function isValidName(name: unknown): name is string {
   return typeof name === 'string' && NAME_PATTERN.test(name);

@@ -4,7 +4,7 @@ export { GENESIS, hashRecord, canonicalJson, serializeRecord } from './chain.js'
 export { AuditWriter } from './writer.js';
 export type { AuditListener, AuditWriterOptions } from './writer.js';
 export type { AuditFile, OpenAuditFile } from './file.js';
-export { readAudit, matchesFilter } from './reader.js';
+export { readAudit, matchesFilter, isProbeRecord } from './reader.js';
 export type { AuditFilter } from './reader.js';
 export { holdsRecord, verifyAudit } from './verify.js';
 export type { ExpectedRecord, VerifyResult } from './verify.js';

@@ -19,6 +19,15 @@ export interface AuditFilter {
   /** Matching records to leave out (counted by the caller through `onHidden`), e.g. a flood of refusals. */
   hide?: ((record: AuditRecord) => boolean) | undefined;
   onHidden?: ((record: AuditRecord) => void) | undefined;
+  /**
+   * Leave out `authsome doctor`'s own records: its doctor.probe refusals and its probe session's
+   * session.mint / session.revoke (detail.probe). `authsome audit` does unless asked (--probes).
+   */
+  hideProbes?: boolean | undefined;
+}
+
+export function isProbeRecord(record: AuditRecord): boolean {
+  return record.event === 'doctor.probe' || record.detail?.['probe'] === true;
 }
 
 export function matchesFilter(record: AuditRecord, filter: AuditFilter): boolean {
@@ -27,6 +36,7 @@ export function matchesFilter(record: AuditRecord, filter: AuditFilter): boolean
   if (filter.connection !== undefined && record.connection !== filter.connection) return false;
   if (filter.event !== undefined && record.event !== filter.event) return false;
   if (filter.since !== undefined && !(Date.parse(record.ts) >= filter.since.getTime())) return false;
+  if (filter.hideProbes === true && isProbeRecord(record)) return false;
   return true;
 }
 

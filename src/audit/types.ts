@@ -21,6 +21,8 @@ export const AUDIT_EVENTS = [
   'daemon.stop',
   'audit.recovered',
   'audit.gap',
+  'ca.rotate',
+  'doctor.probe',
   // policy (SPEC section 9)
   'policy.set',
   'policy.clear',

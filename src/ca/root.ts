@@ -26,13 +26,8 @@ async function writeDurable(path: string, data: string, mode: number, flag: 'wx'
   await chmod(path, mode);
 }
 
-/**
- * A new ECDSA P-256 root. pathLen 0: it signs leaves only. The key is written first with 'wx', so
- * an existing CA is never overwritten (EEXIST surfaces as ERR_HOME_EXISTS).
- */
-export async function createCa(dir: string, now: Date = new Date()): Promise<LocalCa> {
-  await mkdir(dir, { recursive: true, mode: 0o700 });
-  await chmod(dir, 0o700);
+/** A new ECDSA P-256 root, as PEM (not written anywhere). pathLen 0: it signs leaves only. */
+export async function generateCaPem(now: Date = new Date()): Promise<{ certPem: string; keyPem: string }> {
   const keys = (await subtle.generateKey(EC_KEY, true, ['sign', 'verify'])) as webcrypto.CryptoKeyPair;
   const id = randomBytes(4).toString('hex');
   const cert = await x509.X509CertificateGenerator.createSelfSigned({
@@ -48,8 +43,19 @@ export async function createCa(dir: string, now: Date = new Date()): Promise<Loc
       await x509.SubjectKeyIdentifierExtension.create(keys.publicKey),
     ],
   });
-  const files = caFiles(dir);
   const keyPem = pkcs8Pem(await subtle.exportKey('pkcs8', keys.privateKey));
+  return { certPem: cert.toString('pem') + '\n', keyPem };
+}
+
+/**
+ * A new root written to dir. The key is written first with 'wx', so an existing CA is never
+ * overwritten (EEXIST surfaces as ERR_HOME_EXISTS).
+ */
+export async function createCa(dir: string, now: Date = new Date()): Promise<LocalCa> {
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  await chmod(dir, 0o700);
+  const { certPem, keyPem } = await generateCaPem(now);
+  const files = caFiles(dir);
   try {
     await writeDurable(files.key, keyPem, 0o600, 'wx');
   } catch (e) {
@@ -62,13 +68,24 @@ export async function createCa(dir: string, now: Date = new Date()): Promise<Loc
     }
     throw e;
   }
-  const certPem = cert.toString('pem') + '\n';
   await writeDurable(files.cert, certPem, 0o644, 'w');
-  return { certPem, cert, key: await importSigningKey(keyPem) };
+  return { certPem, cert: new x509.X509Certificate(certPem), key: await importSigningKey(keyPem) };
 }
 
 async function importSigningKey(keyPem: string): Promise<webcrypto.CryptoKey> {
   return subtle.importKey('pkcs8', pemBody(keyPem, 'PRIVATE KEY'), EC_KEY, false, ['sign']);
+}
+
+/** A CA key file (ca.key, next.key) must be private to its owner (SPEC section 4). */
+export async function assertPrivateKeyFile(path: string): Promise<void> {
+  const st = await stat(path);
+  if ((st.mode & 0o077) !== 0) {
+    throw new AppError(
+      'ERR_HOME_PERMISSIONS',
+      `the CA key ${path} is readable by group or others (mode ${(st.mode & 0o777).toString(8)})`,
+      `chmod 600 ${path}`,
+    );
+  }
 }
 
 /** Loads server/ca/; refuses a key readable by group or others (SPEC section 4). */
@@ -77,14 +94,7 @@ export async function loadCa(dir: string): Promise<LocalCa> {
   let keyPem: string;
   let certPem: string;
   try {
-    const st = await stat(files.key);
-    if ((st.mode & 0o077) !== 0) {
-      throw new AppError(
-        'ERR_HOME_PERMISSIONS',
-        `the CA key ${files.key} is readable by group or others (mode ${(st.mode & 0o777).toString(8)})`,
-        `chmod 600 ${files.key}`,
-      );
-    }
+    await assertPrivateKeyFile(files.key);
     [keyPem, certPem] = await Promise.all([readFile(files.key, 'utf8'), readFile(files.cert, 'utf8')]);
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') {
@@ -92,6 +102,16 @@ export async function loadCa(dir: string): Promise<LocalCa> {
     }
     throw e;
   }
+  return caFromPem(certPem, keyPem, `in ${dir}`, INIT_HINT);
+}
+
+/** The CA from its PEMs, checked to be a pair; `where` and `hint` make the error's message. */
+export async function caFromPem(
+  certPem: string,
+  keyPem: string,
+  where: string,
+  hint: string,
+): Promise<LocalCa> {
   try {
     const cert = new x509.X509Certificate(certPem);
     const key = await importSigningKey(keyPem);
@@ -106,8 +126,8 @@ export async function loadCa(dir: string): Promise<LocalCa> {
     if (e instanceof AppError) throw e;
     throw new AppError(
       'ERR_CA_UNAVAILABLE',
-      `the local CA in ${dir} is unreadable: ${(e as Error).message}`,
-      INIT_HINT,
+      `the local CA ${where} is unreadable: ${(e as Error).message}`,
+      hint,
       { cause: e },
     );
   }

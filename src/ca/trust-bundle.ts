@@ -5,7 +5,7 @@ import { randomBytes } from 'node:crypto';
 /** Debian/Ubuntu's bundle; it may hold roots the admin added that Node's built-in list lacks. */
 const SYSTEM_BUNDLE = '/etc/ssl/certs/ca-certificates.crt';
 
-function pemBlocks(text: string): string[] {
+export function pemBlocks(text: string): string[] {
   return text.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? [];
 }
 

@@ -4,7 +4,8 @@ import { AppError } from '../errors.js';
 import { assertName } from '../names.js';
 import { homePaths, resolveHome, type HomePaths } from '../config/paths.js';
 import { readIdentityKey } from '../identity/index.js';
-import { DaemonClient } from '../daemon/client.js';
+import { DaemonClient, type RemoteDaemon } from '../daemon/client.js';
+import { readFileSync } from 'node:fs';
 import { runningDaemon, startDaemon } from '../daemon/lifecycle.js';
 import { makeOutput, type Output } from './output.js';
 
@@ -19,6 +20,55 @@ export interface GlobalArgs {
   profile?: string | undefined;
   json?: boolean | undefined;
   color?: boolean | undefined;
+  daemon?: string | undefined;
+  daemonCa?: string | undefined;
+}
+
+/**
+ * --daemon https://node:7998 (or AUTHSOME_DAEMON): talk to a team node over the network instead of this
+ * home's own daemon (SPEC section 10). Its certificate must chain to the CA named by --daemon-ca or
+ * AUTHSOME_DAEMON_CA (default: this home's server/ca/ca.pem, on a node of the team).
+ */
+function remoteDaemon(args: GlobalArgs, paths: HomePaths, env: NodeJS.ProcessEnv): RemoteDaemon | undefined {
+  const text = args.daemon ?? env['AUTHSOME_DAEMON'];
+  if (text === undefined || text === '') return undefined;
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    throw new AppError(
+      'ERR_INPUT_INVALID',
+      '--daemon is not a URL',
+      'write it as https://node.example.com:7998',
+    );
+  }
+  if (
+    url.protocol !== 'https:' ||
+    url.username !== '' ||
+    url.password !== '' ||
+    (url.pathname !== '/' && url.pathname !== '') ||
+    url.search !== '' ||
+    url.hash !== ''
+  )
+    throw new AppError(
+      'ERR_INPUT_INVALID',
+      '--daemon must be https://host:port and nothing more (a remote node is only reached over TLS)',
+      'write it as https://node.example.com:7998',
+    );
+  const caFile = args.daemonCa ?? (env['AUTHSOME_DAEMON_CA'] || paths.caCert);
+  let caPem: string;
+  try {
+    caPem = readFileSync(caFile, 'utf8');
+  } catch {
+    throw new AppError(
+      'ERR_INPUT_INVALID',
+      `cannot read the team CA certificate ${caFile}`,
+      "pass the team's ca.pem (server/ca/ca.pem on any node) with --daemon-ca FILE or AUTHSOME_DAEMON_CA",
+    );
+  }
+  if (!caPem.includes('-----BEGIN CERTIFICATE-----'))
+    throw new AppError('ERR_INPUT_INVALID', `${caFile} holds no PEM certificate`, "pass the team's ca.pem");
+  return { origin: url.origin, caPem, caFile };
 }
 
 /**
@@ -57,11 +107,14 @@ export class Ctx {
   readonly paths: HomePaths;
   readonly out: Output;
   readonly profileFlag: string | undefined;
+  /** A remote node (--daemon https://…), or undefined for this home's own daemon. */
+  readonly remote: RemoteDaemon | undefined;
   readonly session: InSession | undefined;
 
   constructor(argv: object) {
     const args = argv as GlobalArgs;
     this.paths = homePaths(resolveHome(args.home));
+    this.remote = remoteDaemon(args, this.paths, process.env);
     this.out = makeOutput(args.json === true, args.color === false);
     this.session = sessionFromEnv(process.env);
     const flag = args.profile === undefined ? undefined : assertName('profile', args.profile);
@@ -146,6 +199,19 @@ export class Ctx {
       );
     }
     const key = await readIdentityKey(keyPath);
+    if (this.remote) {
+      const port = Number(new URL(this.remote.origin).port || 443);
+      const info = {
+        pid: 0,
+        host: '',
+        controlPort: port,
+        proxyHost: '',
+        proxyPort: 0,
+        startedAt: '',
+        version: '',
+      };
+      return new DaemonClient(info, who, key, this.remote);
+    }
     const info = opts.start === false ? await runningDaemon(this.paths) : await startDaemon(this.paths);
     return info && new DaemonClient(info, who, key);
   }

@@ -1,9 +1,9 @@
 #!/usr/bin/env node
 import yargs, { type Argv } from 'yargs';
 import { hideBin } from 'yargs/helpers';
-import { AppError } from '../errors.js';
 import { VERSION } from '../version.js';
 import { reportError } from './output.js';
+import { parseError } from './parse-errors.js';
 import type { GlobalArgs } from './context.js';
 import { initCommand } from './commands/init.js';
 import { profileCommand } from './commands/profile.js';
@@ -17,7 +17,7 @@ import { daemonCommand } from './commands/daemon.js';
 import { doctorCommand } from './commands/doctor.js';
 import { explainCommand } from './commands/explain.js';
 import { importCommand } from './commands/import.js';
-import { completionCommand } from './commands/completion.js';
+import { completionCommand, printCompletions } from './commands/completion.js';
 import { policyCommands } from './commands/policy.js';
 import { uiCommand } from './commands/ui.js';
 import { realpathSync } from 'node:fs';
@@ -42,66 +42,6 @@ const COMMANDS = [
   completionCommand,
 ];
 
-/**
- * yargs repeats what it could not use in its messages: every unknown argument, and the value given to
- * a choice option. A stray value is often a secret pasted onto the command line (`authsome login
- * openai sk-…`), and error output ends up in logs: only unknown option names (given as --name or -n)
- * are repeated, other values are counted or left out, never shown. undefined for other messages.
- */
-/** The command word: the first argument that is neither an option nor the value of a global one. */
-function commandOf(argv: readonly string[]): string | undefined {
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
-    if (a === '--home' || a === '--profile') i++;
-    else if (!a.startsWith('-')) return a;
-  }
-  return undefined;
-}
-
-function redactedParseError(msg: string, argv: readonly string[]): AppError | undefined {
-  const invalid = /^Invalid values?:/.exec(msg);
-  // yargs' "Invalid values: Argument: flow, Given: "…"" repeats the value given.
-  if (invalid)
-    return new AppError(
-      'ERR_INPUT_INVALID',
-      msg.replace(/Given: .*?, Choices:/gs, 'Choices:'),
-      'see `authsome <command> --help`',
-    );
-  const m = /^Unknown arguments?: (.*)$/s.exec(msg);
-  if (!m) return undefined;
-  const names: string[] = [];
-  let hidden = 0;
-  const kebab = (a: string): string => a.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
-  for (const a of m[1]!.split(', ')) {
-    const flag = a.length === 1 ? `-${a}` : `--${a}`;
-    const given = (f: string): boolean => argv.some((x) => x === f || x.startsWith(`${f}=`));
-    if (given(flag)) names.push(flag);
-    else if (a.length > 1 && given(`--${kebab(a)}`))
-      continue; // yargs' camelCase twin of a named one
-    else hidden++;
-  }
-  // A long unknown option name may itself be a pasted secret (--sk-…): named only when short.
-  for (let i = 0; i < names.length; i++)
-    if (names[i]!.length > 24) names[i] = `(an option of ${names[i]!.length} characters)`;
-  const parts = [
-    ...(names.length ? [`unknown option${names.length > 1 ? 's' : ''} ${names.join(', ')}`] : []),
-    ...(hidden
-      ? [`${hidden} unexpected argument${hidden > 1 ? 's' : ''} (not shown, in case one is a secret)`]
-      : []),
-  ];
-  // `authsome run curl -s URL`: the command's own options reached yargs because `--` is missing.
-  const runWithoutDashes = commandOf(argv) === 'run' && !argv.includes('--');
-  return new AppError(
-    'ERR_INPUT_INVALID',
-    parts.join('; '),
-    runWithoutDashes
-      ? 'put the command after --: `authsome run [--allow …] -- curl -s https://…`'
-      : hidden
-        ? 'secrets are read from stdin or a no-echo prompt, never from the command line; see `authsome <command> --help`'
-        : 'see `authsome <command> --help`',
-  );
-}
-
 export function buildCli(argv: string[]) {
   let y: Argv<GlobalArgs> = yargs(argv)
     .scriptName('authsome')
@@ -115,6 +55,16 @@ export function buildCli(argv: string[]) {
       global: true,
     })
     .option('profile', { type: 'string', describe: 'act as this profile for this one command', global: true })
+    .option('daemon', {
+      type: 'string',
+      describe: "talk to a team node at https://host:port instead of this home's daemon (or AUTHSOME_DAEMON)",
+      global: true,
+    })
+    .option('daemon-ca', {
+      type: 'string',
+      describe: "with --daemon: the team's CA certificate (or AUTHSOME_DAEMON_CA; default server/ca/ca.pem)",
+      global: true,
+    })
     .option('json', { type: 'boolean', describe: 'machine-readable output', global: true })
     .option('color', {
       type: 'boolean',
@@ -129,11 +79,16 @@ export function buildCli(argv: string[]) {
     .help()
     .alias('help', 'h')
     .epilogue(
-      'Exit codes: 0 ok, 1 internal, 2 bad input, 3 not found, 4 identity, 5 forbidden, 6 home not set up, 7 upstream, 8 vault/audit unavailable, 9 audit chain broken, 10 daemon. Docs: docs/cli.md',
+      'Exit codes: 0 ok, 1 internal, 2 bad input, 3 not found or already exists, 4 identity, 5 forbidden, 6 home not set up, 7 upstream, 8 vault/audit unavailable, 9 audit chain broken, 10 daemon. Docs: docs/cli.md',
     )
-    .fail((msg, err) => {
+    .fail((msg, err, failing) => {
       if (err) throw err;
-      throw redactedParseError(msg, argv) ?? new AppError('ERR_INPUT_INVALID', msg, 'see `authsome --help`');
+      // The failing command's own help (its usage line, examples, subcommands) for the message,
+      // unwrapped so that an example stays on one line.
+      let help = '';
+      failing.wrap(null);
+      failing.showHelp((s: string) => (help = s));
+      throw parseError(msg, argv, help);
     }) as unknown as Argv<GlobalArgs>;
   for (const c of COMMANDS) y = c(y);
   return y;
@@ -142,6 +97,7 @@ export function buildCli(argv: string[]) {
 async function main(): Promise<void> {
   const args = hideBin(process.argv);
   try {
+    if (args.includes('--get-yargs-completions')) return await printCompletions(args, buildCli);
     await buildCli(args).parseAsync();
   } catch (e) {
     process.exitCode = reportError(e, args.includes('--json'));

@@ -20,6 +20,10 @@ export interface HomePaths {
   /** A copy of the audit anchor for the CLI (`audit verify`, `doctor`), which never opens the store. */
   readonly auditAnchor: string;
   readonly daemonLog: string;
+  /** Team mode: this node's name, fixed at init (server/node.json). */
+  readonly nodeFile: string;
+  /** Team mode CLI: system roots plus the CA of a remote daemon (--daemon https://…). */
+  readonly remoteCaBundle: string;
   identityKey(handle: string): string;
 }
 
@@ -50,6 +54,8 @@ export function homePaths(home: string): HomePaths {
     daemonJson: join(serverDir, 'daemon.json'),
     auditAnchor: join(serverDir, 'audit-anchor.json'),
     daemonLog: join(serverDir, 'daemon.log'),
+    nodeFile: join(serverDir, 'node.json'),
+    remoteCaBundle: join(clientDir, 'remote-ca-bundle.pem'),
     identityKey: (handle: string) => join(identitiesDir, `${handle}.key`),
   };
 }

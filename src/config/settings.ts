@@ -69,6 +69,19 @@ export interface Settings {
   /** Binding a non-loopback address needs this explicit opt-in. */
   readonly allowRemoteBind: boolean;
   readonly store: StoreSettings;
+  /**
+   * Remote callers (SPEC section 10): the proxy and the control API also served over TLS on this
+   * address, with a certificate from the local CA naming it. Undefined: loopback only.
+   */
+  readonly listen: ListenSettings | undefined;
+}
+
+export interface ListenSettings {
+  /** The address or host name callers use; the certificate names exactly it. */
+  readonly host: string;
+  /** Default 7998 / 7999, like the loopback listeners; 0 picks a free port. */
+  readonly controlPort: number;
+  readonly proxyPort: number;
 }
 
 type Json = Record<string, unknown>;
@@ -150,6 +163,8 @@ export interface SettingsOverrides {
   daemonPort?: number;
   proxyPort?: number;
   strict?: boolean;
+  /** --listen ADDR: serve remote callers over TLS on ADDR (an explicit opt-in to bind beyond loopback). */
+  listen?: string;
 }
 
 /** defaults <- $AUTHSOME_HOME/server/config.json <- env <- flags; validated once, frozen. */
@@ -205,6 +220,7 @@ export function loadSettings(
     upstreamCaPem: caSpec ? readPemOption(caSpec) : undefined,
     allowRemoteBind: raw['allowRemoteBind'] === true,
     store: storeSettings(raw['store'], env, paths.serverDir),
+    listen: listenSettings(raw['listen'], env, flags.listen),
   };
   for (const [what, host] of [
     ['daemon', settings.daemon.host],
@@ -219,6 +235,46 @@ export function loadSettings(
     }
   }
   return Object.freeze(settings);
+}
+
+/** A host name or IP address a certificate can name; never a wildcard address. */
+const LISTEN_HOST =
+  /^(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*|\d{1,3}(?:\.\d{1,3}){3}|\[?[0-9a-f:]+\]?)$/i;
+
+function listenSettings(
+  value: unknown,
+  env: NodeJS.ProcessEnv,
+  flag: string | undefined,
+): ListenSettings | undefined {
+  if (value !== undefined && (value === null || typeof value !== 'object' || Array.isArray(value))) {
+    throw new AppError(
+      'ERR_INPUT_INVALID',
+      'listen in server/config.json must be an object',
+      'write it as {"host": "node1.example.com"}',
+    );
+  }
+  const file = (value ?? {}) as Json;
+  const host = flag ?? (env['AUTHSOME_LISTEN'] || (typeof file['host'] === 'string' ? file['host'] : ''));
+  if (host === '') return undefined;
+  const bare = host.replace(/^\[(.*)\]$/, '$1').toLowerCase();
+  if (!LISTEN_HOST.test(host) || bare === '0.0.0.0' || /^[0:]+$/.test(bare) || bare.length > 253) {
+    throw new AppError(
+      'ERR_INPUT_INVALID',
+      `--listen needs the address or host name callers use (its certificate names exactly it), got ${JSON.stringify(host.slice(0, 80))}`,
+      'give one address or DNS name, e.g. --listen node1.example.com or --listen 10.0.0.5 (not 0.0.0.0)',
+    );
+  }
+  return {
+    host: bare,
+    controlPort: port(
+      env['AUTHSOME_LISTEN_DAEMON_PORT'] ?? file['controlPort'] ?? 7998,
+      'AUTHSOME_LISTEN_DAEMON_PORT',
+    ),
+    proxyPort: port(
+      env['AUTHSOME_LISTEN_PROXY_PORT'] ?? file['proxyPort'] ?? 7999,
+      'AUTHSOME_LISTEN_PROXY_PORT',
+    ),
+  };
 }
 
 function storeSettings(value: unknown, env: NodeJS.ProcessEnv, serverDir: string): StoreSettings {

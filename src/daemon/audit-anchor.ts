@@ -12,8 +12,13 @@ import type { KvStore } from '../vault/types.js';
  * still hold the anchor's record; a longer chain swapped in does not (`replaced`). Not detected: lines
  * forged onto the end of the genuine log (that needs the hash of every line kept elsewhere).
  */
-export async function recordGap(store: KvStore, audit: AuditWriter): Promise<void> {
-  const anchor = await store.get(AUDIT_HEAD_KEY).catch(() => undefined);
+/** The anchor's record key: one per node in team mode, where every node keeps its own log. */
+export function anchorKey(node: string | undefined): string {
+  return node === undefined ? AUDIT_HEAD_KEY : `${AUDIT_HEAD_KEY}/${node}`;
+}
+
+export async function recordGap(store: KvStore, audit: AuditWriter, key = AUDIT_HEAD_KEY): Promise<void> {
+  const anchor = await store.get(key).catch(() => undefined);
   const seq = anchor?.['seq'];
   const hash = anchor?.['hash'];
   if (typeof seq !== 'number' || typeof hash !== 'string') return;
@@ -39,9 +44,14 @@ export async function recordGap(store: KvStore, audit: AuditWriter): Promise<voi
  * The copy is no weaker a check than the store for the same OS user (who can read master.key), and the
  * store's anchor still catches, at the next start, a log and a copy changed together.
  */
-export async function saveAnchor(store: KvStore, audit: AuditWriter, file: string): Promise<void> {
+export async function saveAnchor(
+  store: KvStore,
+  audit: AuditWriter,
+  file: string,
+  key = AUDIT_HEAD_KEY,
+): Promise<void> {
   const { seq, hash } = audit.head;
-  await store.put(AUDIT_HEAD_KEY, { seq, hash });
+  await store.put(key, { seq, hash });
   const tmp = `${file}.${process.pid}.tmp`;
   await writeFile(tmp, `${JSON.stringify({ seq, hash })}\n`, { mode: 0o600 });
   await rename(tmp, file);

@@ -9,6 +9,7 @@ import { planInjection } from '../providers/inject.js';
 import { tenantHostsProblem, tenantWildcards } from '../providers/host.js';
 import type { ProviderDef } from '../providers/types.js';
 import type { TokenSet } from '../providers/oauth.js';
+import type { ChangeFeed } from '../vault/change-feed.js';
 
 /** What `connection list/show` returns: metadata only, never a field value. */
 export interface ConnectionMeta {
@@ -140,9 +141,22 @@ export class ConnectionService implements CredentialSource {
   readonly #removeListeners = new Set<(handle: string, provider: string, connection: string) => void>();
   readonly #changes = new Map<string, Promise<void>>();
 
-  constructor(store: KvStore, provider: (name: string) => ProviderDef) {
+  /** Team mode: a change through any node drops the profile's cached credentials; down = no cache. */
+  readonly #feed: ChangeFeed | undefined;
+
+  constructor(store: KvStore, provider: (name: string) => ProviderDef, opts: { feed?: ChangeFeed } = {}) {
     this.#store = store;
     this.#provider = provider;
+    this.#feed = opts.feed;
+    // Anything under profile/<h>/ (connections, defaults, OAuth clients, policies) drops that profile's
+    // entries; an unknown change drops them all.
+    opts.feed?.subscribe('profile/', (key) => {
+      const handle = key?.split('/')[1];
+      if (handle === undefined) {
+        this.#generation++;
+        this.#cache.clear();
+      } else this.#invalidate(handle);
+    });
   }
 
   /**
@@ -456,7 +470,8 @@ export class ConnectionService implements CredentialSource {
     const cacheKey = `${profile}/${provider}/${connection ?? ''}`;
     const now = Date.now();
     const hit = this.#cache.get(cacheKey);
-    if (hit && now < hit.until) return usable(hit.value, provider);
+    const feedUp = this.#feed?.up ?? true;
+    if (hit && now < hit.until && feedUp) return usable(hit.value, provider);
     const generation = this.#generation;
     const name = connection ?? (await this.#defaultName(profile, provider));
     let rec = name === undefined ? undefined : await this.stored(profile, provider, name);
@@ -470,7 +485,7 @@ export class ConnectionService implements CredentialSource {
     // Cached briefly, and never past the point where an OAuth token is due for refresh.
     const dueAt = rec?.expiresAt ? Date.parse(rec.expiresAt) - 60_000 : Infinity;
     if (this.#cache.size > 10_000) this.#cache.clear();
-    if (generation === this.#generation)
+    if (generation === this.#generation && feedUp && (this.#feed?.up ?? true))
       this.#cache.set(cacheKey, { until: Math.min(now + CACHE_MS, dueAt), value });
     return usable(value, provider);
   }

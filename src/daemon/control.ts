@@ -1,4 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import { isIPv6 } from 'node:net';
+import type { SecureContextOptions } from 'node:tls';
 import type { AddressInfo } from 'node:net';
 import { AppError } from '../errors.js';
 import { readBody, parseJsonBody, sendJson, sendError } from './http-util.js';
@@ -14,8 +17,14 @@ export interface ControlOptions {
    */
   beforeChange?: () => Promise<void>;
   /**
-   * The dashboard (SPEC section 11): targets under /ui are its page and cookie-authenticated API, the
-   * one exception to PoP signing, with their own Host, Origin and CSRF checks (ui-service.ts).
+   * Remote callers (SPEC section 10, `--listen`): served over TLS with this certificate, to any peer,
+   * and the Host header must name `host` (the address or name the certificate names) and our port.
+   */
+  remote?: { host: string; tls: SecureContextOptions };
+  /**
+   * The dashboard (SPEC section 11), on the loopback listener only: targets under /ui are its page and
+   * cookie-authenticated API, the one exception to PoP signing, with their own Host, Origin and CSRF
+   * checks (ui-service.ts).
    */
   ui?: {
     owns(target: string | undefined): boolean;
@@ -38,12 +47,16 @@ export function createControlServer(opts: ControlOptions): {
 } {
   // The port is taken once at listen: server.address() is null while the server drains on SIGTERM.
   let boundPort = 0;
-  const server = createServer(
-    { requestTimeout: 30_000, headersTimeout: 10_000, maxHeaderSize: 16 * 1024 },
-    (req, res) => {
-      void handle(opts, boundPort, req, res);
-    },
-  );
+  const httpOptions = { requestTimeout: 30_000, headersTimeout: 10_000, maxHeaderSize: 16 * 1024 };
+  const onRequest = (req: IncomingMessage, res: ServerResponse) => {
+    void handle(opts, boundPort, req, res);
+  };
+  const server: Server = opts.remote
+    ? createHttpsServer(
+        { ...httpOptions, ...opts.remote.tls, minVersion: 'TLSv1.2', handshakeTimeout: 10_000 },
+        onRequest,
+      )
+    : createServer(httpOptions, onRequest);
   server.keepAliveTimeout = 5_000;
   server.maxHeadersCount = 0;
   return {
@@ -71,8 +84,10 @@ export function checkControlRequest(
   rawHeaders: readonly string[],
   target: string | undefined,
   port: number,
+  /** The remote listener's name: any peer (over TLS), Host must name it. */
+  remoteHost?: string,
 ): string {
-  if (!LOOPBACK_PEERS.has(remoteAddress ?? '')) {
+  if (remoteHost === undefined && !LOOPBACK_PEERS.has(remoteAddress ?? '')) {
     throw new AppError(
       'ERR_AUTH_FORBIDDEN',
       'the control API only answers loopback peers',
@@ -85,11 +100,17 @@ export function checkControlRequest(
   const hosts: string[] = [];
   for (let i = 0; i < rawHeaders.length; i += 2)
     if (rawHeaders[i]!.toLowerCase() === 'host') hosts.push(rawHeaders[i + 1]!);
-  if (hosts.length !== 1 || !hostAllowed(hosts[0], port)) {
+  const remoteName =
+    remoteHost === undefined ? undefined : `${isIPv6(remoteHost) ? `[${remoteHost}]` : remoteHost}:${port}`;
+  const allowed =
+    remoteName === undefined ? hostAllowed(hosts[0], port) : hosts[0]?.toLowerCase() === remoteName;
+  if (hosts.length !== 1 || !allowed) {
     throw new AppError(
       'ERR_AUTH_FORBIDDEN',
       'foreign Host header refused',
-      'talk to the daemon as 127.0.0.1:<port>',
+      remoteName === undefined
+        ? 'talk to the daemon as 127.0.0.1:<port>'
+        : `talk to the daemon as https://${remoteName} (the name its certificate carries)`,
     );
   }
   if (target === undefined || !target.startsWith('/') || target.startsWith('//')) {
@@ -99,7 +120,7 @@ export function checkControlRequest(
       'send GET /v1/status, not an absolute URL',
     );
   }
-  return `http://${hosts[0]}${target}`;
+  return remoteName === undefined ? `http://${hosts[0]}${target}` : `https://${remoteName}${target}`;
 }
 
 async function handle(
@@ -110,7 +131,13 @@ async function handle(
 ): Promise<void> {
   if (opts.ui?.owns(req.url)) return opts.ui.handle(req, res, port);
   try {
-    const url = checkControlRequest(req.socket.remoteAddress, req.rawHeaders, req.url, port);
+    const url = checkControlRequest(
+      req.socket.remoteAddress,
+      req.rawHeaders,
+      req.url,
+      port,
+      opts.remote?.host,
+    );
     const parsed = new URL(url);
     const body = await readBody(req);
     const { handler, params } = opts.router.find(req.method ?? 'GET', parsed.pathname);

@@ -16,6 +16,10 @@ export interface DaemonInfo {
    * start time tells them apart, and keeps `daemon stop` from signalling someone else's process.
    */
   procStart?: string;
+  /** Team mode: the node's name. */
+  node?: string;
+  /** Remote callers (--listen): where the TLS listeners are. */
+  listen?: { host: string; controlPort: number; proxyPort: number };
 }
 
 export async function readDaemonInfo(path: string): Promise<DaemonInfo | undefined> {

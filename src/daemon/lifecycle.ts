@@ -104,7 +104,12 @@ async function staleLock(lock: string): Promise<boolean> {
 }
 
 /** Starts `authsome daemon serve` detached and waits until it has written daemon.json. */
-export async function startDaemon(paths: HomePaths, timeoutMs = 15_000): Promise<DaemonInfo> {
+export async function startDaemon(
+  paths: HomePaths,
+  timeoutMs = 15_000,
+  /** Flags for `daemon serve` (e.g. --listen ADDR). */
+  serveArgs: readonly string[] = [],
+): Promise<DaemonInfo> {
   const existing = await runningDaemon(paths);
   if (existing) return existing;
   if (!existsSync(paths.masterKey)) {
@@ -117,14 +122,18 @@ export async function startDaemon(paths: HomePaths, timeoutMs = 15_000): Promise
   return withStartLock(paths, timeoutMs, async () => {
     // Another command may have started it while this one waited for the lock.
     const started = await runningDaemon(paths);
-    return started ?? (await spawnDaemon(paths, timeoutMs));
+    return started ?? (await spawnDaemon(paths, timeoutMs, serveArgs));
   });
 }
 
-async function spawnDaemon(paths: HomePaths, timeoutMs: number): Promise<DaemonInfo> {
+async function spawnDaemon(
+  paths: HomePaths,
+  timeoutMs: number,
+  serveArgs: readonly string[],
+): Promise<DaemonInfo> {
   const log = openSync(paths.daemonLog, 'a', 0o600);
   const logStart = fstatSync(log).size;
-  const child = spawn(process.execPath, [CLI_MAIN, 'daemon', 'serve', '--home', paths.home], {
+  const child = spawn(process.execPath, [CLI_MAIN, 'daemon', 'serve', '--home', paths.home, ...serveArgs], {
     detached: true,
     stdio: ['ignore', log, log],
     env: process.env,

@@ -17,6 +17,7 @@ import {
   type TokenSet,
 } from '../providers/oauth.js';
 import type { ConnectionService, StoredConnection } from './connections.js';
+import { localRefreshLock, type RefreshLock } from './refresh-lock.js';
 
 /** Refresh this long before expiry, so a token never expires in flight. */
 export const REFRESH_MARGIN_MS = 60_000;
@@ -62,6 +63,8 @@ export class OAuthService {
     private readonly connections: ConnectionService,
     private readonly audit: AuditSink,
     private readonly fetchImpl: FetchLike,
+    /** Team mode: the refresh of one connection runs on one node at a time (refresh-lock.ts). */
+    private readonly refreshLock: RefreshLock = localRefreshLock,
   ) {}
 
   #oauthOf(name: string): { def: ProviderDef; oauth: OAuthConfig } {
@@ -259,11 +262,20 @@ export class OAuthService {
     if (!rec.expiresAt || !rec.refreshToken || Date.parse(rec.expiresAt) - Date.now() > REFRESH_MARGIN_MS)
       return rec;
     const key = `${handle}/${rec.provider}/${rec.connection}`;
-    return this.#coordinator.refresh(key, async () => {
-      // Another caller may have refreshed while we waited to get here.
-      const current = await this.connections.stored(handle, rec.provider, rec.connection);
+    return this.#coordinator.refresh(key, () =>
+      this.refreshLock.run(key, () => this.#refreshNow(handle, rec)),
+    );
+  }
+
+  async #refreshNow(handle: string, seen: StoredConnection): Promise<StoredConnection> {
+    {
+      // Another caller (in this process, or on another node) may have refreshed while we waited.
+      const current = await this.connections.stored(handle, seen.provider, seen.connection);
       if (current?.expiresAt && Date.parse(current.expiresAt) - Date.now() > REFRESH_MARGIN_MS)
         return current;
+      // Still due: refresh what is stored now (another node may have rotated the refresh token since
+      // this one read the record), and write only over exactly that.
+      const rec = current?.refreshToken ? current : seen;
       const fixIt = `authsome login ${rec.provider} --connection ${rec.connection} --flow ${rec.flow === 'pkce' ? 'pkce' : 'device'}`;
       try {
         const client = await this.#client(handle, rec.provider);
@@ -303,7 +315,7 @@ export class OAuthService {
           { cause: e },
         );
       }
-    });
+    }
   }
 
   /** RFC 7009 revocation where the provider supports it; false when it cannot. Never throws. */

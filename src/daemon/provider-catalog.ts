@@ -6,6 +6,7 @@ import { ProviderRegistry, loadBundledProviders, validateProvider } from '../pro
 import { underWildcard } from '../providers/host.js';
 import type { Destination, ProviderDef } from '../providers/types.js';
 import type { ProviderMatcher } from '../proxy/types.js';
+import type { ChangeFeed } from '../vault/change-feed.js';
 
 export type ProviderSource = 'bundled' | 'custom' | 'custom (overrides bundled)';
 
@@ -26,14 +27,72 @@ export class ProviderCatalog implements ProviderMatcher {
     this.#registry = new ProviderRegistry({ bundled, custom: [] });
   }
 
-  static async open(store: KvStore): Promise<ProviderCatalog> {
+  static async open(store: KvStore, feed?: ChangeFeed): Promise<ProviderCatalog> {
     const cat = new ProviderCatalog(store, loadBundledProviders());
-    for (const row of await store.list('provider/')) {
-      const def = validateProvider(row.value['definition'], `stored provider ${row.key}`);
-      cat.#custom.push({ def, override: row.value['override'] === true });
-    }
+    cat.#custom = await cat.#load();
     cat.#rebuild();
+    if (feed) cat.#follow(feed);
     return cat;
+  }
+
+  async #load(): Promise<Array<{ def: ProviderDef; override: boolean }>> {
+    const custom: Array<{ def: ProviderDef; override: boolean }> = [];
+    for (const row of await this.#store.list('provider/')) {
+      const def = validateProvider(row.value['definition'], `stored provider ${row.key}`);
+      custom.push({ def, override: row.value['override'] === true });
+    }
+    return custom;
+  }
+
+  #reloading: Promise<void> | undefined;
+  #again = false;
+  #poll: NodeJS.Timeout | undefined;
+  #unfollow: Array<() => void> = [];
+
+  /**
+   * Team mode (SPEC section 10): a custom provider added, replaced or removed through another node is
+   * reloaded here when its change arrives. The matcher is the proxy's synchronous hot path, so while
+   * the feed is down the definitions are reloaded every second instead of read per request.
+   */
+  #follow(feed: ChangeFeed): void {
+    this.#unfollow.push(feed.subscribe('provider/', () => this.reload()));
+    this.#unfollow.push(
+      feed.onStatus((up) => {
+        clearInterval(this.#poll);
+        this.#poll = undefined;
+        if (up) return;
+        this.#poll = setInterval(() => this.reload(), 1000);
+        this.#poll.unref();
+      }),
+    );
+  }
+
+  /** Reads the custom providers again (coalesced; a failed read keeps the current set and retries on the next change). */
+  reload(): void {
+    if (this.#reloading) {
+      this.#again = true;
+      return;
+    }
+    this.#reloading = (async () => {
+      do {
+        this.#again = false;
+        try {
+          const custom = await this.#load();
+          new ProviderRegistry({ bundled: this.#bundled, custom }); // a clash keeps the current set
+          this.#custom = custom;
+          this.#rebuild();
+        } catch {
+          // the store is unreachable or a record is bad: keep serving what was loaded
+        }
+      } while (this.#again);
+    })().finally(() => {
+      this.#reloading = undefined;
+    });
+  }
+
+  close(): void {
+    clearInterval(this.#poll);
+    for (const u of this.#unfollow.splice(0)) u();
   }
 
   #rebuild(): void {

@@ -77,6 +77,10 @@ export function buildRoutes(app: App): Router {
       sealed: false,
       // The last durable audit record: `audit verify` checks that the log still holds it.
       audit: app.audit.head,
+      // Team mode: which node answered, and where remote callers reach its proxy (SPEC section 10).
+      node: app.node ?? null,
+      store: app.engine,
+      remote: app.remote ?? null,
     },
   }));
 
@@ -201,11 +205,14 @@ export function buildRoutes(app: App): Router {
       lifetime = Math.min(ttlMs, parent.expiresAt - Date.now());
       parentId = parent.id;
     }
+    // `authsome doctor`'s probe session: no credential ever, refusals audited as doctor.probe.
+    const probe = body['probe'] === true;
     const minted = await app.sessions.mint({
       profile: handle,
       ttlMs: lifetime,
       ...(allow ? { allow } : {}),
       ...(label ? { label } : {}),
+      ...(probe ? { probe } : {}),
     });
     await app.audit.append({
       event: 'session.mint',
@@ -214,6 +221,7 @@ export function buildRoutes(app: App): Router {
         id: minted.id,
         ttl: ttlText,
         ...(parentId !== undefined ? { parent: parentId } : {}),
+        ...(probe ? { probe } : {}),
         ...(allow
           ? {
               allow: allow
@@ -232,8 +240,12 @@ export function buildRoutes(app: App): Router {
     body: { sessions: await app.sessions.list(handle) },
   }));
   r.add('DELETE', '/v1/sessions/:id', async ({ handle, params }) => {
-    await app.sessions.revoke(handle, params['id']!);
-    await app.audit.append({ event: 'session.revoke', profile: handle, detail: { id: params['id']! } });
+    const revoked = await app.sessions.revoke(handle, params['id']!);
+    await app.audit.append({
+      event: 'session.revoke',
+      profile: handle,
+      detail: { id: params['id']!, ...(revoked.probe ? { probe: true } : {}) },
+    });
     return { body: { revoked: [params['id']] } };
   });
   r.add('DELETE', '/v1/sessions', async ({ handle }) => {
@@ -309,6 +321,27 @@ export function buildRoutes(app: App): Router {
   r.add('DELETE', '/v1/oauth/flows/:id', async ({ handle, params }) => {
     app.oauth.cancel(handle, params['id']!);
     return { body: { cancelled: true } };
+  });
+
+  // the local CA: status for any profile; rotation for the owner only (it changes what every client trusts)
+  r.add('GET', '/v1/ca', async () => ({ body: await app.ca.status() }));
+  r.add('POST', '/v1/ca/rotate', async ({ handle, body }) => {
+    if (!(await isOwner(handle)))
+      throw new AppError(
+        'ERR_AUTH_NOT_OWNER',
+        'only the owner profile can rotate the CA',
+        'run it as the owner: --profile <owner>',
+      );
+    if (app.engine === 'postgres')
+      throw new AppError(
+        'ERR_INPUT_INVALID',
+        'ca rotate is not supported in team mode yet: the CA is shared by every node, sealed in the store',
+        'see docs/team.md ("The CA")',
+      );
+    if (body['finish'] === true) return { body: await app.ca.finish(handle) };
+    const text = str(body, 'overlap') ?? app.settings.session.maxTtl;
+    const overlapMs = /^0+[smhd]?$/.test(text) ? 0 : parseDuration(text);
+    return { status: 201, body: await app.ca.rotate(handle, overlapMs) };
   });
 
   // explain (issue 7): what the proxy would do with one URL for this profile; values masked, never a secret

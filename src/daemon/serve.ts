@@ -5,7 +5,8 @@ import { loadSettings, type SettingsOverrides } from '../config/settings.js';
 import { buildApp, type App } from '../app.js';
 import { PopVerifier, parsePublicJwk } from '../identity/index.js';
 import { VERSION } from '../version.js';
-import { recordGap, saveAnchor } from './audit-anchor.js';
+import { anchorKey, recordGap, saveAnchor } from './audit-anchor.js';
+import { listenRemote, type RemoteListeners } from './remote-listen.js';
 import { createControlServer } from './control.js';
 import { buildRoutes } from './routes.js';
 import { createUiService, isUiTarget } from './ui-service.js';
@@ -40,7 +41,15 @@ async function authenticate(app: App, req: IncomingMessage, url: string, body: B
       'send exactly one PoP token',
     );
   const auth = auths[0];
-  if (new URL(url).pathname !== '/v1/bootstrap') return (await app.pop.verify(auth, target)).handle;
+  const parsed = new URL(url);
+  if (parsed.pathname !== '/v1/bootstrap') return (await app.pop.verify(auth, target)).handle;
+  // The owner is made by `authsome init` on the node's own machine, never by a remote caller.
+  if (parsed.protocol !== 'http:')
+    throw new AppError(
+      'ERR_AUTH_FORBIDDEN',
+      'the owner profile is bootstrapped on loopback only',
+      'run `authsome init` on the node itself',
+    );
   if ((await app.registry.list()).length > 0) {
     throw new AppError(
       'ERR_AUTH_FORBIDDEN',
@@ -67,13 +76,18 @@ export async function serve(
   const ui = createUiService(app); // the dashboard (SPEC section 11)
   const router = buildRoutes(app);
   ui.addLinkRoute(router);
-  const control = createControlServer({
+  const controlOptions = {
     router,
-    ui: { owns: isUiTarget, handle: (req, res, port) => ui.handle(req, res, port) },
-    authenticate: (req, url, body) => authenticate(app, req, url, body),
+    authenticate: (req: IncomingMessage, url: string, body: Buffer) => authenticate(app, req, url, body),
     // Changes are stored, then audited: a log that cannot take their record refuses them first.
     beforeChange: () => app.audit.ready(),
+  };
+  // The dashboard is served on the loopback listener only (the remote one, --listen, never has it).
+  const control = createControlServer({
+    ...controlOptions,
+    ui: { owns: isUiTarget, handle: (req, res, port) => ui.handle(req, res, port) },
   });
+  let remote: RemoteListeners | undefined;
   let stopping = false;
   const inFlight = new Set<ServerResponse>();
   // Connections that never sent a request (a browser's preconnect, with the dashboard open): Node counts
@@ -84,13 +98,14 @@ export async function serve(
     s.once('close', () => unused.delete(s));
   });
   // Prepended, so it runs before the router (which may answer synchronously) can send the headers.
-  control.server.prependListener('request', (_req: IncomingMessage, res: ServerResponse) => {
+  const track = (_req: IncomingMessage, res: ServerResponse) => {
     // A request parsed after SIGTERM (it was already on the wire) is answered, then its connection closed.
     if (stopping && !res.headersSent) res.setHeader('connection', 'close');
     unused.delete(res.socket!);
     inFlight.add(res);
     res.once('close', () => inFlight.delete(res));
-  });
+  };
+  control.server.prependListener('request', track);
   let ports: { controlPort: number; proxyPort: number };
   let info: DaemonInfo | undefined;
   try {
@@ -98,14 +113,19 @@ export async function serve(
     app.setControlAddress(c);
     const p = await app.proxy.listen(settings.proxy.port, settings.proxy.host);
     app.setProxyAddress(p);
-    await recordGap(app.store, app.audit);
+    if (settings.listen) {
+      remote = await listenRemote(app, settings.listen, controlOptions);
+      remote.control.prependListener('request', track);
+      app.remote = { host: remote.host, controlPort: remote.controlPort, proxyPort: remote.proxyPort };
+    }
+    await recordGap(app.store, app.audit, anchorKey(app.node));
     await ui.start();
     await app.audit.append({
       event: 'daemon.start',
       profile: '-',
       detail: { pid: process.pid, control_port: c.port, proxy_port: p.port, version: VERSION },
     });
-    await saveAnchor(app.store, app.audit, settings.paths.auditAnchor);
+    await saveAnchor(app.store, app.audit, settings.paths.auditAnchor, anchorKey(app.node));
     const procStart = processStartTime(process.pid);
     info = {
       pid: process.pid,
@@ -116,14 +136,23 @@ export async function serve(
       startedAt: app.startedAt.toISOString(),
       version: VERSION,
       ...(procStart !== undefined ? { procStart } : {}),
+      ...(app.node !== undefined ? { node: app.node } : {}),
+      ...(remote
+        ? { listen: { host: remote.host, controlPort: remote.controlPort, proxyPort: remote.proxyPort } }
+        : {}),
     };
     await writeDaemonInfo(settings.paths.daemonJson, info);
     ports = { controlPort: c.port, proxyPort: p.port };
+    const where = remote
+      ? `; remote callers: control https://${hostPort(remote.host, remote.controlPort)}, proxy https://${hostPort(remote.host, remote.proxyPort)}`
+      : '';
     console.log(
-      `authsome daemon ${VERSION} pid ${process.pid}: control http://${settings.daemon.host}:${c.port}, proxy http://${settings.proxy.host}:${p.port}`,
+      `authsome daemon ${VERSION} pid ${process.pid}${app.node ? ` (node ${app.node}, ${app.engine})` : ''}: control http://${settings.daemon.host}:${c.port}, proxy http://${settings.proxy.host}:${p.port}${where}`,
     );
   } catch (e) {
     control.server.close();
+    remote?.close();
+    remote?.control.close();
     await app.close().catch(() => undefined);
     if ((e as NodeJS.ErrnoException).code === 'EADDRINUSE') {
       throw new AppError(
@@ -151,15 +180,22 @@ export async function serve(
       await app.policies.shutdown().catch(() => undefined);
       ui.closeStreams();
       for (const s of unused) s.destroy();
-      await Promise.all([app.proxy.close(DRAIN_MS), drainControl(control.server, inFlight, DRAIN_MS)]);
+      remote?.close();
+      await Promise.all([
+        app.proxy.close(DRAIN_MS),
+        drainControl(control.server, inFlight, DRAIN_MS),
+        ...(remote ? [drainControl(remote.control, inFlight, DRAIN_MS)] : []),
+      ]);
       await app.audit
         .append({ event: 'daemon.stop', profile: '-', detail: { signal } })
         .catch((e: unknown) => {
           console.error('authsome daemon: could not audit daemon.stop:', e);
         });
-      await saveAnchor(app.store, app.audit, settings.paths.auditAnchor).catch((e: unknown) => {
-        console.error('authsome daemon: could not keep the audit head:', e);
-      });
+      await saveAnchor(app.store, app.audit, settings.paths.auditAnchor, anchorKey(app.node)).catch(
+        (e: unknown) => {
+          console.error('authsome daemon: could not keep the audit head:', e);
+        },
+      );
       // The dashboard sessions this daemon issued end with it (in team mode, other nodes' stay).
       await ui.stop().catch((e: unknown) => {
         console.error('authsome daemon: could not end the dashboard sessions:', e);
@@ -188,6 +224,10 @@ export async function serve(
   }, WATCH_MS);
   watch.unref();
   return ports;
+}
+
+function hostPort(host: string, port: number): string {
+  return `${host.includes(':') ? `[${host}]` : host}:${port}`;
 }
 
 /** How often the daemon checks that its home and daemon.json are still there. */

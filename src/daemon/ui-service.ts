@@ -49,8 +49,7 @@ export function isUiTarget(target: string | undefined): boolean {
 
 /** The node name sessions are recorded under: team mode's node (SPEC 10), else one local daemon. */
 function nodeName(app: App): string {
-  const node = (app as App & { readonly node?: string | undefined }).node;
-  return typeof node === 'string' && node !== '' ? node : 'local';
+  return app.node ?? 'local';
 }
 
 export function createUiService(app: App, opts: { staticDir?: string } = {}): UiService {

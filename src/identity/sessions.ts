@@ -4,6 +4,7 @@ import { assertName, isValidName } from '../names.js';
 import type { SessionInfo, SessionVerifier } from '../proxy/types.js';
 import { sessionKey } from '../vault/keys.js';
 import type { KvStore, RecordValue } from '../vault/types.js';
+import type { ChangeFeed } from '../vault/change-feed.js';
 
 /**
  * Session tokens for proxy traffic (SPEC section 2). Only sha256(token) is stored, as the record
@@ -26,6 +27,8 @@ export interface MintInput {
   allow?: SessionAllow;
   ttlMs: number;
   label?: string;
+  /** A doctor probe session (SessionInfo.probe). */
+  probe?: boolean;
 }
 
 const PREFIX = 'session/';
@@ -55,7 +58,7 @@ function parseAllow(v: unknown): SessionAllow | undefined | null {
 
 /** undefined for a malformed record: it then counts as no session at all (fail closed). */
 function parseRecord(v: RecordValue): (SessionMeta & { key: string | undefined }) | undefined {
-  const { id, profile, expiresAt, createdAt, label } = v;
+  const { id, profile, expiresAt, createdAt, label, probe } = v;
   const key = typeof v['key'] === 'string' ? v['key'] : undefined;
   const allow = parseAllow(v['allow']);
   if (
@@ -67,6 +70,7 @@ function parseRecord(v: RecordValue): (SessionMeta & { key: string | undefined }
     return undefined;
   if (allow === null || (label !== null && label !== undefined && typeof label !== 'string'))
     return undefined;
+  if (probe !== undefined && typeof probe !== 'boolean') return undefined;
   return {
     id,
     profile,
@@ -75,6 +79,7 @@ function parseRecord(v: RecordValue): (SessionMeta & { key: string | undefined }
     createdAt,
     label: typeof label === 'string' ? label : undefined,
     key,
+    ...(probe === true ? { probe: true } : {}),
   };
 }
 
@@ -97,6 +102,12 @@ export class SessionStore implements SessionVerifier {
   readonly #revokeListeners = new Set<RevokeListener>();
   /** Bumped after every revocation, so a verify that raced with one does not re-cache. */
   #epoch = 0;
+  /**
+   * Team mode (SPEC section 10): changes made through any node. A changed session or registry record
+   * drops what is cached and moves the epoch (open connections verify again); while the feed is down
+   * nothing is answered from memory.
+   */
+  readonly #feed: ChangeFeed | undefined;
 
   constructor(
     store: KvStore,
@@ -105,9 +116,22 @@ export class SessionStore implements SessionVerifier {
       cacheMs?: number;
       maxTtlMs?: number;
       profileKey?: (handle: string) => Promise<string | undefined>;
+      feed?: ChangeFeed;
     } = {},
   ) {
     this.#store = store;
+    this.#feed = opts.feed;
+    opts.feed?.subscribe(PREFIX, (key) => {
+      this.#epoch++;
+      if (key === undefined) this.#cache.clear();
+      else this.#cache.delete(key.slice(PREFIX.length));
+    });
+    // A profile deleted (or deleted and created again with a new key) elsewhere: its sessions' cached
+    // key check no longer holds.
+    opts.feed?.subscribe('registry/', () => {
+      this.#epoch++;
+      this.#cache.clear();
+    });
     this.#profileKey = opts.profileKey;
     this.#clock = opts.clock ?? Date.now;
     this.#cacheMs = opts.cacheMs ?? DEFAULT_CACHE_MS;
@@ -152,6 +176,7 @@ export class SessionStore implements SessionVerifier {
       expiresAt: now + ttlMs,
       createdAt: now,
       label: label ?? null,
+      ...(input.probe === true ? { probe: true } : {}),
     };
     await this.#store.put(sessionKey(hash), rec);
     return { id: rec.id, token, expiresAt: rec.expiresAt };
@@ -164,7 +189,7 @@ export class SessionStore implements SessionVerifier {
     const now = this.#clock();
     const hit = this.#cache.get(hash);
     let info: SessionMeta | undefined;
-    if (hit !== undefined && hit.until > now) {
+    if (hit !== undefined && hit.until > now && this.#feedUp()) {
       info = hit.info;
     } else {
       this.#cache.delete(hash);
@@ -175,12 +200,26 @@ export class SessionStore implements SessionVerifier {
       if (info !== undefined && epoch === this.#epoch) this.#remember(hash, info, now);
     }
     if (info === undefined || info.profile !== handle || info.expiresAt <= this.#clock()) return undefined;
-    return { id: info.id, profile: info.profile, allow: info.allow, expiresAt: info.expiresAt };
+    return {
+      id: info.id,
+      profile: info.profile,
+      allow: info.allow,
+      expiresAt: info.expiresAt,
+      ...(info.probe === true ? { probe: true } : {}),
+    };
   }
 
-  /** Bumped by every revocation: see SessionVerifier.epoch. */
+  /**
+   * Bumped by every revocation: see SessionVerifier.epoch. While the change feed is down it moves on
+   * every call, so no connection trusts an identity it verified earlier (a revocation may be unseen).
+   */
   epoch(): number {
+    if (!this.#feedUp()) this.#epoch++;
     return this.#epoch;
+  }
+
+  #feedUp(): boolean {
+    return this.#feed?.up ?? true;
   }
 
   /** Told after every revocation is durable (revoke, revokeAll, purge). */
@@ -204,24 +243,25 @@ export class SessionStore implements SessionVerifier {
       .sort((a, b) => a.createdAt - b.createdAt);
   }
 
-  /** Not found and not yours are the same error. */
-  async revoke(profile: string, id: string): Promise<void> {
-    const n = await this.#delete((m) => m.profile === profile && m.id === id);
-    if (n === 0)
+  /** Not found and not yours are the same error. Returns what was revoked. */
+  async revoke(profile: string, id: string): Promise<SessionMeta> {
+    const [row] = await this.#delete((m) => m.profile === profile && m.id === id);
+    if (row === undefined)
       throw new AppError(
         'ERR_SESSION_NOT_FOUND',
         'no such session',
         "list this profile's session tokens with `authsome proxy revoke` (no id)",
       );
+    return row.meta;
   }
 
   async revokeAll(profile: string): Promise<number> {
-    return this.#delete((m) => m.profile === profile);
+    return (await this.#delete((m) => m.profile === profile)).length;
   }
 
   async purgeExpired(): Promise<number> {
     const now = this.#clock();
-    return this.#delete((m) => m.expiresAt <= now);
+    return (await this.#delete((m) => m.expiresAt <= now)).length;
   }
 
   async #scan(
@@ -235,9 +275,9 @@ export class SessionStore implements SessionVerifier {
     return out;
   }
 
-  async #delete(match: (m: SessionMeta) => boolean): Promise<number> {
+  async #delete(match: (m: SessionMeta) => boolean): Promise<Array<{ key: string; meta: SessionMeta }>> {
     const rows = await this.#scan(match);
-    if (rows.length === 0) return 0;
+    if (rows.length === 0) return rows;
     await this.#store.batch(rows.map((r) => ({ type: 'del' as const, key: r.key })));
     // After the delete is durable: any verify that read before it must not cache what it read.
     this.#epoch++;
@@ -250,7 +290,7 @@ export class SessionStore implements SessionVerifier {
         // a listener's failure must not turn a durable revocation into an error
       }
     }
-    return rows.length;
+    return rows;
   }
 
   #remember(hash: string, info: SessionMeta, now: number): void {

@@ -32,7 +32,10 @@ const RESERVED_ENV = new Set(
   [
     'http_proxy https_proxy no_proxy all_proxy node_extra_ca_certs ssl_cert_file ssl_cert_dir',
     'requests_ca_bundle curl_ca_bundle git_ssl_cainfo pip_cert npm_config_cafile node_options node_path',
-    'path home shell pythonpath pythonhome bash_env env',
+    'path home shell pythonpath pythonhome bash_env env node_use_env_proxy',
+    // every toolchain's trust variable that `run` sets (issue 19), and the JVM's options
+    'aws_ca_bundle grpc_default_ssl_roots_file_path httplib2_ca_certs cloudsdk_core_custom_ca_certs_file',
+    'nix_ssl_cert_file cargo_http_cainfo deno_cert java_tool_options jdk_java_options',
   ]
     .join(' ')
     .split(' '),

@@ -9,7 +9,7 @@ import { splice } from './forward.js';
 import { checkRequestHead, requestLineBytes } from './headers.js';
 import type { CachedIdentity } from './identify.js';
 import { STREAM_HWM } from './limits.js';
-import { auditDeny, newTrace } from './pipeline.js';
+import { auditDeny, newTrace, type Trace } from './pipeline.js';
 import { writeRawError } from './respond.js';
 import { prefetchCaller } from './policy-step.js';
 
@@ -42,6 +42,8 @@ export function onConnect(ctx: ProxyContext, req: IncomingMessage, socket: Socke
       t.host = authority.host;
       const identity = await ctx.identifier.verify(req.rawHeaders);
       t.profile = identity.session.profile;
+      t.session = identity.session.id;
+      t.probe = identity.session.probe === true;
       ctx.limiter.claim(socket, t.profile);
       ctx.live.bindSession(socket, identity.session);
       prefetchCaller(ctx, socket, t.profile);
@@ -58,9 +60,33 @@ export function onConnect(ctx: ProxyContext, req: IncomingMessage, socket: Socke
       }
     } catch (e) {
       const err = writeRawError(socket, e, t.requestId);
+      if (t.profile === undefined) await markProbe(ctx, req.rawHeaders, t);
       auditDeny(ctx, t, err, socket.remoteAddress);
     }
   })();
+}
+
+/**
+ * `authsome doctor` checks that a CONNECT without a session token gets 407. Such a request has no
+ * identity, so the doctor names its probe session in X-Authsome-Probe (the Proxy-Authorization value
+ * it would send): when that is a live probe session, the refusal is audited as that profile's
+ * doctor.probe. The header changes the audit record only, never the answer or the identity.
+ */
+async function markProbe(ctx: ProxyContext, rawHeaders: readonly string[], t: Trace): Promise<void> {
+  const marks = rawHeaders.filter(
+    (_, i) => i % 2 === 1 && rawHeaders[i - 1]!.toLowerCase() === 'x-authsome-probe',
+  );
+  if (marks.length !== 1) return;
+  try {
+    const { session } = await ctx.identifier.verify(['proxy-authorization', marks[0]!]);
+    if (session.probe === true) {
+      t.profile = session.profile;
+      t.session = session.id;
+      t.probe = true;
+    }
+  } catch {
+    // not a probe session: an ordinary refusal
+  }
 }
 
 async function leafContext(ctx: ProxyContext, host: string): Promise<SecureContext> {

@@ -27,15 +27,30 @@ function allowed(session: SessionInfo, provider: string, connection: string | un
   );
 }
 
-function denied(provider: string, connection: string | undefined): AppError {
-  // The same words whether the connection is missing, another profile's, or outside --allow.
+/**
+ * The same words whether the connection is missing, another profile's, or outside --allow; they name
+ * the connections of this provider this session may use (its own profile's only, within --allow).
+ */
+async function denied(
+  credentials: CredentialSource,
+  session: SessionInfo,
+  provider: string,
+  connection: string | undefined,
+): Promise<AppError> {
   const what =
     connection === undefined
       ? `the default connection of ${provider}`
       : `connection "${connection}" of ${provider}`;
+  const usable = ((await credentials.names?.(session.profile).catch(() => undefined)) ?? [])
+    .filter((c) => c.provider === provider && allowed(session, provider, c.connection))
+    .map((c) => c.connection);
+  const may =
+    usable.length > 0
+      ? `; this session may use: ${usable.join(', ')} (send X-Authsome-Connection: <name>)`
+      : `; this session may use no ${provider} connection`;
   return new AppError(
     'ERR_PROXY_CONNECTION_DENIED',
-    `${what} is not available to this session`,
+    `${what} is not available to this session${may}`,
     `check \`authsome connection list\` and the session's --allow`,
   );
 }
@@ -52,15 +67,17 @@ export async function chooseConnection(
   provider: ProviderDef,
   requested: string | undefined,
 ): Promise<ResolvedCredential | undefined> {
-  if (requested !== undefined && !allowed(session, provider.name, requested))
-    throw denied(provider.name, requested);
+  const refuse = async (): Promise<never> => {
+    throw await denied(credentials, session, provider.name, requested);
+  };
+  if (requested !== undefined && !allowed(session, provider.name, requested)) return refuse();
   const cred = await credentials.resolve(session.profile, provider.name, requested);
   if (!cred) {
     if (requested === undefined) return undefined;
-    throw denied(provider.name, requested);
+    return refuse();
   }
-  if (requested !== undefined && cred.connection !== requested) throw denied(provider.name, requested);
-  if (!allowed(session, provider.name, cred.connection)) throw denied(provider.name, requested);
+  if (requested !== undefined && cred.connection !== requested) return refuse();
+  if (!allowed(session, provider.name, cred.connection)) return refuse();
   return cred;
 }
 

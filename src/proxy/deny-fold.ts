@@ -3,8 +3,8 @@ import type { AuditInput } from '../audit/types.js';
 /**
  * Refusals are audited, but a caller must not be able to fill the disk with them (issue 18 item 3):
  * 16 workers without a token once grew audit.log by 99 MB in 5 s. So a proxy.deny record stores a
- * bounded path (cut, with its length), and refusals are folded per key (the profile, or the source
- * address when no session token was shown, and the reason) and window: the first FULL_PER_WINDOW of a
+ * bounded path (cut, with its length), and refusals are folded per key (the profile and session, or
+ * the source address when no session token was shown, and the reason) and window: the first FULL_PER_WINDOW of a
  * window are written as they come, the rest are counted and written as ONE record with `count` when the
  * window closes. The number of keys is bounded too (an attacker can pick among 127.0.0.0/8 as its
  * source): past MAX_KEYS, further keys share one overflow key per reason.
@@ -48,12 +48,12 @@ export class DenyFolder {
   }
 
   /**
-   * One refusal (proxy.deny, policy.deny). `source`: the client's address, which keys refusals made
-   * without a session token; the event, reason and policy rule are part of the key too.
+   * One refusal (proxy.deny, policy.deny, doctor.probe). `source`: the session that identified the
+   * request, or without one the client's address; the event, reason and policy rule are part of the key.
    */
   deny(rec: AuditInput, source: string | undefined): void {
     const now = this.#clock();
-    const who = rec.profile === '-' ? `src:${source ?? '?'}` : `profile:${rec.profile}`;
+    const who = `${rec.profile === '-' ? 'src' : `profile:${rec.profile}|session`}:${source ?? '?'}`;
     let key = `${rec.event}|${who}|${rec.reason ?? ''}|${rec.rule ?? ''}`;
     let w = this.#windows.get(key);
     if (w && now - w.opened >= WINDOW_MS) {

@@ -95,6 +95,11 @@ export class LiveSockets {
     return destroyAll(set);
   }
 
+  /** The ids of the sessions with open connections (a reconnected change feed checks them all). */
+  sessionIds(): string[] {
+    return [...this.#sessions.keys()];
+  }
+
   /** Sessions with open connections (tests, stats). */
   get sessions(): number {
     return this.#sessions.size;

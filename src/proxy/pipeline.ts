@@ -53,6 +53,10 @@ export class Trace {
   exe: string | null | undefined = undefined;
   /** A step already wrote this request's refusal record (policy.*): no proxy.deny after it. */
   audited = false;
+  /** A doctor probe session's request: refused without a credential, audited as doctor.probe. */
+  probe = false;
+  /** The session that identified the request (refusals are folded per session, deny-fold.ts). */
+  session: string | undefined = undefined;
   constructor(readonly method: string | undefined) {}
 }
 
@@ -97,6 +101,8 @@ export async function prepare(
   t.path = target.path;
   const session = await identify(ctx, req, tunnel);
   t.profile = session.profile;
+  t.session = session.id;
+  t.probe = session.probe === true;
   const requested = requestedConnection(req.rawHeaders);
   // Cleartext and IP literals never match a provider, so they never carry a secret.
   const provider: ProviderDef | undefined =
@@ -116,6 +122,12 @@ export async function prepare(
   let pathAndQuery = target.pathAndQuery;
   const headers = ['host', host];
   if (provider) t.provider = provider.name;
+  if (provider && t.probe)
+    throw new AppError(
+      'ERR_PROXY_CONNECTION_DENIED',
+      'an `authsome doctor` probe session uses no credential: the proxy answers it itself',
+      'use `authsome run` or `authsome proxy env` for real requests',
+    );
   const cred = provider && (await chooseConnection(ctx.deps.credentials, session, provider, requested));
   let needles: readonly Buffer[] | undefined;
   if (provider && cred) {
@@ -237,16 +249,19 @@ export function auditAfterInject(ctx: ProxyContext, t: Trace, err: AppError): vo
 }
 
 /**
- * A refused request is recorded (best effort), bounded and folded per caller and reason (deny-fold.ts).
- * `source`: the client's address, which tells refusals without a session token apart.
+ * A refused request is recorded (best effort), bounded and folded per caller and reason (deny-fold.ts);
+ * `authsome doctor`'s probes as doctor.probe, so they stay out of the default `authsome audit` view.
+ * `source`: the client's address, which tells refusals without a session token apart (with one, the
+ * session does).
  */
 export function auditDeny(ctx: ProxyContext, t: Trace, err: AppError, source: string | undefined): void {
   if (t.audited) return; // the policy step counted and recorded its own refusal
   ctx.stats.denied++;
   if (err.code === 'ERR_AUDIT_UNAVAILABLE') return;
+  const event = t.probe ? 'doctor.probe' : 'proxy.deny';
   ctx.denials.deny(
-    traceRecord(t, { event: 'proxy.deny', profile: t.profile ?? '-', status: err.status, reason: err.code }),
-    source,
+    traceRecord(t, { event, profile: t.profile ?? '-', status: err.status, reason: err.code }),
+    t.session ?? source,
   );
 }
 

@@ -87,7 +87,7 @@ function refuse(ctx: ProxyContext, t: Trace, profile: string, d: Decision): neve
       status: err.status,
       reason: d.reason === 'needs-normalising' ? 'needs-normalising' : err.code,
     }),
-    undefined,
+    t.session,
   );
   throw err;
 }

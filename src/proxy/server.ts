@@ -1,5 +1,6 @@
 import { createServer, type Server, type ServerOptions } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
+import { createServer as createTlsServer, type Server as TlsServer } from 'node:tls';
 import type { ProxySettings } from '../config/settings.js';
 import { AddressPolicy, type LookupFn } from './address-policy.js';
 import { onConnect } from './connect.js';
@@ -97,6 +98,7 @@ export function createProxy(
   inner.on('connect', (_req, socket: Socket) => socket.destroy());
 
   let closing: Promise<void> | undefined;
+  const fronts: TlsServer[] = [];
   return {
     server: outer,
     listen: (port, host) =>
@@ -107,7 +109,26 @@ export function createProxy(
           resolve(outer.address() as AddressInfo);
         });
       }),
-    close: (graceMs = 5_000) => (closing ??= drain(ctx, outer, graceMs)),
+    listenTls: (port, host, tls) =>
+      new Promise((resolve, reject) => {
+        const front = createTlsServer(
+          { ...tls, minVersion: 'TLSv1.2', ALPNProtocols: ['http/1.1'], handshakeTimeout: 10_000 },
+          // Decrypted, the connection is the proxy's like any other (admission, limits, identity).
+          (socket) => outer.emit('connection', socket),
+        );
+        front.on('tlsClientError', () => undefined);
+        front.once('error', reject);
+        front.listen(port, host, () => {
+          front.off('error', reject);
+          fronts.push(front);
+          resolve({ address: front.address() as AddressInfo, server: front });
+        });
+      }),
+    close: (graceMs = 5_000) => {
+      for (const f of fronts) f.close();
+      return (closing ??= drain(ctx, outer, graceMs));
+    },
+    liveSessions: () => ctx.live.sessionIds(),
     stats: (): ProxyStats => ({ ...ctx.stats }),
     closeSessions: (ids) => ctx.live.closeSessions(ids),
     closeProfile: (profile) => {

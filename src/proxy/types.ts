@@ -19,6 +19,8 @@ export interface SessionInfo {
   /** undefined = every provider/connection of the profile; else allowed pairs (connection undefined = any). */
   readonly allow: ReadonlyArray<{ provider: string; connection?: string }> | undefined;
   readonly expiresAt: number;
+  /** `authsome doctor`'s probe session: it never gets a credential, and its refusals are audited as doctor.probe. */
+  readonly probe?: boolean;
 }
 
 export interface SessionVerifier {
@@ -49,6 +51,8 @@ export interface CredentialSource {
     provider: string,
     connection: string | undefined,
   ): Promise<ResolvedCredential | undefined>;
+  /** The names of this profile's connections (for a refusal's message; never another profile's). */
+  names?(profile: string): Promise<ReadonlyArray<{ provider: string; connection: string }>>;
 }
 
 export interface ProviderMatcher {
@@ -120,6 +124,17 @@ export interface ProxyStats {
 export interface ProxyHandle {
   readonly server: import('node:http').Server;
   listen(port: number, host: string): Promise<import('node:net').AddressInfo>;
+  /**
+   * Remote callers (SPEC section 10): the same proxy behind TLS on another address (an HTTPS proxy
+   * URL). The TLS server only decrypts; every connection then goes through the proxy as on loopback.
+   */
+  listenTls(
+    port: number,
+    host: string,
+    tls: import('node:tls').SecureContextOptions,
+  ): Promise<{ address: import('node:net').AddressInfo; server: import('node:tls').Server }>;
+  /** The sessions with open client connections (team mode: checked after a lost change feed). */
+  liveSessions(): string[];
   /** Stops accepting, waits up to graceMs for in-flight requests, then closes every socket. */
   close(graceMs?: number): Promise<void>;
   stats(): ProxyStats;

@@ -11,8 +11,9 @@ import { statusOf } from './wire.js';
  */
 let e: AdvEnv;
 beforeAll(async () => {
-  // Node's own head timeout far away: only the proxy's budget for unidentified sockets protects here.
-  e = await AdvEnv.start({ proxy: { maxConnections: 600, maxUnidentified: 64, headersTimeoutMs: 60_000 } });
+  // Node's own head timeout far away: only the proxy's budget for head-less connections (the default
+  // 256) protects here.
+  e = await AdvEnv.start({ proxy: { maxConnections: 600, headersTimeoutMs: 60_000 } });
 }, 90_000);
 afterAll(async () => {
   await e?.stop();

@@ -79,6 +79,9 @@ describe('session tokens at the proxy', () => {
     const missing = await inTunnel(e.auth('other', e.tokens.other), ['X-Authsome-Connection: nope']);
     expect(errorOf(theirs)).toMatchObject({ status: 403, code: 'ERR_PROXY_CONNECTION_DENIED' });
     expect(norm(theirs)).toBe(norm(missing));
+    // The refusal names what this session may use: its own profile's connections, never another's.
+    expect(errorOf(missing).body).toContain('this session may use: otherconn');
+    expect(errorOf(missing).body).not.toMatch(/personal|\bwork\b/);
     // ...and other's own default is its own secret.
     expect(JSON.parse(bodyOf(await inTunnel(e.auth('other', e.tokens.other))))).toMatchObject({
       injected: 1,
@@ -93,6 +96,7 @@ describe('session tokens at the proxy', () => {
     const missing = await inTunnel(lim, ['X-Authsome-Connection: nope']);
     expect(errorOf(notAllowed)).toMatchObject({ status: 403, code: 'ERR_PROXY_CONNECTION_DENIED' });
     expect(norm(notAllowed)).toBe(norm(missing));
+    expect(errorOf(missing).body).toContain('this session may use: work (');
     expect(statusOf(await inTunnel(lim))).toBe(403); // the default (personal) is outside --allow
     expect(statusOf(await inTunnel(lim, [], HOST.keys))).toBe(403);
   });

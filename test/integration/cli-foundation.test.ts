@@ -48,7 +48,7 @@ describe('foundation: a CLI session in a temp home', () => {
 
   it('refuses a second init', async () => {
     const r = await run(['init']);
-    expect(r.code).toBe(6);
+    expect(r.code).toBe(3);
     expect(r.stderr).toContain('ERR_HOME_EXISTS');
     expect(r.stderr).toContain('next:');
   });

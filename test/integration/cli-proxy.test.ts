@@ -127,13 +127,14 @@ describe('the proxy end to end: real daemon, real curl, real node', () => {
     expect(r.stdout.startsWith('authsome-managed|http://me:')).toBe(true);
   });
 
-  it('with --allow narrowing to another provider, the shell’s own key of a held provider is still replaced', async () => {
+  it('with --allow narrowing to another provider, the shell’s own key of a held provider is removed, not passed on', async () => {
     expect((await t.run(['login', 'openai'], { input: 'sk-openai-for-allow-test\n' })).code).toBe(0);
-    const r = await t.run(['run', '--allow', 'openai', '--', 'sh', '-c', 'echo "$GITHUB_TOKEN"'], {
-      env: { GITHUB_TOKEN: 'ghp_REAL_from_the_shell' },
-    });
+    const r = await t.run(
+      ['run', '--allow', 'openai', '--', 'sh', '-c', 'echo "${GITHUB_TOKEN-unset}|$OPENAI_API_KEY"'],
+      { env: { GITHUB_TOKEN: 'ghp_REAL_from_the_shell' } },
+    );
     expect(r.code, r.stderr).toBe(0);
-    expect(r.stdout.trim()).toBe('authsome-managed');
+    expect(r.stdout.trim()).toBe('unset|authsome-managed');
   });
 
   it('--allow a provider the profile has no connection of is refused, and no token is minted', async () => {

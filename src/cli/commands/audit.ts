@@ -19,6 +19,7 @@ type AuditArgs = GlobalArgs & {
   limit?: number;
   follow?: boolean;
   all?: boolean;
+  probes?: boolean;
 };
 
 function line(r: AuditRecord): string[] {
@@ -85,6 +86,11 @@ export function auditCommand(y: Argv<GlobalArgs>): Argv<GlobalArgs> {
             .option('all', {
               type: 'boolean',
               describe: 'events of every profile (default: the --profile given, else all)',
+            })
+            .option('probes', {
+              type: 'boolean',
+              describe:
+                "include `authsome doctor`'s own records (doctor.probe, its probe session's mint and revoke), hidden by default",
             }),
         async (argv) => {
           const ctx = new Ctx(argv);
@@ -104,6 +110,8 @@ export function auditCommand(y: Argv<GlobalArgs>): Argv<GlobalArgs> {
             ...(o.event ? { event: o.event } : {}),
             ...(o.since ? { since: parseSince(o.since) } : {}),
             ...(o.limit !== undefined ? { limit: parseLimit(o.limit) } : {}),
+            // Asking for doctor.probe by name shows them too.
+            ...(o.probes === true || o.event === 'doctor.probe' ? {} : { hideProbes: true }),
           };
           requireLog(ctx.paths);
           // The default human view leaves out refusals made without a session token (anyone on

@@ -19,6 +19,50 @@ function connectionOpt<T>(a: Argv<T>) {
   });
 }
 
+/**
+ * `connection show|remove` and `logout` take the connection as a second argument, as `connection
+ * default` does (`authsome connection remove github work`), or with --connection; the default
+ * connection is called "default". No yargs default here: a name given both ways must agree.
+ */
+function connectionArg<T>(a: Argv<T>) {
+  return a
+    .positional('provider', { type: 'string', demandOption: true })
+    .positional('name', { type: 'string', describe: 'connection name (default: "default")' })
+    .option('connection', {
+      alias: 'c',
+      type: 'string',
+      describe: 'connection name inside the provider (the same as the second argument)',
+    });
+}
+
+function connectionOf(argv: ConnArgs): string {
+  const { name, connection } = argv;
+  if (name !== undefined && connection !== undefined && name !== connection)
+    throw new AppError(
+      'ERR_INPUT_INVALID',
+      'two different connection names were given (one as an argument, one with --connection)',
+      'give the connection once: `authsome connection show <provider> <connection>`',
+    );
+  return assertName('connection', name ?? connection ?? 'default');
+}
+
+/**
+ * A long value in the connection's place may be a secret pasted there (lower-case hex keys are
+ * valid names): when no such connection exists, the daemon's answer names it, so it is not repeated.
+ */
+async function unlessSecretLike<T>(provider: string, connection: string, call: () => Promise<T>): Promise<T> {
+  try {
+    return await call();
+  } catch (e) {
+    if (!(e instanceof AppError) || e.code !== 'ERR_CONNECTION_NOT_FOUND' || connection.length <= 16) throw e;
+    throw new AppError(
+      'ERR_CONNECTION_NOT_FOUND',
+      `no ${provider} connection of that name in this profile (the name, ${connection.length} characters, is not repeated in case it is a secret)`,
+      `list them with \`authsome connection list --provider ${provider}\`; secrets are read from stdin or a no-echo prompt, never from the command line`,
+    );
+  }
+}
+
 function describeConn(c: ConnectionMeta): string {
   return [
     `provider:   ${c.provider}`,
@@ -38,11 +82,16 @@ function describeConn(c: ConnectionMeta): string {
 function removeConnection(logout: boolean) {
   return async (argv: GlobalArgs): Promise<void> => {
     const ctx = new Ctx(argv);
-    const { provider, connection = 'default' } = argv as ConnArgs;
-    const path = `/v1/connections/${assertName('provider', provider)}/${assertName('connection', connection)}${logout ? '?logout=1' : ''}`;
-    const res = await (
-      await ctx.client()
-    ).call<{ newDefault?: string; defaultCleared?: boolean; revokedAtProvider?: boolean }>('DELETE', path);
+    const { provider } = argv as ConnArgs;
+    const connection = connectionOf(argv as ConnArgs);
+    const path = `/v1/connections/${assertName('provider', provider)}/${connection}${logout ? '?logout=1' : ''}`;
+    const client = await ctx.client();
+    const res = await unlessSecretLike(provider, connection, () =>
+      client.call<{ newDefault?: string; defaultCleared?: boolean; revokedAtProvider?: boolean }>(
+        'DELETE',
+        path,
+      ),
+    );
     emit(ctx.out, res, () =>
       [
         `Removed ${provider} connection "${connection}".`,
@@ -77,6 +126,7 @@ export function loginCommand(y: Argv<GlobalArgs>): Argv<GlobalArgs> {
             describe:
               'for providers whose hosts belong to many tenants (*.myshopify.com…): your own host(s), comma-separated; the connection is sent to no other',
           })
+          .example('$0 login github --connection work', 'asks for the token (no echo)')
           .example('printf \'%s\\n\' "$TOKEN" | $0 login github --connection work', 'from stdin'),
       async (argv) => {
         const ctx = new Ctx(argv);
@@ -145,9 +195,12 @@ export function loginCommand(y: Argv<GlobalArgs>): Argv<GlobalArgs> {
       },
     )
     .command(
-      'logout <provider>',
+      'logout <provider> [name]',
       'remove a connection (and revoke at the provider where it can)',
-      (a) => connectionOpt(a.positional('provider', { type: 'string', demandOption: true })),
+      (a) =>
+        connectionArg(a)
+          .example('$0 logout github work', 'remove the "work" GitHub connection')
+          .example('$0 logout github', 'remove the connection called "default"'),
       removeConnection(true),
     );
 }
@@ -158,7 +211,7 @@ export function connectionCommand(y: Argv<GlobalArgs>): Argv<GlobalArgs> {
       .command(
         'list',
         'list connections (metadata only)',
-        (a) => a.option('provider', { type: 'string' }),
+        (a) => a.option('provider', { type: 'string', describe: 'only this provider' }),
         async (argv) => {
           const ctx = new Ctx(argv);
           const provider = (argv as { provider?: string }).provider;
@@ -182,17 +235,19 @@ export function connectionCommand(y: Argv<GlobalArgs>): Argv<GlobalArgs> {
         },
       )
       .command(
-        'show <provider>',
+        'show <provider> [name]',
         'show one connection (never the secret)',
-        (a) => connectionOpt(a.positional('provider', { type: 'string', demandOption: true })),
+        (a) => connectionArg(a).example('$0 connection show github work', 'the "work" GitHub connection'),
         async (argv) => {
           const ctx = new Ctx(argv);
-          const { provider, connection = 'default' } = argv as ConnArgs;
-          const res = await (
-            await ctx.client()
-          ).call<ConnectionMeta>(
-            'GET',
-            `/v1/connections/${assertName('provider', provider)}/${assertName('connection', connection)}`,
+          const { provider } = argv as ConnArgs;
+          const connection = connectionOf(argv as ConnArgs);
+          const client = await ctx.client();
+          const res = await unlessSecretLike(provider, connection, () =>
+            client.call<ConnectionMeta>(
+              'GET',
+              `/v1/connections/${assertName('provider', provider)}/${connection}`,
+            ),
           );
           emit(ctx.out, res, () => describeConn(res));
         },
@@ -203,7 +258,11 @@ export function connectionCommand(y: Argv<GlobalArgs>): Argv<GlobalArgs> {
         (a) =>
           a
             .positional('provider', { type: 'string', demandOption: true })
-            .positional('name', { type: 'string', demandOption: true }),
+            .positional('name', { type: 'string', demandOption: true })
+            .example(
+              '$0 connection default github work',
+              'requests without X-Authsome-Connection use "work"',
+            ),
         async (argv) => {
           const ctx = new Ctx(argv);
           const { provider, name = '' } = argv as ConnArgs;
@@ -216,9 +275,10 @@ export function connectionCommand(y: Argv<GlobalArgs>): Argv<GlobalArgs> {
         },
       )
       .command(
-        'remove <provider>',
+        'remove <provider> [name]',
         'remove a connection',
-        (a) => connectionOpt(a.positional('provider', { type: 'string', demandOption: true })),
+        (a) =>
+          connectionArg(a).example('$0 connection remove github work', 'remove the "work" GitHub connection'),
         removeConnection(false),
       )
       .demandCommand(1, 'name a connection subcommand'),

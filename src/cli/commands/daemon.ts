@@ -7,10 +7,25 @@ import { fileURLToPath } from 'node:url';
 import type { Argv } from 'yargs';
 import { AppError } from '../../errors.js';
 import { runningDaemon, startDaemon, stopDaemon } from '../../daemon/lifecycle.js';
+import type { DaemonInfo } from '../../daemon/daemon-file.js';
 import { Ctx, type GlobalArgs } from '../context.js';
 import { emit } from '../output.js';
 
 const CLI_MAIN = fileURLToPath(new URL('../main.js', import.meta.url));
+
+/** --listen ADDR (SPEC section 10): remote callers, over TLS. Itself the opt-in to bind beyond loopback. */
+export const LISTEN_OPTION = {
+  type: 'string',
+  describe:
+    'also serve the proxy and the control API to remote callers on this address or host name, over TLS with a certificate from the local CA (ports: listen.controlPort / listen.proxyPort, default 7998 / 7999)',
+} as const;
+
+function remoteText(info: DaemonInfo): string {
+  const l = info.listen;
+  return l
+    ? `; remote callers: control https://${l.host}:${l.controlPort}, proxy https://${l.host}:${l.proxyPort}`
+    : '';
+}
 
 /** The login-time service definition for this platform (systemd user unit or launchd agent). */
 export function serviceUnit(home: string): { path: string; text: string; enable: string[][] } {
@@ -42,17 +57,27 @@ export function serviceUnit(home: string): { path: string; text: string; enable:
 export function daemonCommand(y: Argv<GlobalArgs>): Argv<GlobalArgs> {
   return y.command('daemon', 'the background process that alone opens the store and runs the proxy', (d) =>
     d
-      .command('start', 'start the daemon in the background', {}, async (argv) => {
-        const ctx = new Ctx(argv);
-        ctx.refuseInSession('daemon start');
-        const info = await startDaemon(ctx.paths);
-        emit(
-          ctx.out,
-          { running: true, ...info },
-          () =>
-            `daemon running: pid ${info.pid}, control 127.0.0.1:${info.controlPort}, proxy 127.0.0.1:${info.proxyPort}`,
-        );
-      })
+      .command(
+        'start',
+        'start the daemon in the background',
+        (a) => a.option('listen', LISTEN_OPTION),
+        async (argv) => {
+          const ctx = new Ctx(argv);
+          ctx.refuseInSession('daemon start');
+          const { listen } = argv as { listen?: string };
+          const info = await startDaemon(ctx.paths, undefined, listen ? ['--listen', listen] : []);
+          if (listen && !info.listen)
+            process.stderr.write(
+              'authsome: the daemon was already running without --listen; stop it first (`authsome daemon stop`)\n',
+            );
+          emit(
+            ctx.out,
+            { running: true, ...info },
+            () =>
+              `daemon running: pid ${info.pid}, control 127.0.0.1:${info.controlPort}, proxy 127.0.0.1:${info.proxyPort}${remoteText(info)}`,
+          );
+        },
+      )
       .command(
         'stop',
         'stop the daemon (drains requests, flushes the audit log, closes the store)',
@@ -77,7 +102,7 @@ export function daemonCommand(y: Argv<GlobalArgs>): Argv<GlobalArgs> {
           );
         emit(ctx.out, info ? { running: true, ...info } : { running: false }, () =>
           info
-            ? `running: pid ${info.pid} since ${info.startedAt}, control 127.0.0.1:${info.controlPort}, proxy 127.0.0.1:${info.proxyPort}`
+            ? `running: pid ${info.pid} since ${info.startedAt}, control 127.0.0.1:${info.controlPort}, proxy 127.0.0.1:${info.proxyPort}${remoteText(info)}`
             : 'not running (start it with `authsome daemon start`)',
         );
         if (!info) process.exitCode = 10;
@@ -91,16 +116,18 @@ export function daemonCommand(y: Argv<GlobalArgs>): Argv<GlobalArgs> {
             .option('strict', {
               type: 'boolean',
               describe: 'refuse (403) hosts no provider covers instead of tunnelling',
-            }),
+            })
+            .option('listen', LISTEN_OPTION),
         async (argv) => {
           const ctx = new Ctx(argv);
           ctx.refuseInSession('daemon serve');
-          const { port, strict } = argv as { port?: number; strict?: boolean };
+          const { port, strict, listen } = argv as { port?: number; strict?: boolean; listen?: string };
           // Loaded on demand: the daemon's dependencies (LevelDB, libsodium, X.509) slow every other command.
           const { serve } = await import('../../daemon/serve.js');
           await serve(ctx.paths.home, {
             ...(port !== undefined ? { proxyPort: port } : {}),
             ...(strict !== undefined ? { strict } : {}),
+            ...(listen !== undefined ? { listen } : {}),
           });
         },
       )

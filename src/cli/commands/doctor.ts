@@ -118,7 +118,6 @@ async function diagnose(ctx: Ctx): Promise<Run> {
     return { checks };
   }
   const { host, allow } = await probeTargets(client);
-  checks.push(await checkAuthRequired(info, host));
   // The session may use only a connection that does not exist, of another provider than the probe host's, and
   // every probe names that connection: nothing can be injected, and the proxy answers (403) without going upstream.
   const probeCtx = Object.assign(Object.create(ctx) as Ctx, { client: async () => client });
@@ -130,10 +129,13 @@ async function diagnose(ctx: Ctx): Promise<Run> {
       ttl: '1m',
       label: 'authsome doctor',
       allowMissingConnection: true,
+      // Its refusals are audited as doctor.probe, out of the default `authsome audit` view.
+      probe: true,
     });
   } catch (e) {
     // A refused mint is a finding like any other: the report stays whole (and --json stays one object).
     if (!isAppError(e)) throw e;
+    checks.push(await checkAuthRequired(info, host));
     checks.push(fail('proxy', 'proxy session', e.message, e.hint ?? 'authsome daemon status', e.code));
     return { checks };
   }
@@ -141,6 +143,7 @@ async function diagnose(ctx: Ctx): Promise<Run> {
     const proxy = new URL(s.env['HTTPS_PROXY']!);
     const token = decodeURIComponent(proxy.password);
     const auth = `Basic ${Buffer.from(`${decodeURIComponent(proxy.username)}:${token}`).toString('base64')}`;
+    checks.push(await checkAuthRequired(info, host, auth));
     const ic = await checkInterception(p, info, { host, connection }, auth, ca);
     checks.push(ic.check);
     if (ic.recoverable && ca.check.status === 'fail')

@@ -217,11 +217,13 @@ export function policyCommands(y: Argv<GlobalArgs>): Argv<GlobalArgs> {
             'show <target>',
             "the target profile's policy, normalised (--json: the policy itself, or null when none is set)",
             (a) =>
-              a.positional('target', {
-                type: 'string',
-                demandOption: true,
-                describe: 'the profile whose policy (--profile names the signer)',
-              }),
+              a
+                .positional('target', {
+                  type: 'string',
+                  demandOption: true,
+                  describe: 'the profile whose policy (--profile names the signer)',
+                })
+                .example('$0 policy show agent-pr-bot --json', 'the stored policy, or null'),
             async (argv) => {
               const ctx = new Ctx(argv);
               const profile = assertName('profile', (argv as { target: string }).target);
@@ -283,11 +285,13 @@ export function policyCommands(y: Argv<GlobalArgs>): Argv<GlobalArgs> {
             'clear <target>',
             "remove the target profile's policy (owner only): its requests are no longer restricted",
             (a) =>
-              a.positional('target', {
-                type: 'string',
-                demandOption: true,
-                describe: 'the profile whose policy (--profile names the signer)',
-              }),
+              a
+                .positional('target', {
+                  type: 'string',
+                  demandOption: true,
+                  describe: 'the profile whose policy (--profile names the signer)',
+                })
+                .example('$0 policy clear agent-pr-bot', 'everything it may inject is allowed again'),
             async (argv) => {
               const ctx = new Ctx(argv);
               const profile = assertName('profile', (argv as { target: string }).target);
@@ -334,6 +338,7 @@ export function policyCommands(y: Argv<GlobalArgs>): Argv<GlobalArgs> {
       (a) =>
         a
           .positional('id', { type: 'string', demandOption: true, describe: 'from `authsome approvals`' })
+          .example('$0 approve k3x9q2m4b7da --for 10m', 'release it, and the same request for 10 minutes')
           .option('for', {
             type: 'string',
             describe:
@@ -361,7 +366,9 @@ export function policyCommands(y: Argv<GlobalArgs>): Argv<GlobalArgs> {
       'reject <id>',
       'refuse a held request (owner only): its caller gets 403 ERR_POLICY_APPROVAL_REJECTED',
       (a) =>
-        a.positional('id', { type: 'string', demandOption: true, describe: 'from `authsome approvals`' }),
+        a
+          .positional('id', { type: 'string', demandOption: true, describe: 'from `authsome approvals`' })
+          .example('$0 reject k3x9q2m4b7da', 'its caller gets 403'),
       async (argv) => {
         const ctx = new Ctx(argv);
         const id = (argv as { id: string }).id;

@@ -16,7 +16,10 @@ export function profileCommand(y: Argv<GlobalArgs>): Argv<GlobalArgs> {
       .command(
         'create <name>',
         'create a profile (owner only: signed with the owner key unless --profile names another); its records are unreachable from other profiles',
-        (a) => a.positional('name', { type: 'string', demandOption: true }),
+        (a) =>
+          a
+            .positional('name', { type: 'string', demandOption: true })
+            .example('$0 profile create agent-pr-bot', 'a profile for one agent'),
         async (argv) => {
           const ctx = new Ctx(argv);
           const name = assertName('profile', (argv as NameArgs).name);
@@ -66,7 +69,10 @@ export function profileCommand(y: Argv<GlobalArgs>): Argv<GlobalArgs> {
       .command(
         'use <name>',
         'make a profile the active one',
-        (a) => a.positional('name', { type: 'string', demandOption: true }),
+        (a) =>
+          a
+            .positional('name', { type: 'string', demandOption: true })
+            .example('$0 profile use agent-pr-bot', 'later commands act as agent-pr-bot'),
         async (argv) => {
           const ctx = new Ctx(argv);
           ctx.refuseInSession('profile use');
@@ -87,7 +93,10 @@ export function profileCommand(y: Argv<GlobalArgs>): Argv<GlobalArgs> {
       .command(
         'delete <name>',
         'delete a profile, every record under it and its key (owner only: signed with the owner key unless --profile names another)',
-        (a) => a.positional('name', { type: 'string', demandOption: true }),
+        (a) =>
+          a
+            .positional('name', { type: 'string', demandOption: true })
+            .example('$0 profile delete scratch', 'its connections and key go too'),
         async (argv) => {
           const ctx = new Ctx(argv);
           const name = assertName('profile', (argv as NameArgs).name);

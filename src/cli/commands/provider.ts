@@ -4,7 +4,7 @@ import { AppError } from '../../errors.js';
 import { assertName } from '../../names.js';
 import type { ProviderDef } from '../../providers/types.js';
 import { Ctx, type GlobalArgs } from '../context.js';
-import { emit, table } from '../output.js';
+import { emit, fitTable, terminalWidth } from '../output.js';
 import { readSecrets } from '../prompt.js';
 
 interface ProviderRow {
@@ -28,18 +28,23 @@ export function providerCommand(y: Argv<GlobalArgs>): Argv<GlobalArgs> {
           async (argv) => {
             const ctx = new Ctx(argv);
             const res = await (await ctx.client()).call<{ providers: ProviderRow[] }>('GET', '/v1/providers');
+            // Fits the terminal: hosts and connections wrap between items (--json is unchanged).
             emit(ctx.out, res, () =>
-              table([
+              fitTable(
                 ['PROVIDER', 'SOURCE', 'HOSTS', 'CONNECTIONS'],
-                ...res.providers.map((r) => [r.name, r.source, r.hosts.join(','), r.connections.join(',')]),
-              ]),
+                res.providers.map((r) => [[r.name], [r.source], r.hosts, r.connections]),
+                { width: terminalWidth(), wrap: [2, 3] },
+              ),
             );
           },
         )
         .command(
           'show <name>',
           'one provider definition',
-          (a) => a.positional('name', { type: 'string', demandOption: true }),
+          (a) =>
+            a
+              .positional('name', { type: 'string', demandOption: true })
+              .example('$0 provider show github', 'its hosts, fields and header format'),
           async (argv) => {
             const ctx = new Ctx(argv);
             const name = assertName('provider', (argv as { name?: string }).name);
@@ -64,11 +69,14 @@ export function providerCommand(y: Argv<GlobalArgs>): Argv<GlobalArgs> {
           'add <file>',
           'add a custom provider from a JSON file (owner only: signed with the owner key unless --profile names another)',
           (a) =>
-            a.positional('file', { type: 'string', demandOption: true }).option('force', {
-              type: 'boolean',
-              describe:
-                'replace a provider of the same name (bundled or custom), or take a host another provider covers',
-            }),
+            a
+              .positional('file', { type: 'string', demandOption: true })
+              .option('force', {
+                type: 'boolean',
+                describe:
+                  'replace a provider of the same name (bundled or custom), or take a host another provider covers',
+              })
+              .example('$0 provider add ./acme.json', 'docs/providers.md describes the file'),
           async (argv) => {
             const ctx = new Ctx(argv);
             const { file, force } = argv as { file: string; force?: boolean };
@@ -91,7 +99,10 @@ export function providerCommand(y: Argv<GlobalArgs>): Argv<GlobalArgs> {
         .command(
           'remove <name>',
           'remove a custom provider (owner only: signed with the owner key unless --profile names another)',
-          (a) => a.positional('name', { type: 'string', demandOption: true }),
+          (a) =>
+            a
+              .positional('name', { type: 'string', demandOption: true })
+              .example('$0 provider remove acme', 'a custom provider added with `provider add`'),
           async (argv) => {
             const ctx = new Ctx(argv);
             const name = assertName('provider', (argv as { name?: string }).name);
@@ -114,7 +125,11 @@ export function providerCommand(y: Argv<GlobalArgs>): Argv<GlobalArgs> {
               .option('public', {
                 type: 'boolean',
                 describe: 'a public client: no secret (PKCE / device flow)',
-              }),
+              })
+              .example(
+                '$0 provider client github --client-id Iv1.abc --public',
+                'then: authsome login github --flow device',
+              ),
           async (argv) => {
             const ctx = new Ctx(argv);
             const o = argv as { name?: string; clientId?: string; public?: boolean };

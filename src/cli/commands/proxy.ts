@@ -3,6 +3,7 @@ import { AppError } from '../../errors.js';
 import { existsSync } from 'node:fs';
 import { runningDaemon, startDaemon, stopDaemon } from '../../daemon/lifecycle.js';
 import { initHome } from './init.js';
+import { LISTEN_OPTION } from './daemon.js';
 import { Ctx, type GlobalArgs } from '../context.js';
 import { emit, table } from '../output.js';
 import { mintSessionEnv, shellQuote } from '../session-env.js';
@@ -36,10 +37,16 @@ export function proxyCommand(y: Argv<GlobalArgs>): Argv<GlobalArgs> {
             .option('init', {
               type: 'boolean',
               describe: 'initialise the home first when it is new (owner profile "default")',
-            }),
+            })
+            .option('listen', LISTEN_OPTION),
         async (argv) => {
           const ctx = new Ctx(argv);
-          const { foreground, port, init } = argv as { foreground?: boolean; port?: number; init?: boolean };
+          const { foreground, port, init, listen } = argv as {
+            foreground?: boolean;
+            port?: number;
+            init?: boolean;
+            listen?: string;
+          };
           if (port !== undefined && !foreground)
             throw new AppError(
               'ERR_INPUT_INVALID',
@@ -66,13 +73,27 @@ export function proxyCommand(y: Argv<GlobalArgs>): Argv<GlobalArgs> {
           }
           if (foreground) {
             const { serve } = await import('../../daemon/serve.js');
-            const addr = await serve(ctx.paths.home, port !== undefined ? { proxyPort: port } : {});
+            const addr = await serve(ctx.paths.home, {
+              ...(port !== undefined ? { proxyPort: port } : {}),
+              ...(listen !== undefined ? { listen } : {}),
+            });
             process.stderr.write(howTo(addr.proxyPort) + '\n');
             return;
           }
-          const info = await startDaemon(ctx.paths);
-          emit(ctx.out, { running: true, proxyPort: info.proxyPort, pid: info.pid }, () =>
-            howTo(info.proxyPort),
+          const info = await startDaemon(ctx.paths, undefined, listen ? ['--listen', listen] : []);
+          emit(
+            ctx.out,
+            {
+              running: true,
+              proxyPort: info.proxyPort,
+              pid: info.pid,
+              ...(info.listen ? { listen: info.listen } : {}),
+            },
+            () =>
+              howTo(info.proxyPort) +
+              (info.listen
+                ? `\n\nRemote callers: proxy https://${info.listen.host}:${info.listen.proxyPort}, control https://${info.listen.host}:${info.listen.controlPort} (authsome --daemon https://${info.listen.host}:${info.listen.controlPort} …)`
+                : ''),
           );
         },
       )
@@ -87,10 +108,12 @@ export function proxyCommand(y: Argv<GlobalArgs>): Argv<GlobalArgs> {
           const ctx = new Ctx(argv);
           const o = argv as EnvArgs;
           const s = await mintSessionEnv(ctx, { allow: o.allow, ttl: o.ttl, label: 'proxy env' });
-          emit(ctx.out, { id: s.id, expiresAt: s.expiresAt, env: s.env }, () =>
+          emit(ctx.out, { id: s.id, expiresAt: s.expiresAt, env: s.env, unset: s.unset }, () =>
             [
               `# authsome session ${s.id} for profile ${s.client.handle}, expires ${s.expiresAt}; revoke: authsome proxy revoke ${s.id}`,
               ...Object.entries(s.env).map(([k, v]) => `export ${k}=${shellQuote(v)}`),
+              // Key variables of providers outside --allow: not for this session.
+              ...(s.unset.length ? [`unset ${s.unset.join(' ')}`] : []),
             ].join('\n'),
           );
         },

@@ -3,7 +3,7 @@ import { constants } from 'node:os';
 import type { Argv } from 'yargs';
 import { AppError } from '../../errors.js';
 import { Ctx, type GlobalArgs } from '../context.js';
-import { mintSessionEnv } from '../session-env.js';
+import { childEnv, mintSessionEnv } from '../session-env.js';
 
 const FORWARDED: NodeJS.Signals[] = ['SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2'];
 
@@ -34,7 +34,7 @@ export function runCommand(y: Argv<GlobalArgs>): Argv<GlobalArgs> {
         label: `run ${cmd[0]}`.slice(0, 64),
       });
       const code = await new Promise<number>((resolve, reject) => {
-        const child = spawn(cmd[0]!, cmd.slice(1), { stdio: 'inherit', env: { ...process.env, ...s.env } });
+        const child = spawn(cmd[0]!, cmd.slice(1), { stdio: 'inherit', env: childEnv(s) });
         // SIGINT from a terminal reaches the child through its process group; we only stay alive.
         const onInt = () => undefined;
         const forward = (sig: NodeJS.Signals) => child.kill(sig);

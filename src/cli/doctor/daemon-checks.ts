@@ -92,10 +92,11 @@ export async function checkClock(
   );
 }
 
-export async function checkAuthRequired(info: DaemonInfo, host: string): Promise<Check> {
+/** `probeMark`: the probe session's Proxy-Authorization value, sent as X-Authsome-Probe (connect.ts). */
+export async function checkAuthRequired(info: DaemonInfo, host: string, probeMark?: string): Promise<Check> {
   const title = 'proxy identity';
   try {
-    const { head, socket } = await proxyConnect(info.proxyPort, host);
+    const { head, socket } = await proxyConnect(info.proxyPort, host, undefined, probeMark);
     socket.destroy();
     if (head.status === 407 && head.headers['proxy-authenticate'])
       return pass(

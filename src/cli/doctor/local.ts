@@ -60,7 +60,8 @@ export function checkModes(p: HomePaths): Check[] {
         .filter((f) => f.endsWith('.key'))
         .map((f) => join(p.identitiesDir, f))
     : [];
-  const files = [p.masterKey, p.caKey, p.auditLog, ...keys];
+  // next.key: the new CA's key while a `ca rotate` overlaps (absent files are skipped below).
+  const files = [p.masterKey, p.caKey, join(p.caDir, 'next.key'), p.auditLog, ...keys];
   const out: Check[] = [];
   let checked = 0;
   const uid = process.getuid?.();
@@ -144,6 +145,9 @@ export function checkCaFiles(p: HomePaths, now: number = Date.now()): CaState {
   }
   const state = { cert, ...(matchesKey !== undefined ? { matchesKey } : {}) };
   const until = Date.parse(cert.validTo);
+  // Team mode (SPEC section 10): the CA key is sealed in the database; ca.pem is the daemon's copy of
+  // the certificate, checked against the running daemon's CA by the daemon checks.
+  const team = matchesKey === undefined && existsSync(p.nodeFile) && !existsSync(p.caKey);
   if (!cert.ca)
     return {
       ...state,
@@ -166,7 +170,7 @@ export function checkCaFiles(p: HomePaths, now: number = Date.now()): CaState {
         'ERR_CA_UNAVAILABLE',
       ),
     };
-  if (matchesKey === undefined)
+  if (matchesKey === undefined && !team)
     return {
       ...state,
       check: fail(
@@ -184,7 +188,7 @@ export function checkCaFiles(p: HomePaths, now: number = Date.now()): CaState {
         'ca',
         title,
         `the CA expired on ${cert.validTo}`,
-        'make a new CA (see docs/troubleshooting.md, "CA expired")',
+        'make a new one at once: `authsome ca rotate --overlap 0` (docs/troubleshooting.md, "CA expired")',
         'ERR_CA_UNAVAILABLE',
       ),
     };
@@ -195,7 +199,7 @@ export function checkCaFiles(p: HomePaths, now: number = Date.now()): CaState {
         'ca',
         title,
         `the CA expires on ${cert.validTo}, in less than 30 days`,
-        'make a new CA before then (see docs/troubleshooting.md, "CA expired")',
+        'rotate it before then: `authsome ca rotate` (docs/troubleshooting.md, "CA expired")',
         'ERR_CA_UNAVAILABLE',
       ),
     };
@@ -204,7 +208,7 @@ export function checkCaFiles(p: HomePaths, now: number = Date.now()): CaState {
     check: pass(
       'ca',
       title,
-      `${cert.subject.replace(/\n/g, ', ')}; valid until ${cert.validTo}; matches its key`,
+      `${cert.subject.replace(/\n/g, ', ')}; valid until ${cert.validTo}; ${team ? 'its key is sealed in the team database' : 'matches its key'}`,
     ),
   };
 }

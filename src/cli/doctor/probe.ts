@@ -50,6 +50,7 @@ export async function proxyConnect(
   proxyPort: number,
   host: string,
   proxyAuth?: string,
+  probeMark?: string,
 ): Promise<{ head: Head; socket: Socket }> {
   const socket = netConnect({ host: '127.0.0.1', port: proxyPort });
   await new Promise<void>((resolve, reject) => {
@@ -57,7 +58,8 @@ export async function proxyConnect(
     socket.once('error', reject);
   });
   const auth = proxyAuth ? `Proxy-Authorization: ${proxyAuth}\r\n` : '';
-  socket.write(`CONNECT ${host}:443 HTTP/1.1\r\nHost: ${host}:443\r\n${auth}\r\n`);
+  const mark = probeMark ? `X-Authsome-Probe: ${probeMark}\r\n` : '';
+  socket.write(`CONNECT ${host}:443 HTTP/1.1\r\nHost: ${host}:443\r\n${auth}${mark}\r\n`);
   const head = await readHead(socket);
   socket.pause();
   return { head, socket };

@@ -127,6 +127,9 @@ const TOOLS: Tool[] = [
       `${u}.git`,
     ],
     env: {
+      // Proxy credentials on the first CONNECT: git's default (any method) first tries without them,
+      // and that refused attempt would be an anonymous proxy.deny in the user's audit log.
+      GIT_HTTP_PROXY_AUTHMETHOD: 'basic',
       GIT_TERMINAL_PROMPT: '0',
       GIT_TRACE_CURL: '1',
       GIT_TRACE_CURL_NO_DATA: '1',

@@ -1,7 +1,7 @@
 import { appendFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AuditWriter, readAudit } from '../../../src/audit/index.js';
+import { AuditWriter, matchesFilter, readAudit } from '../../../src/audit/index.js';
 import type { AuditInput } from '../../../src/audit/index.js';
 import { steppingClock, tempDir, type TempDir } from './helpers.js';
 
@@ -43,6 +43,25 @@ describe('readAudit', () => {
     expect(await ids({ connection: 'personal', profile: 'alice' })).toEqual(['r6', 'r8', 'r10']);
     expect(await ids({ event: 'proxy.deny' })).toEqual(['r2', 'r5', 'r8', 'r11']);
     expect(await ids({ profile: 'carol' })).toEqual([]);
+  });
+
+  it('hideProbes leaves out doctor.probe and the probe session’s records, and nothing else', () => {
+    const rec = (event: string, detail?: Record<string, string | number | boolean>) =>
+      ({
+        ts: new Date(T0).toISOString(),
+        seq: 1,
+        prev: '',
+        hash: '',
+        event,
+        profile: 'a',
+        ...(detail ? { detail } : {}),
+      }) as never;
+    const hidden = { hideProbes: true };
+    expect(matchesFilter(rec('doctor.probe'), hidden)).toBe(false);
+    expect(matchesFilter(rec('session.mint', { id: 'x', probe: true }), hidden)).toBe(false);
+    expect(matchesFilter(rec('session.mint', { id: 'x' }), hidden)).toBe(true);
+    expect(matchesFilter(rec('proxy.deny'), hidden)).toBe(true);
+    expect(matchesFilter(rec('doctor.probe'), {})).toBe(true);
   });
 
   it('filters by since (inclusive)', async () => {

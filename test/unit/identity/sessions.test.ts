@@ -59,6 +59,15 @@ describe('session tokens', () => {
     expect((await sessions.verify('alice', open.token))?.allow).toBeUndefined();
   });
 
+  it('a doctor probe session says so when verified and when revoked; others do not', async () => {
+    const probe = await sessions.mint({ profile: 'alice', ttlMs: HOUR, probe: true });
+    const plain = await sessions.mint({ profile: 'alice', ttlMs: HOUR });
+    expect((await sessions.verify('alice', probe.token))?.probe).toBe(true);
+    expect(await sessions.verify('alice', plain.token)).not.toHaveProperty('probe');
+    expect((await sessions.revoke('alice', probe.id)).probe).toBe(true);
+    expect((await sessions.revoke('alice', plain.id)).probe).toBeUndefined();
+  });
+
   it('stores only the hash: the token appears nowhere in the store', async () => {
     const m = await sessions.mint({ profile: 'alice', ttlMs: HOUR });
     const hash = createHash('sha256').update(m.token).digest('hex');

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { AppError } from '../../../src/errors.js';
 import { checkProviderDef, parseProviderJson, validateProvider } from '../../../src/providers/index.js';
 import { def } from './fixtures.js';
+import { CA_VARS } from '../../../src/cli/session-env.js';
 
 function refusal(raw: unknown, source = 'custom/bad.json'): AppError {
   try {
@@ -163,6 +164,17 @@ describe('validateProvider', () => {
     expectRefused(def({ env: ['HTTPS_PROXY'] }), 'env[0]', /set by authsome/);
     expectRefused(def({ docsUrl: 'http://docs.example.com' }), 'docsUrl', /https/);
     expectRefused({ name: 'x' }, 'hosts', /is required/);
+  });
+
+  it('refuses every variable `run` sets as a placeholder name (trust variables, JVM options)', () => {
+    for (const name of [
+      ...CA_VARS,
+      'NODE_EXTRA_CA_CERTS',
+      'NODE_USE_ENV_PROXY',
+      'JAVA_TOOL_OPTIONS',
+      'HTTP_PROXY',
+    ])
+      expectRefused(def({ env: [name] }), 'env[0]', /set by authsome/);
   });
 
   it('collects every problem, not just the first', () => {
