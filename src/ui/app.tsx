@@ -1,5 +1,5 @@
 import { useEffect, useMemo, useState } from 'preact/hooks';
-import { api, type Me } from './api.js';
+import { ApiError, api, type Me } from './api.js';
 import { Cmd } from './components.js';
 import { connectLive, disconnectLive, throttle, useLive, type LiveStatus } from './live.js';
 import { Approvals } from './views/approvals.js';
@@ -68,7 +68,17 @@ export function App({ me }: { me: Me }) {
   );
   useEffect(countHeld, [countHeld]);
   useLive((ev) => {
-    if (ev.type === 'status') setStatus(ev.status);
+    if (ev.type === 'status') {
+      setStatus(ev.status);
+      // A stream the daemon refused (it restarted, and this session with it went): say so.
+      if (ev.status === 'offline')
+        void api.me().catch((e: unknown) => {
+          if (e instanceof ApiError && e.status === 401)
+            setEnded(
+              (cur) => cur ?? 'This dashboard session has ended (the daemon restarted, or it expired).',
+            );
+        });
+    }
     if (ev.type === 'approval') countHeld();
     if (ev.type === 'end')
       setEnded(
