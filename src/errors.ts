@@ -67,6 +67,8 @@ export const ERROR_CODES = {
   ERR_NODE_NAME_IN_USE: { status: 409, exit: 3 },
   // bodies read before sending (SPEC section 12)
   ERR_BODY_TOO_LARGE: { status: 413, exit: 2 },
+  // dashboard (SPEC section 11)
+  ERR_UI_SESSION_INVALID: { status: 401, exit: 4 },
   ERR_INTERNAL: { status: 500, exit: 1 },
 } as const satisfies Record<string, { status: number; exit: number }>;
 

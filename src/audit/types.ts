@@ -32,6 +32,9 @@ export const AUDIT_EVENTS = [
   'policy.approved',
   'policy.rejected',
   'policy.approval_timeout',
+  // dashboard (SPEC section 11): a cookie session made from a one-time link, and its logout
+  'ui.login',
+  'ui.logout',
 ] as const;
 
 export type AuditEventName = (typeof AUDIT_EVENTS)[number];

@@ -19,6 +19,7 @@ import { explainCommand } from './commands/explain.js';
 import { importCommand } from './commands/import.js';
 import { completionCommand, printCompletions } from './commands/completion.js';
 import { policyCommands } from './commands/policy.js';
+import { uiCommand } from './commands/ui.js';
 import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
@@ -37,6 +38,7 @@ const COMMANDS = [
   explainCommand,
   importCommand,
   policyCommands,
+  uiCommand,
   completionCommand,
 ];
 

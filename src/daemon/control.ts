@@ -21,6 +21,15 @@ export interface ControlOptions {
    * and the Host header must name `host` (the address or name the certificate names) and our port.
    */
   remote?: { host: string; tls: SecureContextOptions };
+  /**
+   * The dashboard (SPEC section 11), on the loopback listener only: targets under /ui are its page and
+   * cookie-authenticated API, the one exception to PoP signing, with their own Host, Origin and CSRF
+   * checks (ui-service.ts).
+   */
+  ui?: {
+    owns(target: string | undefined): boolean;
+    handle(req: IncomingMessage, res: ServerResponse, port: number): Promise<void>;
+  };
 }
 
 const MAX_HEADERS = 64;
@@ -120,6 +129,7 @@ async function handle(
   req: IncomingMessage,
   res: ServerResponse,
 ): Promise<void> {
+  if (opts.ui?.owns(req.url)) return opts.ui.handle(req, res, port);
   try {
     const url = checkControlRequest(
       req.socket.remoteAddress,

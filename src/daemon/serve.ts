@@ -9,8 +9,10 @@ import { anchorKey, recordGap, saveAnchor } from './audit-anchor.js';
 import { listenRemote, type RemoteListeners } from './remote-listen.js';
 import { createControlServer } from './control.js';
 import { buildRoutes } from './routes.js';
+import { createUiService, isUiTarget } from './ui-service.js';
 import { parseJsonBody } from './http-util.js';
 import { stat } from 'node:fs/promises';
+import type { Socket } from 'node:net';
 import {
   writeDaemonInfo,
   removeDaemonInfo,
@@ -71,20 +73,35 @@ export async function serve(
 ): Promise<{ controlPort: number; proxyPort: number }> {
   const settings = loadSettings(home, process.env, overrides);
   const app = await buildApp(settings);
+  const ui = createUiService(app); // the dashboard (SPEC section 11)
+  const router = buildRoutes(app);
+  ui.addLinkRoute(router);
   const controlOptions = {
-    router: buildRoutes(app),
+    router,
     authenticate: (req: IncomingMessage, url: string, body: Buffer) => authenticate(app, req, url, body),
     // Changes are stored, then audited: a log that cannot take their record refuses them first.
     beforeChange: () => app.audit.ready(),
   };
-  const control = createControlServer(controlOptions);
+  // The dashboard is served on the loopback listener only (the remote one, --listen, never has it).
+  const control = createControlServer({
+    ...controlOptions,
+    ui: { owns: isUiTarget, handle: (req, res, port) => ui.handle(req, res, port) },
+  });
   let remote: RemoteListeners | undefined;
   let stopping = false;
   const inFlight = new Set<ServerResponse>();
+  // Connections that never sent a request (a browser's preconnect, with the dashboard open): Node counts
+  // them as busy until headersTimeout, so a stop closes them itself instead of waiting out the drain.
+  const unused = new Set<Socket>();
+  control.server.on('connection', (s: Socket) => {
+    unused.add(s);
+    s.once('close', () => unused.delete(s));
+  });
   // Prepended, so it runs before the router (which may answer synchronously) can send the headers.
   const track = (_req: IncomingMessage, res: ServerResponse) => {
     // A request parsed after SIGTERM (it was already on the wire) is answered, then its connection closed.
     if (stopping && !res.headersSent) res.setHeader('connection', 'close');
+    unused.delete(res.socket!);
     inFlight.add(res);
     res.once('close', () => inFlight.delete(res));
   };
@@ -102,6 +119,7 @@ export async function serve(
       app.remote = { host: remote.host, controlPort: remote.controlPort, proxyPort: remote.proxyPort };
     }
     await recordGap(app.store, app.audit, anchorKey(app.node));
+    await ui.start();
     await app.audit.append({
       event: 'daemon.start',
       profile: '-',
@@ -160,6 +178,8 @@ export async function serve(
       // open: an in-flight login completes its write and its audit line, a proxied request its response.
       // Held requests are rejected first (audited by the proxy), or the drain would wait for them.
       await app.policies.shutdown().catch(() => undefined);
+      ui.closeStreams();
+      for (const s of unused) s.destroy();
       remote?.close();
       await Promise.all([
         app.proxy.close(DRAIN_MS),
@@ -176,6 +196,10 @@ export async function serve(
           console.error('authsome daemon: could not keep the audit head:', e);
         },
       );
+      // The dashboard sessions this daemon issued end with it (in team mode, other nodes' stay).
+      await ui.stop().catch((e: unknown) => {
+        console.error('authsome daemon: could not end the dashboard sessions:', e);
+      });
       await app.close(); // audit writer (flushes what is queued) and store (waits for queued writes)
     } catch (e) {
       console.error('authsome daemon: error while stopping:', e);

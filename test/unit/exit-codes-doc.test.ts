@@ -30,13 +30,14 @@ const KINDS: Array<[string, (c: ErrorCode) => boolean]> = [
     (c) =>
       /_INVALID$|_BAD_REQUEST$|_ORIGIN_FORM$|_MISDIRECTED$|_TOO_LARGE$/.test(c) &&
       c !== 'ERR_AUTH_POP_INVALID' &&
-      c !== 'ERR_SESSION_INVALID',
+      c !== 'ERR_SESSION_INVALID' &&
+      c !== 'ERR_UI_SESSION_INVALID',
   ],
   [
     'not found / already exists',
     (c) => /_NOT_FOUND$|_EXISTS$|_INITIALISED$|_IN_USE$/.test(c) && !c.startsWith('ERR_HOME_NOT'),
   ],
-  ['identity', (c) => /^ERR_(AUTH_POP|SESSION_INVALID|PROXY_AUTH_REQUIRED)/.test(c)],
+  ['identity', (c) => /^ERR_(AUTH_POP|SESSION_INVALID|UI_SESSION_INVALID|PROXY_AUTH_REQUIRED)/.test(c)],
   [
     'forbidden',
     (c) =>
