@@ -85,6 +85,8 @@ export class PgApprovalState implements ApprovalState {
   readonly #local = new Map<string, Local>();
   /** Other nodes' held requests as last heard (for the events of `approvals --follow`). */
   readonly #remote = new Map<string, HeldRequest>();
+  /** Other nodes' requests already told as released (the last 1024): a late notification is old news. */
+  readonly #gone = new Set<string>();
   readonly #listeners = new Set<(ev: HeldEvent) => void>();
   readonly #waiters = new Map<string, Set<() => void>>();
   /** Ends this node could not write yet (database down): written by the next maintenance. */
@@ -397,17 +399,23 @@ export class PgApprovalState implements ApprovalState {
 
   async #heardRemote(id: string): Promise<void> {
     const row = await this.#row(id);
-    if (row === undefined || row.node === this.#node) return;
-    const known = this.#remote.get(id);
-    if (row.status === 'held') {
-      if (known) return;
-      const held = heldOf(row);
-      this.#remote.set(id, held);
-      this.#emit({ type: 'held', held });
-    } else if (row.delivered_at !== null && known) {
-      this.#remote.delete(id);
-      this.#emit({ type: 'released', held: known, outcome: outcomeOf(row) ?? LOST });
+    if (row === undefined || row.node === this.#node || this.#gone.has(id)) return;
+    // Seen for the first time already decided (held and answered between two looks): still told
+    // as held, then released, so every watcher sees each request come and go once.
+    let known = this.#remote.get(id);
+    if (known === undefined) {
+      known = heldOf(row);
+      this.#remote.set(id, known);
+      this.#emit({ type: 'held', held: known });
     }
+    if (row.delivered_at !== null) this.#releasedRemote(known, outcomeOf(row) ?? LOST);
+  }
+
+  #releasedRemote(held: HeldRequest, outcome: HoldOutcome): void {
+    this.#remote.delete(held.id);
+    this.#gone.add(held.id);
+    if (this.#gone.size > 1024) this.#gone.delete(this.#gone.values().next().value!);
+    this.#emit({ type: 'released', held, outcome });
   }
 
   /** Reads what every other live node holds; with emit, tells watchers what came and went. */
@@ -415,7 +423,7 @@ export class PgApprovalState implements ApprovalState {
     const { rows } = await this.#db.query<ApprovalRow>(SQL.list, [this.#node, this.#staleMs]);
     const seen = new Set<string>();
     for (const row of rows) {
-      if (row.node === this.#node) continue;
+      if (row.node === this.#node || this.#gone.has(row.id)) continue;
       seen.add(row.id);
       if (this.#remote.has(row.id)) continue;
       const held = heldOf(row);
@@ -424,10 +432,14 @@ export class PgApprovalState implements ApprovalState {
     }
     for (const [id, held] of [...this.#remote]) {
       if (seen.has(id)) continue;
-      this.#remote.delete(id);
-      if (!emit) continue;
+      if (!emit) {
+        this.#remote.delete(id);
+        continue;
+      }
       const row = await this.#row(id).catch(() => undefined);
-      this.#emit({ type: 'released', held, outcome: (row && outcomeOf(row)) ?? LOST });
+      // Decided and not yet delivered: still waiting for its holder (or to be taken back).
+      if (row !== undefined && row.delivered_at === null && row.status !== 'held') continue;
+      this.#releasedRemote(held, (row && outcomeOf(row)) ?? LOST);
     }
   }
 
