@@ -12,6 +12,7 @@ import {
   type RejectReason,
 } from './approvals.js';
 import { heldOf, outcomeOf, SQL, type ApprovalRow, type Status } from './pg-approval-rows.js';
+import { LOST, RemoteHolds } from './pg-approval-remote.js';
 
 /**
  * Held approvals shared by the nodes of a team (SPEC section 10: "an approval given through any node
@@ -60,7 +61,6 @@ interface Local {
 }
 
 const PREFIX = 'approval/';
-const LOST: HoldOutcome = Object.freeze({ result: 'rejected', by: null, reason: 'node-lost' });
 
 function unavailable(message: string): AppError {
   return new AppError(
@@ -83,10 +83,8 @@ export class PgApprovalState implements ApprovalState {
   readonly #setTimer: (fn: () => void, ms: number) => unknown;
   readonly #clearTimer: (t: unknown) => void;
   readonly #local = new Map<string, Local>();
-  /** Other nodes' held requests as last heard (for the events of `approvals --follow`). */
-  readonly #remote = new Map<string, HeldRequest>();
-  /** Other nodes' requests already told as released (the last 1024): a late notification is old news. */
-  readonly #gone = new Set<string>();
+  /** Other nodes' held requests, for the events of `approvals --follow` and the dashboard. */
+  readonly #remote: RemoteHolds;
   readonly #listeners = new Set<(ev: HeldEvent) => void>();
   readonly #waiters = new Map<string, Set<() => void>>();
   /** Ends this node could not write yet (database down): written by the next maintenance. */
@@ -110,6 +108,12 @@ export class PgApprovalState implements ApprovalState {
     this.#sweepMs = opts.sweepMs ?? 5_000;
     this.#setTimer = opts.setTimer ?? ((fn, ms) => setTimeout(fn, ms).unref());
     this.#clearTimer = opts.clearTimer ?? ((t) => clearTimeout(t as NodeJS.Timeout));
+    this.#remote = new RemoteHolds({
+      node: this.#node,
+      row: (id) => this.#row(id),
+      live: async () => (await this.#db.query<ApprovalRow>(SQL.list, [this.#node, this.#staleMs])).rows,
+      emit: (ev) => this.#emit(ev),
+    });
   }
 
   /** Rejects what this node left held before (a crash), learns what the others hold, starts listening. */
@@ -117,7 +121,7 @@ export class PgApprovalState implements ApprovalState {
     const s = new PgApprovalState(opts);
     await s.#db.query(SQL.leftovers, [s.#node]);
     s.#unsubscribe = s.#feed.subscribe(PREFIX, (key) => s.#heard(key));
-    await s.#resyncRemote(false);
+    await s.#remote.resync(false);
     s.#tick = setInterval(() => void s.#maintain(), s.#pollMs);
     s.#tick.unref();
     return s;
@@ -383,64 +387,18 @@ export class PgApprovalState implements ApprovalState {
       // The feed was down: anything may have changed. Every held request looks at its row again.
       for (const id of this.#local.keys()) void this.#check(id);
       for (const id of [...this.#waiters.keys()]) this.#wake(id);
-      this.#enqueue(() => this.#resyncRemote(true));
+      this.#enqueue(() => this.#remote.resync(true));
       return;
     }
     const id = key.slice(PREFIX.length);
     this.#wake(id);
     if (this.#local.has(id)) void this.#check(id);
-    else this.#enqueue(() => this.#heardRemote(id));
+    else this.#enqueue(() => this.#remote.heard(id));
   }
 
   /** Remote changes are handled one at a time, so a hold and its release are never seen out of order. */
   #enqueue(fn: () => Promise<void>): void {
     this.#chain = this.#chain.then(fn).catch(() => undefined);
-  }
-
-  async #heardRemote(id: string): Promise<void> {
-    const row = await this.#row(id);
-    if (row === undefined || row.node === this.#node || this.#gone.has(id)) return;
-    // Seen for the first time already decided (held and answered between two looks): still told
-    // as held, then released, so every watcher sees each request come and go once.
-    let known = this.#remote.get(id);
-    if (known === undefined) {
-      known = heldOf(row);
-      this.#remote.set(id, known);
-      this.#emit({ type: 'held', held: known });
-    }
-    if (row.delivered_at !== null) this.#releasedRemote(known, outcomeOf(row) ?? LOST);
-  }
-
-  #releasedRemote(held: HeldRequest, outcome: HoldOutcome): void {
-    this.#remote.delete(held.id);
-    this.#gone.add(held.id);
-    if (this.#gone.size > 1024) this.#gone.delete(this.#gone.values().next().value!);
-    this.#emit({ type: 'released', held, outcome });
-  }
-
-  /** Reads what every other live node holds; with emit, tells watchers what came and went. */
-  async #resyncRemote(emit: boolean): Promise<void> {
-    const { rows } = await this.#db.query<ApprovalRow>(SQL.list, [this.#node, this.#staleMs]);
-    const seen = new Set<string>();
-    for (const row of rows) {
-      if (row.node === this.#node || this.#gone.has(row.id)) continue;
-      seen.add(row.id);
-      if (this.#remote.has(row.id)) continue;
-      const held = heldOf(row);
-      this.#remote.set(row.id, held);
-      if (emit) this.#emit({ type: 'held', held });
-    }
-    for (const [id, held] of [...this.#remote]) {
-      if (seen.has(id)) continue;
-      if (!emit) {
-        this.#remote.delete(id);
-        continue;
-      }
-      const row = await this.#row(id).catch(() => undefined);
-      // Decided and not yet delivered: still waiting for its holder (or to be taken back).
-      if (row !== undefined && row.delivered_at === null && row.status !== 'held') continue;
-      this.#releasedRemote(held, (row && outcomeOf(row)) ?? LOST);
-    }
   }
 
   #waitFor(id: string, ms: number): Promise<void> {
@@ -479,7 +437,7 @@ export class PgApprovalState implements ApprovalState {
         await this.#db.query(SQL.sweepLost, [this.#node, this.#staleMs]);
         await this.#db.query(SQL.sweepExpired, [this.#node]);
         await this.#db.query(SQL.purge);
-        this.#enqueue(() => this.#resyncRemote(true));
+        this.#enqueue(() => this.#remote.resync(true));
       }
     } catch {
       // the database is down: everything here is tried again on the next tick
