@@ -19,7 +19,8 @@ import { openTeamNode } from './daemon/team.js';
 import { followRemoteChanges } from './daemon/remote-changes.js';
 import { pgRefreshLock } from './daemon/refresh-lock.js';
 import { PolicyService } from './daemon/policies.js';
-import { findCaller } from './policy/index.js';
+import { findCaller, PgApprovalState, PgRateState } from './policy/index.js';
+import { STALE_MS } from './daemon/nodes.js';
 
 /** Everything the daemon runs, built from settings. The only place that wires areas together. */
 export interface App {
@@ -116,10 +117,28 @@ export async function buildApp(settings: Settings): Promise<App> {
       ...(vault.pg ? [pgRefreshLock(vault.pg)] : []),
     );
     connections.setRefresher((h, rec) => oauth.refreshIfDue(h, rec));
+    // Team mode: rate buckets and held approvals live in the database, shared by every node (SPEC
+    // section 10), and compiled policies are read through while this node's change feed is down.
+    const shared =
+      vault.pg && team
+        ? {
+            rates: new PgRateState(vault.pg),
+            approvals: await PgApprovalState.open({
+              db: vault.pg,
+              feed,
+              node: team.name,
+              maxHeld: settings.policy.maxHeld,
+              staleMs: STALE_MS,
+            }),
+            fresh: () => feed.up,
+          }
+        : undefined;
+    if (shared) opened.unshift(() => shared.approvals.close());
     const policies = new PolicyService(store, audit, {
       approvalTimeoutMs: settings.policy.approvalTimeoutS * 1000,
       maxHeld: settings.policy.maxHeld,
       attributeAll: settings.policy.attributeCallers,
+      ...shared,
     });
     if (repaired)
       await audit.append({
@@ -131,10 +150,7 @@ export async function buildApp(settings: Settings): Promise<App> {
     const unwatchPolicies = feed.subscribe('profile/', (key) => {
       if (key !== undefined)
         return void (key.split('/')[2] === 'policy' && policies.invalidate(key.split('/')[1]!));
-      void registry.list().then(
-        (all) => all.forEach((p) => policies.invalidate(p.handle)),
-        () => undefined,
-      );
+      policies.invalidateAll(); // at once: the feed turns up right after this call
     });
     opened.unshift(async () => unwatchPolicies());
     const leaves = await CaManager.open(paths.caDir, ca, audit);

@@ -44,6 +44,12 @@ export interface PolicyServiceOptions {
   readonly rates?: RateState;
   /** settings.policy.attributeCallers. */
   readonly attributeAll?: boolean;
+  /**
+   * Team mode: `() => feed.up`. While it returns false a change made through another node may go
+   * unheard, so compiled policies are read through to the store instead of trusted from the cache
+   * (SPEC section 10). Unset (LevelDB): the cache is always trusted, as before.
+   */
+  readonly fresh?: () => boolean;
 }
 
 type ReleasedNote = {
@@ -75,6 +81,7 @@ export class PolicyService implements PolicyGate {
   readonly #store: KvStore;
   readonly #audit: AuditSink;
   readonly #now: () => number;
+  readonly #fresh: (() => boolean) | undefined;
   /** profile → its compiled policy (undefined: none set). The promise itself is cached: a hit allocates nothing. */
   readonly #cache = new Map<string, Promise<CompiledPolicy | undefined>>();
   readonly #fold = new RateFoldLog<AuditInput>();
@@ -89,6 +96,7 @@ export class PolicyService implements PolicyGate {
     this.#store = store;
     this.#audit = audit;
     this.#now = opts.now ?? Date.now;
+    this.#fresh = opts.fresh;
     this.approvalTimeoutMs = opts.approvalTimeoutMs;
     this.attributeAll = opts.attributeAll ?? false;
     this.approvals = opts.approvals ?? new MemoryApprovalState({ maxHeld: opts.maxHeld, now: this.#now });
@@ -134,6 +142,11 @@ export class PolicyService implements PolicyGate {
 
   /** The compiled policy the proxy applies (cached), or undefined when none is set. */
   get(profile: string): Promise<CompiledPolicy | undefined> {
+    if (this.#fresh !== undefined && !this.#fresh()) {
+      // Read through, and keep nothing from before: the entries may be what the lost changes changed.
+      if (this.#cache.size > 0) this.#cache.clear();
+      return this.stored(profile).then((s) => (s ? compilePolicy(s.policy) : undefined));
+    }
     const hit = this.#cache.get(profile);
     if (hit) return hit;
     const loading = this.stored(profile).then((s) => (s ? compilePolicy(s.policy) : undefined));
@@ -176,6 +189,11 @@ export class PolicyService implements PolicyGate {
   /** Drops a cached policy (team mode calls this from the store's change feed too). */
   invalidate(profile: string): void {
     this.#cache.delete(profile);
+  }
+
+  /** Drops every cached policy (the change feed came back: anything may have changed meanwhile). */
+  invalidateAll(): void {
+    this.#cache.clear();
   }
 
   /** The profile was deleted: its cached policy, held requests and grants go with it. */

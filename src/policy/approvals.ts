@@ -22,9 +22,11 @@ export interface HeldRequest {
   readonly since: string;
   /** The approve rule's index (null if ever held by a default). */
   readonly rule: number | null;
+  /** Team mode: the node whose proxy holds the request (its client connection). */
+  readonly node?: string;
 }
 
-export type HoldInput = Omit<HeldRequest, 'id' | 'since'>;
+export type HoldInput = Omit<HeldRequest, 'id' | 'since' | 'node'>;
 
 /** How a hold ended. The proxy sends the request on `approved` only. */
 export type HoldOutcome =
@@ -34,8 +36,11 @@ export type HoldOutcome =
   /** The client went away (cancel): nothing to answer, nothing goes upstream. */
   | { readonly result: 'cancelled' };
 
-/** owner: `authsome reject`; shutdown: the daemon stops; profile-deleted: the profile is gone. */
-export type RejectReason = 'owner' | 'shutdown' | 'profile-deleted';
+/**
+ * owner: `authsome reject`; shutdown: the daemon stops; profile-deleted: the profile is gone;
+ * node-lost (team mode): the node holding it stopped answering, so another node closed its record.
+ */
+export type RejectReason = 'owner' | 'shutdown' | 'profile-deleted' | 'node-lost';
 
 export type HeldEvent =
   | { readonly type: 'held'; readonly held: HeldRequest }

@@ -7,6 +7,8 @@ export { parseRate } from './rate-spec.js';
 export { resolveExePaths, type ExeResolution } from './exe-paths.js';
 export { MemoryRateState, rateKey, type RateState, type TakeResult } from './rate.js';
 export { RateFoldLog } from './rate-fold.js';
+export { PgRateState, type PgRateOptions } from './pg-rate.js';
+export { PgApprovalState, type PgApprovalOptions } from './pg-approvals.js';
 export {
   APPROVAL_ID,
   MemoryApprovalState,

@@ -197,7 +197,9 @@ async function approval(
               ? 'the request waited for approval and the daemon stopped'
               : result.reason === 'profile-deleted'
                 ? 'the request waited for approval and its profile was deleted'
-                : 'the owner rejected the request',
+                : result.reason === 'node-lost'
+                  ? 'the request waited for approval and the other nodes took this node for stopped'
+                  : 'the owner rejected the request',
             'ask the owner (authsome approvals) before sending it again',
           );
   auditBestEffort(

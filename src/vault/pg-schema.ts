@@ -89,8 +89,78 @@ CREATE TABLE authsome_nodes (
 );
 `;
 
+const V2 = `
+-- Policy state shared by the nodes (SPEC sections 9 and 10). Nothing secret in any of it: keys are
+-- profile, connection and rule-content hashes; held requests carry what \`authsome approvals\` shows.
+
+-- Rate limits: one token bucket per rateKey(profile, connection, ruleKey), taken in one statement
+-- (src/policy/pg-rate.ts). Times are milliseconds since the epoch (the database's clock by default).
+-- full_ms: when the bucket will have refilled to full, after which a row is the same as none (swept).
+CREATE TABLE authsome_rate (
+  k text PRIMARY KEY,
+  capacity integer NOT NULL,
+  per_ms double precision NOT NULL,
+  tokens double precision NOT NULL,
+  at_ms double precision NOT NULL,
+  full_ms double precision NOT NULL,
+  ok boolean NOT NULL
+);
+CREATE INDEX authsome_rate_full ON authsome_rate (full_ms);
+
+-- Held approvals (src/policy/pg-approvals.ts). A row is held by the node whose proxy keeps the client
+-- connection open; any node may decide it (status approved/rejected, delivered_at still null), and the
+-- holding node claims the decision (sets delivered_at) before it releases the request. Rows the holder
+-- ends itself (timeout, cancelled, shutdown) are delivered at once. reason: why a rejection happened.
+CREATE TABLE authsome_approvals (
+  id text PRIMARY KEY,
+  node text NOT NULL,
+  profile text NOT NULL,
+  provider text NOT NULL,
+  connection text NOT NULL,
+  method text NOT NULL,
+  path text NOT NULL,
+  exe text,
+  pid integer,
+  rule integer,
+  since timestamptz NOT NULL,
+  expires timestamptz NOT NULL,
+  status text NOT NULL DEFAULT 'held'
+    CHECK (status IN ('held', 'approved', 'rejected', 'timeout', 'cancelled')),
+  decided_by text,
+  reason text,
+  for_ms bigint,
+  decided_at timestamptz,
+  delivered_at timestamptz
+);
+CREATE INDEX authsome_approvals_held ON authsome_approvals (since) WHERE status = 'held';
+CREATE INDEX authsome_approvals_undelivered ON authsome_approvals (node) WHERE delivered_at IS NULL;
+CREATE INDEX authsome_approvals_decided ON authsome_approvals (decided_at);
+
+-- approve --for: the same profile, connection, method and path pass until \`until\`.
+CREATE TABLE authsome_grants (
+  profile text NOT NULL,
+  connection text NOT NULL,
+  method text NOT NULL,
+  path text NOT NULL,
+  until timestamptz NOT NULL,
+  PRIMARY KEY (profile, connection, method, path)
+);
+
+-- Every change of a held request reaches every node on the change feed's channel, as the name
+-- 'approval/<id>' (not a record key of authsome_kv: nothing under that prefix is ever stored there).
+CREATE FUNCTION authsome_approvals_notify() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  PERFORM pg_notify('authsome_kv:' || TG_TABLE_SCHEMA, json_build_array('approval/' || NEW.id)::text);
+  RETURN NULL;
+END
+$$;
+CREATE TRIGGER authsome_approvals_change AFTER INSERT OR UPDATE ON authsome_approvals
+  FOR EACH ROW EXECUTE FUNCTION authsome_approvals_notify();
+`;
+
 export const MIGRATIONS: readonly Migration[] = [
   { version: 1, name: 'team mode: kv with change notifications, audit, nodes', sql: V1 },
+  { version: 2, name: 'policy across nodes: rate buckets, held approvals, grants', sql: V2 },
 ];
 
 /** The newest schema this code knows; a database beyond it is refused (ERR_STORE_SCHEMA). */

@@ -2,6 +2,8 @@ import { describe, expect, it, vi } from 'vitest';
 import { ConnectionService } from '../../../src/daemon/connections.js';
 import { ProviderCatalog } from '../../../src/daemon/provider-catalog.js';
 import { followRemoteChanges } from '../../../src/daemon/remote-changes.js';
+import { PolicyService } from '../../../src/daemon/policies.js';
+import { parsePolicy } from '../../../src/policy/index.js';
 import { defaultNodeName } from '../../../src/daemon/node-name.js';
 import { checkControlRequest } from '../../../src/daemon/control.js';
 import { SessionStore } from '../../../src/identity/sessions.js';
@@ -113,6 +115,48 @@ describe('followRemoteChanges closes what a remote change took away', () => {
     feed.setUp(true);
     await vi.waitFor(() => expect(calls).toEqual(['session aaaaaaaaaaaaaaaa']));
     stop();
+  });
+});
+
+describe('PolicyService follows the change feed', () => {
+  it('a policy changed elsewhere applies once its change arrives, and at once while the feed is down', async () => {
+    const base = memoryStore();
+    let reads = 0;
+    const store = { ...base, get: (k: string) => (reads++, base.get(k)) };
+    const feed = new FeedHub(true);
+    const audit = { append: async () => ({}) as never };
+    const policies = new PolicyService(store, audit, {
+      approvalTimeoutMs: 1000,
+      maxHeld: 1,
+      fresh: () => feed.up,
+    });
+    const facts = { provider: 'acme', connection: 'main', method: 'GET', path: '/x', exe: null };
+    const deny = parsePolicy({ rules: [{ provider: 'acme', action: 'deny' }] });
+    feed.subscribe('profile/', (key) =>
+      key === undefined ? policies.invalidateAll() : policies.invalidate(key.split('/')[1]!),
+    );
+    expect((await policies.decide('alice', facts)).action).toBe('allow'); // "no policy", cached
+    reads = 0;
+    expect((await policies.decide('alice', facts)).action).toBe('allow');
+    expect(reads).toBe(0);
+    // Another node sets a policy: written straight to the store, not yet heard.
+    await base.put('profile/alice/policy', { version: 1, policy: deny, setAt: 'x', setBy: 'owner' });
+    expect((await policies.decide('alice', facts)).action).toBe('allow');
+    feed.emit(['profile/alice/policy']);
+    expect((await policies.decide('alice', facts)).action).toBe('deny');
+    // The feed down: every request reads through (a clear made elsewhere applies at once).
+    feed.setUp(false);
+    await base.del('profile/alice/policy');
+    reads = 0;
+    expect((await policies.decide('alice', facts)).action).toBe('allow');
+    await base.put('profile/alice/policy', { version: 1, policy: deny, setAt: 'x', setBy: 'owner' });
+    expect((await policies.decide('alice', facts)).action).toBe('deny');
+    expect(reads).toBe(2);
+    // Back up: nothing from before the outage is trusted, and the cache serves again.
+    feed.setUp(true);
+    reads = 0;
+    for (let i = 0; i < 5; i++) expect((await policies.decide('alice', facts)).action).toBe('deny');
+    expect(reads).toBe(1);
   });
 });
 

@@ -6,11 +6,22 @@ import { pgEngine } from './engines.js';
 import { expectCode } from './fixtures.js';
 
 const conn = connectionKey('alice', 'github', 'work');
-const TEAM_TABLES = ['authsome_audit', 'authsome_kv', 'authsome_migrations', 'authsome_nodes'];
+const TEAM_TABLES = [
+  'authsome_approvals',
+  'authsome_audit',
+  'authsome_grants',
+  'authsome_kv',
+  'authsome_migrations',
+  'authsome_nodes',
+  'authsome_rate',
+];
+/** The versions this code applies, and the one after it. */
+const KNOWN = MIGRATIONS.map((m) => m.version);
+const NEXT = SCHEMA_VERSION + 1;
 
-/** A second schema version: what a newer authsome would bring. */
+/** One more schema version: what a newer authsome would bring. */
 const V2: Migration = {
-  version: 2,
+  version: NEXT,
   name: 'test: one more table',
   sql: 'CREATE TABLE authsome_v2_probe (x int)',
 };
@@ -59,7 +70,7 @@ describe.skipIf(!hasPg)('opening the PostgreSQL store', () => {
     await first.db.query("INSERT INTO authsome_nodes (name, host) VALUES ('a', 'h')");
     await first.close();
     const before = await schemas.snapshot(schema);
-    // A newer node (it knows migration 2) with the wrong key must not migrate before refusing.
+    // A newer node (it knows one more migration) with the wrong key must not migrate before refusing.
     for (const mode of ['open', 'create-or-open', 'create'] as const) {
       const e = await expectCode(
         fx.openPg(schema, fx.key(), { mode, migrations: [...MIGRATIONS, V2] }),
@@ -68,11 +79,11 @@ describe.skipIf(!hasPg)('opening the PostgreSQL store', () => {
       expect(e.message).toContain('nothing was written');
     }
     expect(await schemas.snapshot(schema)).toEqual(before);
-    expect(await versions(schema)).toEqual([1]);
+    expect(await versions(schema)).toEqual(KNOWN);
     // The right key migrates, and reads what was there.
     const again = await fx.openPg(schema, right, { migrations: [...MIGRATIONS, V2] });
-    expect(again.schemaVersion).toBe(2);
-    expect(await versions(schema)).toEqual([1, 2]);
+    expect(again.schemaVersion).toBe(NEXT);
+    expect(await versions(schema)).toEqual([...KNOWN, NEXT]);
     expect(await again.store.get(conn)).toEqual({ token: 't' });
   });
 
@@ -82,7 +93,7 @@ describe.skipIf(!hasPg)('opening the PostgreSQL store', () => {
     await (await fx.openPg(schema, key, { migrations: [...MIGRATIONS, V2] })).close();
     const before = await schemas.snapshot(schema);
     const e = await expectCode(fx.openPg(schema, key), 'ERR_STORE_SCHEMA');
-    expect(e.message).toContain('schema version 2');
+    expect(e.message).toContain(`schema version ${NEXT}`);
     expect((e as { hint?: string }).hint).toMatch(/upgrade authsome/);
     // And a schema far ahead (a hand-made row) the same way.
     await schemas.admin(`INSERT INTO ${schema}.authsome_migrations (version, name) VALUES (999, 'future')`);
@@ -95,8 +106,8 @@ describe.skipIf(!hasPg)('opening the PostgreSQL store', () => {
     const schema = await schemas.fresh();
     const key = fx.key();
     const opened = await Promise.all([1, 2, 3].map(() => fx.openPg(schema, key, { poolMax: 1 })));
-    expect(opened.map((o) => o.schemaVersion)).toEqual([1, 1, 1]);
-    expect(await versions(schema)).toEqual([1]);
+    expect(opened.map((o) => o.schemaVersion)).toEqual([SCHEMA_VERSION, SCHEMA_VERSION, SCHEMA_VERSION]);
+    expect(await versions(schema)).toEqual(KNOWN);
     expect(await fx.rawKeys(schema)).toEqual([KEYCHECK_KEY]);
     await opened[0]!.store.put(conn, { n: 1 });
     expect(await opened[2]!.store.get(conn)).toEqual({ n: 1 });
@@ -108,7 +119,7 @@ describe.skipIf(!hasPg)('opening the PostgreSQL store', () => {
     expect(results.map((r) => r.status).sort()).toEqual(['fulfilled', 'rejected']);
     const failed = results.find((r) => r.status === 'rejected');
     expect((failed as PromiseRejectedResult).reason).toMatchObject({ code: 'ERR_VAULT_SEALED' });
-    expect(await versions(schema)).toEqual([1]);
+    expect(await versions(schema)).toEqual(KNOWN);
   });
 
   it('nodes upgrading together apply each migration once (advisory lock)', async () => {
@@ -119,8 +130,8 @@ describe.skipIf(!hasPg)('opening the PostgreSQL store', () => {
     const opened = await Promise.all(
       [1, 2, 3].map(() => fx.openPg(schema, key, { poolMax: 1, migrations: [...MIGRATIONS, V2] })),
     );
-    expect(opened.map((o) => o.schemaVersion)).toEqual([2, 2, 2]);
-    expect(await versions(schema)).toEqual([1, 2]);
+    expect(opened.map((o) => o.schemaVersion)).toEqual([NEXT, NEXT, NEXT]);
+    expect(await versions(schema)).toEqual([...KNOWN, NEXT]);
   });
 
   it('a migration that fails leaves the schema as it was (each one is a transaction)', async () => {
@@ -128,7 +139,7 @@ describe.skipIf(!hasPg)('opening the PostgreSQL store', () => {
     const key = fx.key();
     await (await fx.openPg(schema, key)).close();
     const broken: Migration = {
-      version: 2,
+      version: NEXT,
       name: 'test: half a migration',
       sql: 'CREATE TABLE authsome_half (x int); SELECT no_such_function()',
     };
@@ -136,8 +147,24 @@ describe.skipIf(!hasPg)('opening the PostgreSQL store', () => {
       fx.openPg(schema, key, { migrations: [...MIGRATIONS, broken] }),
       'ERR_STORE_UNAVAILABLE',
     );
-    expect(await versions(schema)).toEqual([1]);
+    expect(await versions(schema)).toEqual(KNOWN);
     expect(Object.keys(await schemas.snapshot(schema))).toEqual(TEAM_TABLES);
+  });
+
+  it('a team database of schema 1 is migrated to the policy tables (version 2) by the first node that opens it', async () => {
+    const schema = await schemas.fresh();
+    const key = fx.key();
+    const v1 = await fx.openPg(schema, key, { migrations: MIGRATIONS.filter((m) => m.version === 1) });
+    await v1.store.put(conn, { t: 1 });
+    await v1.close();
+    expect(Object.keys(await schemas.snapshot(schema))).toEqual(
+      TEAM_TABLES.filter((t) => !['authsome_approvals', 'authsome_grants', 'authsome_rate'].includes(t)),
+    );
+    const now = await fx.openPg(schema, key);
+    expect(now.schemaVersion).toBe(SCHEMA_VERSION);
+    expect(await versions(schema)).toEqual(KNOWN);
+    expect(Object.keys(await schemas.snapshot(schema))).toEqual(TEAM_TABLES);
+    expect(await now.store.get(conn)).toEqual({ t: 1 });
   });
 
   it('keeps one schema per store: two schemas in one database do not see each other', async () => {
